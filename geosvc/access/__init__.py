@@ -1,0 +1,21 @@
+"""Access: snapping to the network, nearest-facility times and coverage relations."""
+
+from __future__ import annotations
+
+from geosvc.access._snap import (
+    SNAP_INVALID,
+    SNAP_OFF_NETWORK,
+    SNAP_OK,
+    Anchors,
+    points_in_compounds,
+    snap_points,
+)
+
+__all__ = [
+    "SNAP_INVALID",
+    "SNAP_OFF_NETWORK",
+    "SNAP_OK",
+    "Anchors",
+    "points_in_compounds",
+    "snap_points",
+]

@@ -1,0 +1,267 @@
+"""The compiled network: arrays every kernel reuses (CSR adjacency, node xy, edge index)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import scipy.sparse as sp
+import shapely
+from pyproj import CRS
+from scipy.sparse.csgraph import connected_components
+
+from geosvc._errors import CRSError, NetworkError
+from geosvc.network._segments import SegmentIndex, build_segment_index
+
+__all__ = ["CompiledNetwork", "compile_network", "to_graph"]
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledNetwork:
+    """An undirected walking network as arrays.
+
+    Attributes
+    ----------
+    crs
+        Projected CRS of all coordinates.
+    node_ids
+        Original node labels (position = compiled node index).
+    node_xy
+        ``(n_nodes, 2)`` coordinates in metres.
+    edge_u, edge_v
+        Compiled end nodes of each undirected edge; ``edge_geometry`` runs from u to v.
+    edge_length_m
+        Edge lengths (metres).
+    edge_geometry
+        Shapely LineStrings.
+    edge_compound
+        Gated-compound id of internal paths, -1 on public streets.
+    indptr, indices, weights, arc_edge
+        CSR adjacency with both directions of every edge (``weights`` in metres,
+        ``arc_edge`` the undirected edge of each arc).
+    """
+
+    crs: CRS
+    node_ids: np.ndarray
+    node_xy: np.ndarray
+    edge_u: np.ndarray
+    edge_v: np.ndarray
+    edge_length_m: np.ndarray
+    edge_geometry: np.ndarray
+    edge_compound: np.ndarray
+    indptr: np.ndarray
+    indices: np.ndarray
+    weights: np.ndarray
+    arc_edge: np.ndarray
+    edge_attrs: dict[str, np.ndarray] = field(default_factory=dict)
+    graph_attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return int(len(self.node_xy))
+
+    @property
+    def n_edges(self) -> int:
+        """Number of undirected edges."""
+        return int(len(self.edge_u))
+
+    @cached_property
+    def csr(self) -> sp.csr_matrix:
+        """Adjacency as a scipy CSR matrix (metres), both directions."""
+        return sp.csr_matrix((self.weights, self.indices, self.indptr),
+                             shape=(self.n_nodes, self.n_nodes))
+
+    @cached_property
+    def node_component(self) -> np.ndarray:
+        """Connected-component label of every node (0 = largest)."""
+        _, labels = connected_components(self.csr, directed=False)
+        sizes = np.bincount(labels)
+        rank = np.empty_like(sizes)
+        rank[np.argsort(-sizes, kind="stable")] = np.arange(len(sizes))
+        return rank[labels]
+
+    @property
+    def n_components(self) -> int:
+        """Number of connected components."""
+        return int(self.node_component.max()) + 1 if self.n_nodes else 0
+
+    @cached_property
+    def edge_tree(self) -> shapely.STRtree:
+        """Spatial index over edge geometries."""
+        return shapely.STRtree(self.edge_geometry)
+
+    @cached_property
+    def compound_ids(self) -> np.ndarray:
+        """Sorted ids of the gated compounds that have internal paths."""
+        return np.unique(self.edge_compound[self.edge_compound >= 0])
+
+    @cached_property
+    def segment_index(self) -> SegmentIndex:
+        """Grid index over edge segments, one layer per compound (walls hold in queries).
+
+        Group 0 holds public streets, group k + 1 the internal paths of
+        ``compound_ids[k]``.
+        """
+        group = np.where(self.edge_compound >= 0,
+                         np.searchsorted(self.compound_ids, self.edge_compound) + 1, 0)
+        return build_segment_index(self.edge_geometry, group)
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(minx, miny, maxx, maxy)`` of the nodes."""
+        lo = self.node_xy.min(axis=0)
+        hi = self.node_xy.max(axis=0)
+        return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
+
+
+def _arcs_to_csr(
+    n_nodes: int, edge_u: np.ndarray, edge_v: np.ndarray, length: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    m = len(edge_u)
+    tail = np.concatenate([edge_u, edge_v])
+    head = np.concatenate([edge_v, edge_u])
+    w = np.concatenate([length, length])
+    eid = np.concatenate([np.arange(m), np.arange(m)])
+    order = np.lexsort((head, tail))
+    tail, head, w, eid = tail[order], head[order], w[order], eid[order]
+    indptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(tail, minlength=n_nodes), out=indptr[1:])
+    return indptr, head.astype(np.int64), w.astype(np.float64), eid.astype(np.int64)
+
+
+def compile_network(G: nx.MultiDiGraph, *, edge_attrs: tuple[str, ...] = ("highway", "name")
+                    ) -> CompiledNetwork:
+    """Compile a projected street graph into arrays (done once, reused by every query).
+
+    Each pair of opposite directed edges becomes one undirected edge; a one-way edge is
+    walkable both ways.  Edges need ``geometry`` or get a straight line; ``length_m``
+    (else ``length``, else the geometry's length) is the weight.
+
+    Raises
+    ------
+    CRSError
+        When the graph is not in a projected CRS.
+    NetworkError
+        When the graph has no edges.
+    """
+    crs_in = G.graph.get("crs")
+    if crs_in is None:
+        raise CRSError("graph has no G.graph['crs']; build it with geosvc.network readers")
+    crs = CRS.from_user_input(crs_in)
+    if not crs.is_projected:
+        raise CRSError(
+            f"graph CRS {crs.to_string()} is geographic (degrees); project it first "
+            "(geosvc.network.graph_from_osmnx(G) picks the local UTM zone)"
+        )
+    if G.number_of_edges() == 0:
+        raise NetworkError("the street network has no edges")
+    node_ids = np.array(list(G.nodes), dtype=object)
+    try:
+        node_ids = node_ids.astype(np.int64)
+    except (TypeError, ValueError):
+        pass
+    index = {n: i for i, n in enumerate(G.nodes)}
+    node_xy = np.array([(d["x"], d["y"]) for _, d in G.nodes(data=True)], dtype=np.float64)
+    us, vs, geoms, lens, comps = [], [], [], [], []
+    extra: dict[str, list[Any]] = {a: [] for a in edge_attrs}
+    seen: set[tuple[int, int, float]] = set()
+    for u, v, d in G.edges(data=True):
+        iu, iv = index[u], index[v]
+        geom = d.get("geometry")
+        if geom is None:
+            geom = shapely.LineString([node_xy[iu], node_xy[iv]])
+        length = float(d.get("length_m", d.get("length", geom.length)))
+        key = (min(iu, iv), max(iu, iv), round(length, 3))
+        if key in seen:  # the opposite direction of an edge already taken
+            continue
+        seen.add(key)
+        us.append(iu)
+        vs.append(iv)
+        geoms.append(geom)
+        lens.append(length)
+        comps.append(int(d.get("compound_id", -1)))
+        for a in edge_attrs:
+            extra[a].append(d.get(a))
+    edge_u = np.array(us, dtype=np.int64)
+    edge_v = np.array(vs, dtype=np.int64)
+    length_m = np.array(lens, dtype=np.float64)
+    if np.any(length_m <= 0):
+        length_m = np.maximum(length_m, 1e-6)
+    indptr, indices, weights, arc_edge = _arcs_to_csr(len(node_xy), edge_u, edge_v, length_m)
+    return CompiledNetwork(
+        crs=crs,
+        node_ids=node_ids,
+        node_xy=node_xy,
+        edge_u=edge_u,
+        edge_v=edge_v,
+        edge_length_m=length_m,
+        edge_geometry=np.array(geoms, dtype=object),
+        edge_compound=np.array(comps, dtype=np.int64),
+        indptr=indptr,
+        indices=indices,
+        weights=weights,
+        arc_edge=arc_edge,
+        edge_attrs={a: np.array(vals, dtype=object) for a, vals in extra.items()},
+        graph_attrs={k: v for k, v in G.graph.items() if k != "crs"},
+    )
+
+
+def from_arrays(
+    node_xy: np.ndarray,
+    edge_u: np.ndarray,
+    edge_v: np.ndarray,
+    *,
+    crs: Any,
+    edge_geometry: np.ndarray | None = None,
+    edge_compound: np.ndarray | None = None,
+) -> CompiledNetwork:
+    """Compile a network straight from arrays (for generated cases and benchmarks).
+
+    Straight edges are drawn between nodes when ``edge_geometry`` is not given; lengths
+    are the geometries' lengths.
+    """
+    node_xy = np.asarray(node_xy, dtype=np.float64)
+    edge_u = np.asarray(edge_u, dtype=np.int64)
+    edge_v = np.asarray(edge_v, dtype=np.int64)
+    if edge_geometry is None:
+        coords = np.stack([node_xy[edge_u], node_xy[edge_v]], axis=1)
+        edge_geometry = shapely.linestrings(coords)
+    length_m = np.maximum(shapely.length(edge_geometry), 1e-6)
+    if edge_compound is None:
+        edge_compound = np.full(len(edge_u), -1, dtype=np.int64)
+    indptr, indices, weights, arc_edge = _arcs_to_csr(len(node_xy), edge_u, edge_v, length_m)
+    crs_obj = CRS.from_user_input(crs)
+    if not crs_obj.is_projected:
+        raise CRSError(f"CRS {crs_obj.to_string()} is geographic; give a projected CRS")
+    return CompiledNetwork(
+        crs=crs_obj, node_ids=np.arange(len(node_xy), dtype=np.int64), node_xy=node_xy,
+        edge_u=edge_u, edge_v=edge_v, edge_length_m=length_m,
+        edge_geometry=np.asarray(edge_geometry, dtype=object),
+        edge_compound=np.asarray(edge_compound, dtype=np.int64),
+        indptr=indptr, indices=indices, weights=weights, arc_edge=arc_edge,
+    )
+
+
+def to_graph(net: CompiledNetwork) -> nx.MultiDiGraph:
+    """Turn a compiled network back into a two-way osmnx-style MultiDiGraph."""
+    G = nx.MultiDiGraph()
+    G.graph.update(net.graph_attrs)
+    epsg = net.crs.to_epsg()
+    G.graph["crs"] = f"EPSG:{epsg}" if epsg is not None else net.crs.to_string()
+    ids = net.node_ids.tolist()
+    G.add_nodes_from((n, {"x": float(x), "y": float(y)}) for n, (x, y) in zip(ids, net.node_xy,
+                                                                                 strict=True))
+    rev = shapely.reverse(net.edge_geometry)
+    for e in range(net.n_edges):
+        u, v = ids[net.edge_u[e]], ids[net.edge_v[e]]
+        base = {a: vals[e] for a, vals in net.edge_attrs.items() if vals[e] is not None}
+        length = float(net.edge_length_m[e])
+        comp = int(net.edge_compound[e])
+        G.add_edge(u, v, **base, geometry=net.edge_geometry[e], length_m=length, length=length,
+                   compound_id=comp)
+        G.add_edge(v, u, **base, geometry=rev[e], length_m=length, length=length,
+                   compound_id=comp)
+    return G
