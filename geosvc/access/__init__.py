@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from geosvc.access._nearest import NearestResult, nearest_facility, node_distances
 from geosvc.access._snap import (
     SNAP_INVALID,
     SNAP_OFF_NETWORK,
@@ -16,6 +17,9 @@ __all__ = [
     "SNAP_OFF_NETWORK",
     "SNAP_OK",
     "Anchors",
+    "NearestResult",
+    "nearest_facility",
+    "node_distances",
     "points_in_compounds",
     "snap_points",
 ]
