@@ -1,0 +1,443 @@
+"""Service-circle coverage: per-household verdicts, radius comparison, per-area results.
+
+For every household and category: walking minutes to the nearest facility, which one,
+and a status (``covered``, ``uncovered``, ``unreachable``, ``off_network``, ``invalid``).
+Convenience coverage is also reported per sub-type and for "every required basic type
+within the threshold" (the MOFCOM definition).  Counts always add up to the input rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from geosvc._errors import InputError
+from geosvc.access import (
+    SNAP_OFF_NETWORK,
+    Anchors,
+    nearest_facility,
+    points_in_compounds,
+    snap_points,
+)
+from geosvc.access._pairs import pairs_within
+from geosvc.demand import prepare_households
+from geosvc.facilities import prepare_facilities
+from geosvc.network import CompiledNetwork
+from geosvc.standards import Category, Profile, load_profile
+
+__all__ = [
+    "STATUSES",
+    "CoverageResult",
+    "analyse_coverage",
+    "aggregate_areas",
+    "two_step_fca",
+    "status_counts",
+]
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("covered", "uncovered", "unreachable", "off_network", "invalid")
+_EPS_M = 1e-6
+
+
+@dataclass
+class CoverageResult:
+    """Everything a coverage run produces (frames aligned to the inputs' rows)."""
+
+    households: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    areas: dict[str, gpd.GeoDataFrame]
+    summary: dict[str, Any]
+    profile: Profile
+    household_anchors: Anchors
+    facility_anchors: Anchors
+    categories: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _compound_ids(frame: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame | None) -> np.ndarray:
+    if "compound_id" in frame.columns:
+        return pd.to_numeric(frame["compound_id"], errors="coerce").fillna(-1).astype(
+            np.int64).to_numpy()
+    if compounds is None:
+        return np.full(len(frame), -1, dtype=np.int64)
+    comp = compounds.to_crs(frame.crs)
+    ids = comp["compound_id"].to_numpy() if "compound_id" in comp.columns else np.arange(len(comp))
+    return points_in_compounds(frame.geometry.to_numpy(), comp.geometry.to_numpy(), ids)
+
+
+def _xy(frame: gpd.GeoDataFrame) -> np.ndarray:
+    from geosvc.access._snap import _coordinates
+
+    return _coordinates(frame.geometry.to_numpy())
+
+
+def _radius_covered(hxy: np.ndarray, fxy: np.ndarray, radius_m: np.ndarray) -> np.ndarray:
+    """Households within the straight-line radius of at least one facility."""
+    covered = np.zeros(len(hxy), dtype=bool)
+    finite = np.isfinite(hxy).all(axis=1)
+    for r in np.unique(radius_m):
+        pts = fxy[radius_m == r]
+        if len(pts) == 0:
+            continue
+        d, _ = cKDTree(pts).query(hxy[finite], k=1)
+        covered[np.flatnonzero(finite)[d <= r]] = True
+    return covered
+
+
+def _status(dist_m: np.ndarray, reach_m: float, snap: Anchors, invalid: np.ndarray
+            ) -> np.ndarray:
+    status = np.full(len(dist_m), "uncovered", dtype=object)
+    status[dist_m <= reach_m + _EPS_M] = "covered"
+    status[np.isinf(dist_m)] = "unreachable"
+    status[snap.status == SNAP_OFF_NETWORK] = "off_network"
+    status[invalid] = "invalid"
+    return status
+
+
+def analyse_coverage(
+    net: CompiledNetwork,
+    households: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    *,
+    profile: Profile | str | None = None,
+    categories: Sequence[str] | None = None,
+    compounds: gpd.GeoDataFrame | None = None,
+    areas: Mapping[str, gpd.GeoDataFrame] | None = None,
+    radius_method: str = "profile",
+    households_kw: Mapping[str, Any] | None = None,
+) -> CoverageResult:
+    """Run the service-circle analysis for every category.
+
+    Parameters
+    ----------
+    net
+        Compiled street network (see :func:`geosvc.network.compile_network`).
+    households
+        Residential points with ``households`` (and optionally ``persons``,
+        ``elderly``, ``compound_id``); validated by
+        :func:`geosvc.demand.prepare_households` (``households_kw`` passes options).
+    facilities
+        Points with ``facility_id``, ``category``, ``subtype``, ``floor_area_m2``.
+    profile
+        Standards profile or its name (default ``cn-community-2023``).
+    categories
+        Categories to analyse (default: all in the profile that have a facility or are
+        defined).
+    compounds
+        Gated-compound polygons (``compound_id``) when the points carry no
+        ``compound_id``: points inside snap only to the compound's internal paths.
+    areas
+        Area layers by level name, e.g. ``{"community": gdf, "street": gdf}``, each with
+        ``area_id`` and ``name`` columns (optional ``old_area`` flag for the old-area
+        floor-area norm).
+    radius_method
+        ``"profile"`` (one radius per category) or ``"gb50180"`` (per-facility radii
+        of GB 50180 appendix C where defined).
+
+    Returns
+    -------
+    CoverageResult
+    """
+    prof = profile if isinstance(profile, Profile) else load_profile(profile or
+                                                                     "cn-community-2023")
+    if radius_method not in ("profile", "gb50180"):
+        raise InputError(f"radius_method={radius_method!r}; use 'profile' or 'gb50180'")
+    hh = households if {"hh_id", "invalid_reason"} <= set(households.columns) else \
+        prepare_households(households, **dict(households_kw or {}))
+    fac = facilities if "facility_id" in facilities.columns and facilities.attrs.get(
+        "source") else prepare_facilities(facilities, prof)
+    hh = hh.to_crs(net.crs)
+    fac = fac.to_crs(net.crs)
+    cats = tuple(categories) if categories is not None else prof.category_names
+    for c in cats:
+        prof.category(c)  # unknown names raise with the valid list
+    invalid = (hh["invalid_reason"] != "").to_numpy()
+    h_anchor = snap_points(net, hh.geometry.to_numpy(), max_snap_m=prof.max_snap_m,
+                           compound=_compound_ids(hh, compounds))
+    f_anchor = snap_points(net, fac.geometry.to_numpy(), max_snap_m=prof.max_snap_m,
+                           compound=_compound_ids(fac, compounds))
+    out = hh.copy()
+    out["access_m"] = h_anchor.access_m
+    hxy, fxy = _xy(hh), _xy(fac)
+    fac_ids = fac["facility_id"].to_numpy()
+    for name in cats:
+        cat = prof.category(name)
+        _analyse_category(out, cat, prof, net, fac, fac_ids, f_anchor, h_anchor, invalid,
+                          hxy, fxy, radius_method)
+    fac_out = fac.copy()
+    fac_out["snap_status"] = np.where(f_anchor.ok, "ok", np.where(
+        f_anchor.status == SNAP_OFF_NETWORK, "off_network", "invalid"))
+    fac_out["access_m"] = f_anchor.access_m
+    area_frames: dict[str, gpd.GeoDataFrame] = {}
+    for level, gdf in (areas or {}).items():
+        area_frames[level] = aggregate_areas(out, gdf.to_crs(net.crs), fac_out, prof, cats,
+                                             level=level)
+    summary = _summary(out, prof, cats, radius_method)
+    return CoverageResult(out, fac_out, area_frames, summary, prof, h_anchor, f_anchor, cats)
+
+
+def _analyse_category(out: gpd.GeoDataFrame, cat: Category, prof: Profile,
+                      net: CompiledNetwork, fac: gpd.GeoDataFrame, fac_ids: np.ndarray,
+                      f_anchor: Anchors, h_anchor: Anchors, invalid: np.ndarray,
+                      hxy: np.ndarray, fxy: np.ndarray, radius_method: str) -> None:
+    name = cat.name
+    in_cat = (fac["category"] == name).to_numpy()
+    subtype = fac["subtype"].to_numpy().astype(str)
+    idx_cat = np.flatnonzero(in_cat)
+    res = nearest_facility(net, f_anchor.subset(idx_cat), h_anchor)
+    any_dist = res.distance_m
+    any_id = np.where(res.source >= 0, fac_ids[idx_cat[np.clip(res.source, 0, None)]]
+                      if len(idx_cat) else None, None)
+    speed = cat.speed_m_s
+    radius_of = np.full(len(fac), cat.radius_m)
+    if radius_method == "gb50180":
+        kinds = np.unique(subtype)
+        table = np.array([prof.subtype_radius_m(k, cat.radius_m) for k in kinds])
+        radius_of = table[np.searchsorted(kinds, subtype)]
+    if cat.required_subtypes:
+        per_dist = []
+        radius_ok = np.ones(len(out), dtype=bool)
+        for sub in cat.required_subtypes:
+            idx = np.flatnonzero(in_cat & (subtype == sub))
+            r = nearest_facility(net, f_anchor.subset(idx), h_anchor)
+            per_dist.append(r.distance_m)
+            out[f"time_{name}_{sub}_min"] = r.distance_m / speed / 60.0
+            out[f"status_{name}_{sub}"] = _status(r.distance_m, cat.reach_m, h_anchor, invalid)
+            radius_ok &= _radius_covered(hxy, fxy[idx], radius_of[idx])
+        stacked = np.vstack(per_dist)
+        all_dist = stacked.max(axis=0)  # NaN (unsnapped) propagates
+        worst = np.argmax(np.nan_to_num(stacked, nan=-1.0), axis=0)
+        beyond = np.nan_to_num(stacked, nan=np.inf) > cat.reach_m + _EPS_M
+        missing = np.full(len(out), "", dtype=object)
+        for k, sub in enumerate(cat.required_subtypes):  # a dozen types, vectorised over rows
+            missing = missing + np.where(beyond[k], sub + ";", "")
+        missing = pd.Series(missing).str.rstrip(";").to_numpy()
+        out[f"time_{name}_any_min"] = any_dist / speed / 60.0
+        out[f"nearest_{name}_id"] = any_id
+        out[f"time_{name}_min"] = all_dist / speed / 60.0
+        out[f"limiting_{name}_subtype"] = np.asarray(cat.required_subtypes)[worst]
+        out[f"missing_{name}_subtypes"] = missing
+        dist = all_dist
+    else:
+        out[f"time_{name}_min"] = any_dist / speed / 60.0
+        out[f"nearest_{name}_id"] = any_id
+        dist = any_dist
+        radius_ok = _radius_covered(hxy, fxy[idx_cat], radius_of[idx_cat])
+    status = _status(dist, cat.reach_m, h_anchor, invalid)
+    supply = fac["floor_area_m2"].to_numpy(dtype=float)[idx_cat]
+    if len(idx_cat):
+        pf, ph, _ = pairs_within(net, f_anchor.subset(idx_cat), h_anchor, cat.reach_m)
+        keep = ~invalid[ph]
+        demand = np.nan_to_num(out["households"].to_numpy(dtype=float))
+        out[f"access_index_{name}"] = two_step_fca(pf[keep], ph[keep], supply, demand, len(out))
+    else:
+        out[f"access_index_{name}"] = 0.0
+    for col in [c for c in out.columns if c.startswith(f"time_{name}")]:
+        out.loc[invalid, col] = np.nan
+    out[f"status_{name}"] = status
+    radius_ok &= ~invalid & np.isfinite(hxy).all(axis=1)
+    out[f"radius_covered_{name}"] = radius_ok
+    out[f"radius_only_{name}"] = radius_ok & (status != "covered")
+
+
+def status_counts(households: pd.DataFrame, category: str, *, weight: str | None = None
+                  ) -> dict[str, float]:
+    """Rows (or summed ``weight``) per status for one category; always all five keys."""
+    status = households[f"status_{category}"]
+    if weight is None:
+        counts = status.value_counts()
+    else:
+        w = pd.to_numeric(households[weight], errors="coerce").fillna(0.0).clip(lower=0.0)
+        counts = w.groupby(status).sum()
+    return {s: float(counts.get(s, 0.0)) for s in STATUSES}
+
+
+def _summary(out: gpd.GeoDataFrame, prof: Profile, cats: Sequence[str],
+             radius_method: str) -> dict[str, Any]:
+    valid_w = ~out["households"].isna() & (out["households"] >= 0)
+    hh_w = out["households"].where(valid_w, 0.0)
+    summary: dict[str, Any] = {
+        "profile": prof.name,
+        "profile_version": prof.version,
+        "radius_method": radius_method,
+        "rows_total": int(len(out)),
+        "households_total": float(hh_w.sum()),
+        "persons_total": float(out["persons"].where(out["persons"] >= 0, 0.0).sum()),
+        "elderly_total": float(out["elderly"].where(out["elderly"] >= 0, 0.0).sum()),
+        "rows_invalid": int((out["invalid_reason"] != "").sum()),
+        "categories": {},
+    }
+    for name in cats:
+        cat = prof.category(name)
+        rows = status_counts(out, name)
+        hh = status_counts(out.assign(_w=hh_w), name, weight="_w")
+        eld = status_counts(out, name, weight="elderly")
+        total = sum(hh.values())
+        rad = out[f"radius_covered_{name}"].to_numpy()
+        entry: dict[str, Any] = {
+            "label_zh": cat.label_zh,
+            "label_en": cat.label_en,
+            "threshold_min": cat.threshold_min,
+            "speed_m_s": cat.speed_m_s,
+            "reach_m": cat.reach_m,
+            "radius_m": cat.radius_m,
+            "rows_total": int(len(out)),
+            **{f"rows_{s}": int(rows[s]) for s in STATUSES},
+            "households_total": total,
+            **{f"households_{s}": hh[s] for s in STATUSES},
+            "coverage_rate": hh["covered"] / total if total else float("nan"),
+            "elderly_uncovered": eld["uncovered"] + eld["unreachable"] + eld["off_network"],
+            "elderly_coverage_rate": (eld["covered"] / sum(eld.values())
+                                      if sum(eld.values()) else float("nan")),
+            "radius_method_coverage_rate": float(hh_w[rad].sum() / total) if total else
+            float("nan"),
+            "radius_only_households": float(hh_w[out[f"radius_only_{name}"].to_numpy()].sum()),
+            "median_time_min": float(np.nanmedian(out[f"time_{name}_min"].replace(
+                np.inf, np.nan))) if out[f"time_{name}_min"].notna().any() else float("nan"),
+        }
+        if cat.required_subtypes:
+            entry["subtypes"] = {
+                sub: {"coverage_rate": float(hh_w[(out[f"status_{name}_{sub}"] == "covered")
+                                                   .to_numpy()].sum() / total) if total else
+                      float("nan")}
+                for sub in cat.required_subtypes
+            }
+        summary["categories"][name] = entry
+    return summary
+
+
+def two_step_fca(
+    pair_facility: np.ndarray,
+    pair_household: np.ndarray,
+    supply: np.ndarray,
+    demand: np.ndarray,
+    n_households: int,
+) -> np.ndarray:
+    """Two-step floating catchment accessibility from (facility, household) catchment pairs.
+
+    Step 1: each facility's ratio R_j = supply_j / (demand within its catchment).
+    Step 2: each household's index A_i = sum of R_j over facilities whose catchment holds
+    it.  With supply as floor area (m²) and demand as households, A_i is m² per household.
+
+    Returns
+    -------
+    numpy.ndarray
+        Index per household (0 where no facility is within the catchment).
+    """
+    supply = np.nan_to_num(np.asarray(supply, dtype=np.float64))
+    demand = np.nan_to_num(np.asarray(demand, dtype=np.float64)).clip(min=0.0)
+    load = np.bincount(pair_facility, weights=demand[pair_household], minlength=len(supply))
+    ratio = np.divide(supply, load, out=np.zeros_like(supply), where=load > 0)
+    return np.bincount(pair_household, weights=ratio[pair_facility], minlength=n_households)
+
+
+def aggregate_areas(
+    households: gpd.GeoDataFrame,
+    areas: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    profile: Profile,
+    categories: Sequence[str],
+    *,
+    level: str = "area",
+) -> gpd.GeoDataFrame:
+    """Per-area counts, shares, radius-method gaps and floor area against the norm.
+
+    Households and facilities fall in the area polygon that contains them (households
+    outside every area are reported in no row; their count is in ``summary``).  Floor area
+    per 100 households uses the profile norm, or the old-area norm where ``old_area`` is
+    true.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per area (geometry kept) with ``households``, ``persons``, ``elderly`` and
+        per category ``<cat>_households_<status>``, ``<cat>_coverage_rate``,
+        ``<cat>_elderly_uncovered``, ``<cat>_radius_only_households``,
+        ``<cat>_floor_area_m2``, ``<cat>_floor_area_per_100hh_m2``,
+        ``<cat>_norm_per_100hh_m2``, ``<cat>_shortfall_m2`` and ``<cat>_access_index_mean``
+        (when ``access_index_<cat>`` exists).
+    """
+    if "area_id" not in areas.columns:
+        raise InputError(f"{level} areas need an 'area_id' column; columns are "
+                         f"{list(areas.columns)}")
+    area_of_hh = _area_of(households, areas)
+    area_of_fac = _area_of(facilities, areas)
+    def nonneg(col: str) -> np.ndarray:
+        v = households[col].to_numpy(dtype=np.float64)
+        return np.where(v >= 0, v, 0.0)
+
+    hh = pd.DataFrame({"area": area_of_hh.to_numpy(), "households": nonneg("households"),
+                       "persons": nonneg("persons"), "elderly": nonneg("elderly")})
+    res = pd.DataFrame(index=pd.Index(areas["area_id"].to_numpy(), name="area"))
+    base = hh.groupby("area")[["households", "persons", "elderly"]].sum()
+    res = res.join(base).fillna(0.0)
+    res["rows"] = hh.groupby("area").size().reindex(res.index).fillna(0).astype(int)
+    old = areas["old_area"].astype(bool).to_numpy() if "old_area" in areas.columns else \
+        np.zeros(len(areas), dtype=bool)
+    for name in categories:
+        cat = profile.category(name)
+        st = households[f"status_{name}"].to_numpy()
+        for s in STATUSES:
+            w = hh["households"].where(st == s, 0.0)
+            res[f"{name}_households_{s}"] = w.groupby(hh["area"]).sum().reindex(
+                res.index).fillna(0.0)
+        res[f"{name}_coverage_rate"] = np.where(
+            res["households"] > 0, res[f"{name}_households_covered"] / res["households"].where(
+                res["households"] > 0, 1.0), np.nan)
+        not_cov = np.isin(st, ["uncovered", "unreachable", "off_network"])
+        res[f"{name}_elderly_uncovered"] = hh["elderly"].where(not_cov, 0.0).groupby(
+            hh["area"]).sum().reindex(res.index).fillna(0.0)
+        ro = households[f"radius_only_{name}"].to_numpy()
+        res[f"{name}_radius_only_households"] = hh["households"].where(ro, 0.0).groupby(
+            hh["area"]).sum().reindex(res.index).fillna(0.0)
+        fac_c = facilities["category"].to_numpy() == name
+        floor = pd.Series(np.nan_to_num(facilities["floor_area_m2"].to_numpy(dtype=float)))
+        fac_area = area_of_fac.to_numpy()
+        res[f"{name}_facilities"] = pd.Series(fac_c.astype(int)).groupby(fac_area).sum(
+        ).reindex(res.index).fillna(0).astype(int)
+        res[f"{name}_floor_area_m2"] = floor.where(fac_c, 0.0).groupby(fac_area).sum(
+        ).reindex(res.index).fillna(0.0)
+        norm = np.where(old, cat.floor_area_per_100hh_old_area_m2, cat.floor_area_per_100hh_m2)
+        hh100 = res["households"].to_numpy() / 100.0
+        res[f"{name}_floor_area_per_100hh_m2"] = np.where(
+            hh100 > 0, res[f"{name}_floor_area_m2"] / np.where(hh100 > 0, hh100, 1.0), np.nan)
+        res[f"{name}_norm_per_100hh_m2"] = norm
+        res[f"{name}_shortfall_m2"] = np.maximum(
+            0.0, norm * hh100 - res[f"{name}_floor_area_m2"].to_numpy())
+        col = f"access_index_{name}"
+        if col in households.columns:
+            w = hh["households"]
+            num = (pd.Series(np.nan_to_num(households[col].to_numpy(dtype=float))) * w).groupby(
+                hh["area"]).sum()
+            den = w.groupby(hh["area"]).sum()
+            res[f"{name}_access_index_mean"] = (num / den.where(den > 0)).reindex(res.index)
+    out = areas[[c for c in areas.columns if c != areas.geometry.name]].copy()
+    out = out.join(res, on="area_id")
+    out["level"] = level
+    return gpd.GeoDataFrame(out, geometry=areas.geometry.to_numpy(), crs=areas.crs)
+
+
+def _area_of(points: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> pd.Series:
+    """Area id of the polygon containing each point (first match; NaN outside every area)."""
+    from geosvc.access._snap import _coordinates
+
+    xy = _coordinates(points.geometry.to_numpy())
+    ids = np.full(len(points), None, dtype=object)
+    ok = np.isfinite(xy).all(axis=1)
+    import shapely
+
+    tree = shapely.STRtree(areas.geometry.to_numpy())
+    p_idx, a_idx = tree.query(shapely.points(xy[ok]), predicate="intersects")
+    order = np.lexsort((a_idx, p_idx))
+    p_idx, a_idx = p_idx[order], a_idx[order]
+    first = np.r_[True, p_idx[1:] != p_idx[:-1]] if len(p_idx) else np.array([], bool)
+    rows = np.flatnonzero(ok)[p_idx[first]]
+    ids[rows] = areas["area_id"].to_numpy()[a_idx[first]]
+    return pd.Series(ids, index=range(len(points)))
