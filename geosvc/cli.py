@@ -1,0 +1,236 @@
+"""Command line: ``geosvc demo | coverage | circles | site | run``.
+
+Exit codes: 0 success, 2 bad input or configuration (one clear line), 1 internal error.
+``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from geosvc._errors import GeosvcError
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("geosvc")
+
+DEFAULT_OUT = Path("data/processed/demo")
+
+
+def _add_inputs(p: argparse.ArgumentParser, *, households: bool = True) -> None:
+    p.add_argument("--roads", required=True, help="street network: .osm/.osm.bz2/.osm.gz, "
+                   ".osm.pbf, .graphml or a road line layer (.gpkg/.shp/.geojson)")
+    if households:
+        p.add_argument("--households", required=True,
+                       help="residential points with a 'households' column")
+    p.add_argument("--facilities", required=True,
+                   help="facility points with 'facility_id', 'category', 'subtype', "
+                   "'floor_area_m2'")
+    p.add_argument("--compounds", help="gated-compound polygons with 'compound_id' (optional)")
+    p.add_argument("--areas", action="append", default=[], metavar="LEVEL=PATH[:ID[:NAME]]",
+                   help="area layer for per-area results, e.g. community=communities.gpkg:"
+                   "community_id:name (repeatable)")
+    p.add_argument("--profile", default="cn-community-2023", help="standards profile name or "
+                   ".toml path (default cn-community-2023)")
+    p.add_argument("--crs", help="projected working CRS, e.g. EPSG:32650 (default: local UTM)")
+    p.add_argument("--coord-system", default="wgs84", choices=["wgs84", "gcj02", "bd09"],
+                   help="datum of lon/lat inputs (Chinese web-map data is often gcj02)")
+    p.add_argument("--out", required=True, help="output folder")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="geosvc",
+        description="15-minute service circles and facility siting over street networks.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="run the whole analysis on the embedded default district "
+                       "(or the Helsinki OSM sample)")
+    d.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
+    d.add_argument("--sample", default="district", choices=["district", "helsinki"])
+    d.add_argument("--lang", default="zh", choices=["zh", "en"], help="map and figure labels")
+    d.add_argument("--seed", type=int, default=2023, help="district generator seed")
+    d.add_argument("--k", type=int, default=10, help="new stations to propose per category")
+
+    c = sub.add_parser("coverage", help="walking-time coverage per household and area")
+    _add_inputs(c)
+
+    ci = sub.add_parser("circles", help="service-circle polygons per facility and category")
+    _add_inputs(ci, households=False)
+    ci.add_argument("--thresholds", default="5,10,15", help="minutes, comma separated")
+
+    s = sub.add_parser("site", help="propose new service stations")
+    _add_inputs(s)
+    s.add_argument("--category", required=True, help="category to site, e.g. elderly_care")
+    s.add_argument("--model", default="max-coverage",
+                   choices=["max-coverage", "set-cover", "p-median", "capacitated"])
+    s.add_argument("--k", type=int, default=10, help="number of new stations")
+    s.add_argument("--target", type=float, default=0.95, help="set-cover target share")
+    s.add_argument("--solver", default="greedy", choices=["greedy", "exact"])
+    s.add_argument("--candidates", help="candidate sites (points); default: network points "
+                   "and clusters of uncovered demand")
+
+    r = sub.add_parser("run", help="batch run from a TOML config file")
+    r.add_argument("config", help="path of the config file (see examples/district.toml)")
+    return parser
+
+
+def _parse_areas(specs: Sequence[str]) -> dict[str, dict[str, Any]]:
+    from geosvc._errors import ConfigError
+
+    out: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        if "=" not in spec:
+            raise ConfigError(f"--areas {spec!r}: expected LEVEL=PATH[:ID[:NAME]], "
+                              "e.g. community=communities.gpkg:community_id:name")
+        level, rest = spec.split("=", 1)
+        parts = rest.split(":")
+        out[level] = {"path": parts[0], "id": parts[1] if len(parts) > 1 else "area_id",
+                      "name": parts[2] if len(parts) > 2 else None}
+    return out
+
+
+def _inputs_from_args(args: argparse.Namespace) -> Any:
+    from geosvc.pipeline import load_inputs
+
+    cs = args.coord_system
+    return load_inputs(
+        roads=args.roads, households=getattr(args, "households", None) or args.facilities,
+        facilities=args.facilities, areas=_parse_areas(args.areas), compounds=args.compounds,
+        crs=args.crs,
+        coord_system={k: cs for k in ("roads", "households", "facilities", "areas",
+                                      "compounds")},
+        name="command line inputs")
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from geosvc.demo import run_demo
+
+    summary = run_demo(out_dir=Path(args.out), sample=args.sample, lang=args.lang,
+                       seed=args.seed, k=args.k)
+    _print_key_figures(summary, Path(args.out))
+    return 0
+
+
+def _print_key_figures(summary: dict[str, Any], out: Path) -> None:
+    print(f"geosvc: {summary['run']['name']}")
+    print(f"  households {summary['households_total']:.0f} in {summary['rows_total']} rows "
+          f"({summary['rows_invalid']} invalid); elderly {summary['elderly_total']:.0f}")
+    for name, c in summary["categories"].items():
+        print(f"  {name}: {c['threshold_min']:g} min at {c['speed_m_s']} m/s -> coverage "
+              f"{c['coverage_rate']:.1%} (radius method {c['radius_method_coverage_rate']:.1%}); "
+              f"uncovered {c['households_uncovered']:.0f} hh, unreachable "
+              f"{c['households_unreachable']:.0f}, off-network {c['households_off_network']:.0f}; "
+              f"elderly outside {c['elderly_uncovered']:.0f}")
+    for name, plan in summary.get("siting", {}).items():
+        print(f"  siting {name}: {plan['model']} k={plan['k']} -> coverage "
+              f"{plan['coverage_before']:.1%} -> {plan['coverage_after']:.1%} "
+              f"(gap {plan['gap']:.2%})")
+    print(f"  outputs in {out}/ ({summary['run']['run_time_s']:.0f} s)")
+
+
+def _cmd_coverage(args: argparse.Namespace) -> int:
+    from geosvc.pipeline import run_coverage, write_coverage
+    from geosvc.standards import load_profile
+
+    t0 = time.perf_counter()
+    inputs = _inputs_from_args(args)
+    res = run_coverage(inputs, profile=load_profile(args.profile))
+    summary = write_coverage(res, inputs, args.out, started=t0)
+    _print_key_figures(summary, Path(args.out))
+    return 0
+
+
+def _cmd_circles(args: argparse.Namespace) -> int:
+    from geosvc._errors import ConfigError
+    from geosvc.circles import service_circles, write_service_circles
+    from geosvc.facilities import prepare_facilities
+    from geosvc.pipeline import step
+    from geosvc.standards import load_profile
+
+    try:
+        thresholds = tuple(float(t) for t in args.thresholds.split(","))
+    except ValueError as exc:
+        raise ConfigError(f"--thresholds {args.thresholds!r}: expected minutes like 5,10,15")\
+            from exc
+    inputs = _inputs_from_args(args)
+    prof = load_profile(args.profile)
+    fac = prepare_facilities(inputs.facilities, prof)
+    with step("service-circle polygons"):
+        per_fac, per_cat = service_circles(inputs.net, fac, prof, thresholds_min=thresholds,
+                                           compounds=inputs.compounds)
+    out = Path(args.out)
+    write_service_circles(per_fac, per_cat, out / "service_circles.gpkg")
+    print(f"geosvc: {len(per_fac)} facility circles, {len(per_cat)} category circles -> "
+          f"{out / 'service_circles.gpkg'}")
+    return 0
+
+
+def _cmd_site(args: argparse.Namespace) -> int:
+    from geosvc.pipeline import run_coverage
+    from geosvc.siting import propose_sites, write_siting
+    from geosvc.standards import load_profile
+
+    inputs = _inputs_from_args(args)
+    prof = load_profile(args.profile)
+    cov = run_coverage(inputs, profile=prof)
+    plan = propose_sites(inputs.net, cov, category=args.category, model=args.model, k=args.k,
+                         target=args.target, solver=args.solver,
+                         candidates_path=args.candidates)
+    write_siting({args.category: plan}, Path(args.out))
+    print(plan.describe())
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from geosvc.config import load_config, run_config
+
+    cfg = load_config(args.config)
+    summary = run_config(cfg)
+    _print_key_figures(summary, Path(cfg.output.folder))
+    return 0
+
+
+_COMMANDS = {"demo": _cmd_demo, "coverage": _cmd_coverage, "circles": _cmd_circles,
+             "site": _cmd_site, "run": _cmd_run}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``geosvc`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("geosvc").setLevel(logging.WARNING if args.quiet else logging.INFO)
+    for noisy in ("numba", "matplotlib", "fiona", "pyogrio", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return _COMMANDS[args.command](args)
+    except GeosvcError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"geosvc: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("geosvc: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an internal error: one line unless --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"geosvc: internal error: {type(exc).__name__}: {exc} (rerun with --debug for "
+              "the traceback and report it)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

