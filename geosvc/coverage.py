@@ -299,8 +299,7 @@ def _summary(out: gpd.GeoDataFrame, prof: Profile, cats: Sequence[str],
             "radius_method_coverage_rate": float(hh_w[rad].sum() / total) if total else
             float("nan"),
             "radius_only_households": float(hh_w[out[f"radius_only_{name}"].to_numpy()].sum()),
-            "median_time_min": float(np.nanmedian(out[f"time_{name}_min"].replace(
-                np.inf, np.nan))) if out[f"time_{name}_min"].notna().any() else float("nan"),
+            "median_time_min": _finite_median(out[f"time_{name}_min"].to_numpy(dtype=float)),
         }
         if cat.required_subtypes:
             entry["subtypes"] = {
@@ -311,6 +310,11 @@ def _summary(out: gpd.GeoDataFrame, prof: Profile, cats: Sequence[str],
             }
         summary["categories"][name] = entry
     return summary
+
+
+def _finite_median(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if len(finite) else float("nan")
 
 
 def two_step_fca(
