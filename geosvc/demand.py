@@ -17,7 +17,8 @@ import shapely
 
 from geosvc._errors import CRSError, InputError
 
-__all__ = ["prepare_households", "read_households", "households_from_buildings"]
+__all__ = ["prepare_households", "read_households", "households_from_buildings",
+           "households_from_raster", "rasterize_population"]
 
 
 def read_households(path: str | Path, *, layer: str | None = None,
@@ -182,3 +183,131 @@ def households_from_buildings(
          "levels": levels, "footprint_m2": area},
         geometry=res.geometry.representative_point().to_numpy(), crs=res.crs,
     ).reset_index(drop=True)
+
+
+def rasterize_population(points: gpd.GeoDataFrame, path: str | Path, *, cell_m: float = 100.0,
+                         column: str = "persons") -> Path:
+    """Write a WorldPop-style GeoTIFF: persons per ``cell_m`` square cell (float32).
+
+    ``points`` must be in a projected CRS; the raster shares it.  Used to make a raster of
+    the default district for the raster workflow (nothing is downloaded).
+    """
+    import rasterio
+    from rasterio.transform import from_origin
+
+    if points.crs is None or not points.crs.is_projected:
+        raise CRSError("rasterize_population needs points in a projected CRS (metres)")
+    xy = shapely.get_coordinates(points.geometry.to_numpy())
+    w = pd.to_numeric(points[column], errors="coerce").fillna(0.0).to_numpy()
+    x0 = np.floor(xy[:, 0].min() / cell_m) * cell_m
+    y1 = np.ceil(xy[:, 1].max() / cell_m) * cell_m + cell_m
+    ncol = int(np.ceil((xy[:, 0].max() - x0) / cell_m)) + 1
+    nrow = int(np.ceil((y1 - xy[:, 1].min()) / cell_m)) + 1
+    col = ((xy[:, 0] - x0) // cell_m).astype(np.int64)
+    row = ((y1 - xy[:, 1]) // cell_m).astype(np.int64)
+    grid = np.bincount(row * ncol + col, weights=w, minlength=nrow * ncol).reshape(nrow, ncol)
+    from geosvc.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        with rasterio.open(tmp, "w", driver="GTiff", height=nrow, width=ncol, count=1,
+                           dtype="float32", crs=points.crs.to_wkt(), nodata=-1.0,
+                           transform=from_origin(x0, y1, cell_m, cell_m)) as dst:
+            dst.write(grid.astype(np.float32), 1)
+    return Path(path)
+
+
+def households_from_raster(
+    path: str | Path,
+    net: Any,
+    *,
+    spacing_m: float = 25.0,
+    persons_per_household: float = 2.6,
+    elderly_share: float = 0.2,
+    public_streets_only: bool = False,
+) -> gpd.GeoDataFrame:
+    """Disaggregate a population raster (persons per cell) to points on the streets.
+
+    For cities without building-level data: each cell's persons are spread evenly over
+    points every ``spacing_m`` along the street edges inside the cell (the households live
+    along their streets); a populated cell with no street gets one point at its centre
+    (flagged ``on_street = False``).  Totals are preserved exactly.
+
+    Parameters
+    ----------
+    path
+        GeoTIFF of persons per cell (WorldPop style), any CRS; nodata and negative
+        cells are treated as empty.
+    net
+        :class:`geosvc.network.CompiledNetwork` the points are placed on.
+    spacing_m
+        Distance between points along streets.
+    persons_per_household, elderly_share
+        Ratios to derive ``households`` and ``elderly`` from ``persons``.
+    public_streets_only
+        Place points only along public streets (not compound paths).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Points in the network CRS with ``point_id``, ``persons``, ``households``,
+        ``elderly``, ``cell``, ``on_street``.
+    """
+    import rasterio
+    from pyproj import Transformer
+
+    from geosvc.network import points_along_edges
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: population raster not found")
+    try:
+        with rasterio.open(p) as src:
+            pop = src.read(1).astype(np.float64)
+            nodata = src.nodata
+            transform = src.transform
+            rcrs = src.crs
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"{p}: not a readable raster ({exc})") from exc
+    if rcrs is None:
+        raise CRSError(f"{p}: the raster has no CRS; set it (e.g. with gdal_edit.py -a_srs)")
+    if nodata is not None:
+        pop[pop == nodata] = 0.0
+    pop = np.where(np.isfinite(pop) & (pop > 0), pop, 0.0)
+    nrow, ncol = pop.shape
+    xy, edge = points_along_edges(net, spacing_m)
+    if public_streets_only:
+        keep = net.edge_compound[edge] < 0
+        xy = xy[keep]
+    to_r = Transformer.from_crs(net.crs, rcrs, always_xy=True)
+    rx, ry = to_r.transform(xy[:, 0], xy[:, 1])
+    inv = ~transform
+    colf, rowf = inv @ (np.asarray(rx), np.asarray(ry))
+    col = np.floor(colf).astype(np.int64)
+    row = np.floor(rowf).astype(np.int64)
+    inside = (col >= 0) & (col < ncol) & (row >= 0) & (row < nrow)
+    cell = np.where(inside, row * ncol + col, -1)
+    flat = pop.ravel()
+    per_cell = np.bincount(cell[inside], minlength=nrow * ncol)
+    use = inside & (flat[np.clip(cell, 0, None)] > 0)
+    persons_pt = flat[cell[use]] / per_cell[cell[use]]
+    pts_xy = xy[use]
+    cells_pt = cell[use]
+    # populated cells without a street: one point at the cell centre
+    lonely = np.flatnonzero((flat > 0) & (per_cell == 0))
+    if len(lonely):
+        r, c = np.divmod(lonely, ncol)
+        cx, cy = transform @ (c + 0.5, r + 0.5)
+        back = Transformer.from_crs(rcrs, net.crs, always_xy=True)
+        bx, by = back.transform(np.asarray(cx), np.asarray(cy))
+        pts_xy = np.vstack([pts_xy, np.column_stack([bx, by])])
+        persons_pt = np.concatenate([persons_pt, flat[lonely]])
+        cells_pt = np.concatenate([cells_pt, lonely])
+    on_street = np.r_[np.ones(int(use.sum()), bool), np.zeros(len(lonely), bool)]
+    return gpd.GeoDataFrame({
+        "point_id": np.arange(len(pts_xy)),
+        "persons": persons_pt,
+        "households": persons_pt / persons_per_household,
+        "elderly": persons_pt * elderly_share,
+        "cell": cells_pt,
+        "on_street": on_street,
+    }, geometry=shapely.points(pts_xy), crs=net.crs)

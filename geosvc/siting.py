@@ -25,7 +25,7 @@ from geosvc.access import Anchors, snap_points
 from geosvc.access._pairs import pairs_within
 from geosvc.coverage import CoverageResult
 from geosvc.io import write_csv, write_gpkg
-from geosvc.network import CompiledNetwork
+from geosvc.network import CompiledNetwork, points_along_edges
 
 __all__ = ["SitingPlan", "candidate_sites", "aggregate_demand", "propose_sites", "write_siting",
            "MODELS"]
@@ -83,16 +83,6 @@ class SitingPlan:
         }
 
 
-def _points_along_edges(net: CompiledNetwork, spacing_m: float) -> np.ndarray:
-    """Points every ``spacing_m`` along every edge (at least the midpoint of each edge)."""
-    n_per = np.maximum(1, np.floor(net.edge_length_m / spacing_m).astype(np.int64))
-    edge = np.repeat(np.arange(net.n_edges), n_per)
-    k = np.arange(len(edge)) - np.repeat(np.cumsum(n_per) - n_per, n_per)
-    frac = (k + 0.5) / np.repeat(n_per, n_per)
-    pts = shapely.line_interpolate_point(net.edge_geometry[edge], frac, normalized=True)
-    return shapely.get_coordinates(pts)
-
-
 def candidate_sites(
     net: CompiledNetwork,
     *,
@@ -118,7 +108,7 @@ def candidate_sites(
     """
     parts: list[gpd.GeoDataFrame] = []
     if spacing_m:
-        xy = _points_along_edges(net, float(spacing_m))
+        xy, _ = points_along_edges(net, float(spacing_m))
         parts.append(gpd.GeoDataFrame({"source": "network"}, index=range(len(xy)),
                                       geometry=shapely.points(xy), crs=net.crs))
     if n_clusters and demand_xy is not None and len(demand_xy) > 0:

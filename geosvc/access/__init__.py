@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from geosvc.access._nearest import NearestResult, nearest_facility, node_distances
+from geosvc.access._pairs import coverage_matrix, pairs_within
 from geosvc.access._snap import (
     SNAP_INVALID,
     SNAP_OFF_NETWORK,
@@ -18,6 +19,8 @@ __all__ = [
     "SNAP_OK",
     "Anchors",
     "NearestResult",
+    "coverage_matrix",
+    "pairs_within",
     "nearest_facility",
     "node_distances",
     "points_in_compounds",

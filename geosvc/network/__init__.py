@@ -8,7 +8,13 @@ compiles once into a :class:`CompiledNetwork` that every kernel reuses.
 from __future__ import annotations
 
 from geosvc.network._build import graph_from_frames, local_metric_crs, report_components
-from geosvc.network._compiled import CompiledNetwork, compile_network, from_arrays, to_graph
+from geosvc.network._compiled import (
+    CompiledNetwork,
+    compile_network,
+    from_arrays,
+    points_along_edges,
+    to_graph,
+)
 from geosvc.network._lines import node_lines
 from geosvc.network._readers import (
     graph_from_graphml,
@@ -33,6 +39,7 @@ __all__ = [
     "graph_from_xml",
     "local_metric_crs",
     "node_lines",
+    "points_along_edges",
     "read_graph",
     "report_components",
     "to_graph",

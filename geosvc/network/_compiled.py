@@ -265,3 +265,19 @@ def to_graph(net: CompiledNetwork) -> nx.MultiDiGraph:
         G.add_edge(v, u, **base, geometry=rev[e], length_m=length, length=length,
                    compound_id=comp)
     return G
+
+
+def points_along_edges(net: CompiledNetwork, spacing_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Points every ``spacing_m`` along every edge (at least each edge's midpoint).
+
+    Returns
+    -------
+    xy, edge
+        ``(n, 2)`` coordinates and the edge each point lies on.
+    """
+    n_per = np.maximum(1, np.floor(net.edge_length_m / spacing_m).astype(np.int64))
+    edge = np.repeat(np.arange(net.n_edges), n_per)
+    k = np.arange(len(edge)) - np.repeat(np.cumsum(n_per) - n_per, n_per)
+    frac = (k + 0.5) / np.repeat(n_per, n_per)
+    pts = shapely.line_interpolate_point(net.edge_geometry[edge], frac, normalized=True)
+    return shapely.get_coordinates(pts), edge
