@@ -1673,6 +1673,20 @@ def _facilities(
     keys = list(CONVENIENCE_SUBTYPES)
     freq = np.array([CONVENIENCE_SUBTYPES[k][2] for k in keys])
     sub_idx = rng.choice(len(keys), size=n_cv, p=freq / freq.sum())
+    # neighbourhood commercial centres (便民商业中心): a full set of the basic types within a
+    # few hundred metres, as the MOFCOM guideline plans them; the other shops stay scattered
+    from scipy.spatial import cKDTree
+
+    n_centres = min(max(2, round(16 * area_factor)), n_cv // len(keys))
+    tree = cKDTree(pxy)
+    taken = np.zeros(n_cv, dtype=bool)
+    for c in rng.choice(n_cv, size=n_centres, replace=False):  # a dozen centres
+        if taken[c]:
+            continue
+        _, nb = tree.query(pxy[c], k=min(4 * len(keys), n_cv))
+        free = nb[~taken[nb]][: len(keys)]
+        sub_idx[free] = np.arange(len(free))
+        taken[free] = True
     u = rng.random(n_cv)
     for j in range(n_cv):
         sub = keys[int(sub_idx[j])]
