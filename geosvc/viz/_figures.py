@@ -1,0 +1,495 @@
+"""Static PNG figures (matplotlib, drawn on an Agg canvas without pyplot).
+
+Figures are built with :class:`matplotlib.figure.Figure` directly, so no backend is
+selected and no global pyplot state is touched.  Chinese labels need a CJK font; when
+``fc-list :lang=zh`` (or matplotlib's font list) finds none, the figures fall back to
+English labels and say so in the log.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geosvc._errors import InputError
+from geosvc.io import atomic_path
+from geosvc.standards import Profile
+from geosvc.viz._common import (
+    NOT_COVERED,
+    as_frames,
+    category_colour,
+    category_label,
+    coverage_rate,
+    fmt_int,
+    fmt_minutes,
+    fmt_pct,
+    household_weights,
+    metric_crs,
+    pick_categories,
+    resolve_profile,
+    text,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.path import Path as MplPath
+
+__all__ = [
+    "cjk_font",
+    "figure_coverage_curve",
+    "figure_coverage_map",
+    "figure_time_distribution",
+    "write_figures",
+]
+
+log = logging.getLogger(__name__)
+
+DPI = 120
+_RATE_BREAKS = (0.5, 0.7, 0.85, 0.95)
+_RATE_COLOURS = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641")
+_COVERED = "#4f86b8"
+_PREFERRED_CJK = ("Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC", "WenQuanYi Micro Hei",
+                  "WenQuanYi Zen Hei", "Microsoft YaHei", "SimHei", "PingFang SC",
+                  "Heiti SC", "AR PL UMing CN")
+
+
+def _fc_list_files() -> list[tuple[str, str]]:
+    """(file, family) of the fonts fontconfig lists for Chinese."""
+    exe = shutil.which("fc-list")
+    if exe is None:
+        return []
+    try:
+        out = subprocess.run([exe, ":lang=zh", "file", "family"], capture_output=True,
+                             text=True, timeout=20, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    found = []
+    for line in out.splitlines():
+        file, _, family = line.partition(":")
+        if file.strip():
+            found.append((file.strip(), family.strip().split(",")[0]))
+    return found
+
+
+@functools.lru_cache(maxsize=1)
+def cjk_font() -> str | None:
+    """Family name of an installed font with Chinese glyphs, or ``None``.
+
+    Looks with ``fc-list :lang=zh`` first (and registers the file with matplotlib), then in
+    matplotlib's own font list for well-known CJK families.
+    """
+    from matplotlib import font_manager
+
+    candidates = _fc_list_files()
+
+    def rank(item: tuple[str, str]) -> int:
+        fam = item[1]
+        return next((k for k, p in enumerate(_PREFERRED_CJK) if p.lower() in fam.lower()),
+                    len(_PREFERRED_CJK))
+
+    for file, _family in sorted(candidates, key=rank):
+        try:
+            font_manager.fontManager.addfont(file)
+            return str(font_manager.FontProperties(fname=file).get_name())
+        except (OSError, RuntimeError, ValueError):
+            continue
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    return next((p for p in _PREFERRED_CJK if p in known), None)
+
+
+def _figure_lang(lang: str) -> str:
+    text(lang, "title", minutes=15)  # validates lang
+    if lang == "zh" and cjk_font() is None:
+        log.info("no CJK font found (fc-list :lang=zh is empty; e.g. apt-get install "
+                 "fonts-noto-cjk); figures use English labels")
+        return "en"
+    return lang
+
+
+@contextmanager
+def _style(lang: str) -> Iterator[None]:
+    """Font settings for one figure (restored afterwards)."""
+    import matplotlib
+
+    params: Any = {"axes.unicode_minus": False, "font.size": 10}
+    font = cjk_font() if lang == "zh" else None
+    if font is not None:
+        params["font.family"] = "sans-serif"
+        params["font.sans-serif"] = [font, "DejaVu Sans"]
+    with matplotlib.rc_context(params):
+        yield
+
+
+def _new_figure(size: tuple[float, float]) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=size, dpi=DPI, layout="constrained")
+
+
+def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    out = Path(path)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI)
+    log.info("wrote %s", out)
+    return out
+
+
+def _polygon_paths(geoms: Sequence[Any]) -> list[MplPath]:
+    """One matplotlib path per (multi)polygon, holes included."""
+    from matplotlib.path import Path as MplPath
+
+    paths = []
+    for geom in geoms:
+        if geom is None or geom.is_empty:
+            continue
+        verts, codes = [], []
+        for part in shapely.get_parts(geom):
+            if part.geom_type != "Polygon":
+                continue
+            for ring in (part.exterior, *part.interiors):
+                xy = np.asarray(ring.coords)[:, :2]
+                if len(xy) < 3:
+                    continue
+                c = np.full(len(xy), MplPath.LINETO, dtype=np.uint8)
+                c[0], c[-1] = MplPath.MOVETO, MplPath.CLOSEPOLY
+                verts.append(xy)
+                codes.append(c)
+        if verts:
+            paths.append(MplPath(np.concatenate(verts), np.concatenate(codes)))
+    return paths
+
+
+def _add_polygons(ax: Axes, geoms: Sequence[Any], **kw: Any) -> None:
+    from matplotlib.collections import PathCollection
+
+    paths = _polygon_paths(geoms)
+    if paths:
+        ax.add_collection(PathCollection(paths, **kw))
+
+
+def _rate_colours(rates: np.ndarray) -> list[str]:
+    idx = np.searchsorted(_RATE_BREAKS, np.nan_to_num(rates, nan=-1.0), side="right")
+    return [_RATE_COLOURS[i] if np.isfinite(r) else "#d9d9d9" for i, r in zip(idx, rates,
+                                                                               strict=True)]
+
+
+def _scale_bar(ax: Axes, xmin: float, xmax: float, ymin: float, ymax: float) -> None:
+    width = xmax - xmin
+    nice = np.array([100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000, 20000, 50000])
+    length = float(nice[np.searchsorted(nice, width / 5.0, side="right") - 1]) \
+        if width / 5.0 >= nice[0] else float(nice[0])
+    x0, y0 = xmin + 0.04 * width, ymin + 0.04 * (ymax - ymin)
+    ax.plot([x0, x0 + length], [y0, y0], color="black", linewidth=3, solid_capstyle="butt")
+    label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
+    ax.text(x0 + length / 2, y0 + 0.012 * (ymax - ymin), label, ha="center", va="bottom",
+            fontsize=9)
+
+
+def figure_coverage_map(
+    households: gpd.GeoDataFrame,
+    category: str,
+    *,
+    areas: Mapping[str, gpd.GeoDataFrame] | None = None,
+    circles: Mapping[str, gpd.GeoDataFrame | None] | gpd.GeoDataFrame | None = None,
+    stations: Mapping[str, gpd.GeoDataFrame] | None = None,
+    facilities: gpd.GeoDataFrame | None = None,
+    profile: Profile | str | None = None,
+    lang: str = "zh",
+    path: str | os.PathLike[str],
+) -> Path:
+    """PNG map of one category: households by status, circles, areas, stations.
+
+    Areas (the ``community`` level, or the first given) are shaded by the category's
+    household coverage rate; covered households are small blue dots, households not
+    covered are drawn in the category colour (``unreachable`` and ``off_network`` with
+    their own markers); existing facilities are squares and proposed stations are
+    numbered by rank.
+
+    Parameters
+    ----------
+    households
+        ``CoverageResult.households`` (``status_<category>`` needed).
+    category
+        Category to draw.
+    areas, circles, stations, facilities
+        As for :func:`geosvc.viz.coverage_map`; each optional.
+    profile
+        Profile for labels and the threshold.
+    lang
+        ``"zh"`` or ``"en"`` (English when no CJK font is installed).
+    path
+        PNG file to write (atomically).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    prof = resolve_profile(profile)
+    pick_categories(households, prof, [category])
+    flang = _figure_lang(lang)
+    crs = metric_crs(households, "households")
+    hh = households.to_crs(crs)
+    colour = category_colour(category, [c for c in prof.category_names
+                                        if f"status_{c}" in hh.columns] or [category])
+    label = category_label(prof, category, flang)
+    ok = hh.geometry.notna() & ~hh.geometry.is_empty
+    minx, miny, maxx, maxy = hh.geometry[ok].total_bounds if ok.any() else (0, 0, 1, 1)
+    ratio = float(np.clip((maxy - miny) / max(maxx - minx, 1e-9), 0.4, 2.0))
+    with _style(flang):
+        fig = _new_figure((9.0, 9.0 * ratio + 0.8))
+        ax = fig.add_subplot()
+        ax.set_aspect("equal")
+        area_frames = dict(areas or {})
+        if area_frames:
+            level = "community" if "community" in area_frames else next(iter(area_frames))
+            fr = area_frames[level].to_crs(crs)
+            rate_col = f"{category}_coverage_rate"
+            rates = pd.to_numeric(fr[rate_col], errors="coerce").to_numpy(dtype=float) \
+                if rate_col in fr.columns else np.full(len(fr), np.nan)
+            _add_polygons(ax, fr.geometry.to_numpy(), facecolors=_rate_colours(rates),
+                          edgecolors="#555555", linewidths=0.6, alpha=0.45, zorder=1)
+        circ = as_frames(circles, "circles").get(category)
+        if circ is not None:
+            _add_polygons(ax, circ[circ.geometry.notna()].to_crs(crs).geometry.to_numpy(),
+                          facecolors=colour, edgecolors=colour, linewidths=1.0, alpha=0.15,
+                          zorder=2)
+        pts = shapely.point_on_surface(hh.geometry.to_numpy())
+        x, y = shapely.get_x(pts), shapely.get_y(pts)
+        status = hh[f"status_{category}"].to_numpy()
+        from matplotlib.lines import Line2D
+
+        handles = []
+        styles: list[tuple[str, dict[str, Any], int]] = [("covered", dict(s=5, c=_COVERED, marker="o", linewidths=0), 3),
+                  ("uncovered", dict(s=12, c=colour, marker="o", edgecolors="#222222",
+                                     linewidths=0.3), 4),
+                  ("unreachable", dict(s=18, c="#000000", marker="x", linewidths=0.9), 5),
+                  ("off_network", dict(s=14, c="#7f7f7f", marker="^", linewidths=0), 5)]
+        for st, kw, z in styles:
+            sel = status == st
+            if not sel.any():
+                continue
+            ax.scatter(x[sel], y[sel], zorder=z, **kw)
+            handles.append(Line2D([], [], linestyle="none", marker=kw["marker"],
+                                  color=kw["c"], markersize=6 if st != "covered" else 4,
+                                  label=f"{text(flang, f'status_{st}')} "
+                                        f"({fmt_int(household_weights(hh)[sel].sum())})"))
+        if facilities is not None and len(facilities):
+            fac = facilities[(facilities["category"] == category)
+                             & facilities.geometry.notna()].to_crs(crs)
+            if len(fac):
+                fp = shapely.point_on_surface(fac.geometry.to_numpy())
+                ax.scatter(shapely.get_x(fp), shapely.get_y(fp), s=34, marker="s", c=colour,
+                           edgecolors="white", linewidths=0.8, zorder=6)
+                handles.append(Line2D([], [], linestyle="none", marker="s", color=colour,
+                                      markersize=7, label=text(flang, "facility")))
+        st_frame = as_frames(stations, "stations").get(category)
+        if st_frame is not None:
+            st = st_frame[st_frame.geometry.notna()].to_crs(crs)
+            sp = shapely.point_on_surface(st.geometry.to_numpy())
+            sx, sy = shapely.get_x(sp), shapely.get_y(sp)
+            ranks = st["rank"].to_numpy() if "rank" in st.columns else np.arange(1, len(st) + 1)
+            ax.scatter(sx, sy, s=230, c="white", edgecolors=colour, linewidths=2.5, zorder=7)
+            for xi, yi, r in zip(sx, sy, ranks, strict=True):
+                ax.text(xi, yi, str(int(r)), ha="center", va="center", fontsize=8, zorder=8)
+            handles.append(Line2D([], [], linestyle="none", marker="o", markerfacecolor="white",
+                                  markeredgecolor=colour, markeredgewidth=2, markersize=10,
+                                  label=text(flang, "station")))
+        ax.autoscale_view()
+        xmin, xmax = ax.get_xlim()
+        ymin, ymax = ax.get_ylim()
+        _scale_bar(ax, xmin, xmax, ymin, ymax)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        rate, _ = coverage_rate(hh, category)
+        ax.set_title(text(flang, "fig_map_title", cat=label, rate=fmt_pct(rate)), fontsize=12)
+        if handles:
+            ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
+        return _save(fig, path)
+
+
+def figure_time_distribution(
+    households: pd.DataFrame,
+    categories: Sequence[str] | None = None,
+    *,
+    profile: Profile | str | None = None,
+    lang: str = "zh",
+    path: str | os.PathLike[str],
+) -> Path:
+    """Histogram of walking minutes to the nearest facility, one panel per category.
+
+    Bars are weighted by households (one-minute bins); the threshold is a dashed line,
+    bars beyond it are grey, times beyond four thresholds are gathered in the last bin
+    and households with no finite time (unreachable, off the network) are counted in
+    the corner.
+
+    Parameters
+    ----------
+    households
+        ``CoverageResult.households`` with ``time_<cat>_min`` and ``status_<cat>``.
+    categories
+        Categories to draw (default: all that the households carry).
+    profile, lang, path
+        Labels and thresholds; language; PNG file to write.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    prof = resolve_profile(profile)
+    cats = pick_categories(households, prof, categories)
+    flang = _figure_lang(lang)
+    w = household_weights(households)
+    from matplotlib.ticker import FuncFormatter
+
+    with _style(flang):
+        fig = _new_figure((5.2 * len(cats), 4.2))
+        axes = fig.subplots(1, len(cats), squeeze=False)[0]
+        for ax, cat in zip(axes, cats, strict=True):
+            colour = category_colour(cat, cats)
+            thr = prof.category(cat).threshold_min if cat in prof.category_names else 15.0
+            col = f"time_{cat}_min"
+            t = households[col].to_numpy(dtype=float) if col in households.columns else \
+                np.full(len(households), np.nan)
+            fin = np.isfinite(t)
+            cap = float(np.ceil(4 * thr))
+            tt = np.minimum(t[fin], cap - 1e-9)
+            bins = np.arange(0.0, cap + 1.0, 1.0)
+            inside = tt <= thr
+            ax.hist([tt[inside], tt[~inside]], bins=bins, weights=[w[fin][inside],
+                    w[fin][~inside]], stacked=True, color=[colour, "#9e9e9e"])
+            ax.axvline(thr, color="black", linestyle="--", linewidth=1.2)
+            ax.text(thr, ax.get_ylim()[1] * 0.97, " " + text(flang, "threshold",
+                    minutes=fmt_minutes(thr)), ha="left", va="top", fontsize=9)
+            status = households[f"status_{cat}"].to_numpy()
+            lost = np.isin(status, NOT_COVERED) & ~fin
+            if lost.any():
+                ax.text(0.98, 0.85, text(flang, "fig_unreachable", n=fmt_int(w[lost].sum())),
+                        transform=ax.transAxes, ha="right", va="top", fontsize=8)
+            rate, _ = coverage_rate(households, cat)
+            ax.set_title(f"{category_label(prof, cat, flang)} ({fmt_pct(rate)})", fontsize=10)
+            ax.set_xlabel(text(flang, "fig_time_x"))
+            ax.set_ylabel(text(flang, "fig_time_y"))
+            ax.set_xlim(0, cap)
+            ax.xaxis.set_major_formatter(FuncFormatter(
+                lambda v, _pos, cap=cap: f"≥{v:g}" if v >= cap else f"{v:g}"))
+        fig.suptitle(text(flang, "fig_time_title"), fontsize=12)
+        return _save(fig, path)
+
+
+def _curve_frame(curves: pd.DataFrame | Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    if isinstance(curves, Mapping):
+        parts = [c.assign(category=k) if "category" not in c.columns else c
+                 for k, c in curves.items() if c is not None and len(c)]
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+            columns=["n_stations", "coverage_rate", "category"])
+    else:
+        frame = curves
+    missing = {"n_stations", "coverage_rate", "category"} - set(frame.columns)
+    if missing:
+        raise InputError(f"coverage curves need columns n_stations, coverage_rate, category; "
+                         f"missing {sorted(missing)}")
+    return frame
+
+
+def figure_coverage_curve(
+    curves: pd.DataFrame | Mapping[str, pd.DataFrame],
+    *,
+    profile: Profile | str | None = None,
+    lang: str = "zh",
+    path: str | os.PathLike[str],
+) -> Path:
+    """Household coverage against the number of new stations, one line per category.
+
+    Parameters
+    ----------
+    curves
+        ``n_stations``, ``coverage_rate`` (0-1) and ``category`` columns (the
+        ``SitingPlan.curve`` frames, concatenated or as a dict by category).
+    profile, lang, path
+        Labels; language; PNG file to write.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    prof = resolve_profile(profile)
+    frame = _curve_frame(curves)
+    flang = _figure_lang(lang)
+    cats = list(dict.fromkeys(frame["category"].astype(str)))
+    with _style(flang):
+        fig = _new_figure((7.0, 4.6))
+        ax = fig.add_subplot()
+        for cat in cats:
+            c = frame[frame["category"].astype(str) == cat].sort_values("n_stations")
+            n = c["n_stations"].to_numpy(dtype=float)
+            r = 100.0 * c["coverage_rate"].to_numpy(dtype=float)
+            colour = category_colour(cat, cats)
+            ax.plot(n, r, marker="o", color=colour, linewidth=2, markersize=5,
+                    label=category_label(prof, cat, flang))
+            if len(n):
+                ax.annotate(f"{r[-1]:.1f}%", (n[-1], r[-1]), textcoords="offset points",
+                            xytext=(4, 4), fontsize=8, color=colour)
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel(text(flang, "fig_curve_x"))
+        ax.set_ylabel(text(flang, "fig_curve_y"))
+        ax.set_ylim(0, 100)
+        ax.grid(True, alpha=0.3)
+        if cats:
+            ax.legend(loc="lower right", fontsize=9)
+        ax.set_title(text(flang, "fig_curve_title"), fontsize=12)
+        return _save(fig, path)
+
+
+def write_figures(
+    households: gpd.GeoDataFrame,
+    *,
+    categories: Sequence[str] | None = None,
+    areas: Mapping[str, gpd.GeoDataFrame] | None = None,
+    circles: Mapping[str, gpd.GeoDataFrame | None] | gpd.GeoDataFrame | None = None,
+    stations: Mapping[str, gpd.GeoDataFrame] | None = None,
+    curves: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
+    facilities: gpd.GeoDataFrame | None = None,
+    profile: Profile | str | None = None,
+    lang: str = "zh",
+    out_dir: str | os.PathLike[str],
+) -> list[Path]:
+    """Write every figure into ``out_dir``.
+
+    Files: ``coverage_<category>.png`` per category, ``walking_time.png`` and, when
+    ``curves`` has rows, ``coverage_curve.png``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The written files, in that order.
+    """
+    prof = resolve_profile(profile)
+    cats = pick_categories(households, prof, categories)
+    out = Path(out_dir)
+    paths = [figure_coverage_map(households, cat, areas=areas, circles=circles,
+                                 stations=stations, facilities=facilities, profile=prof,
+                                 lang=lang, path=out / f"coverage_{cat}.png") for cat in cats]
+    paths.append(figure_time_distribution(households, cats, profile=prof, lang=lang,
+                                          path=out / "walking_time.png"))
+    if curves is not None and len(_curve_frame(curves)):
+        paths.append(figure_coverage_curve(curves, profile=prof, lang=lang,
+                                           path=out / "coverage_curve.png"))
+    return paths

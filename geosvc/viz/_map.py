@@ -1,0 +1,742 @@
+"""The interactive coverage map (folium / Leaflet), light and usable offline."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, cast
+
+import folium
+import geopandas as gpd
+import jinja2
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from branca.element import Element, Figure, MacroElement
+
+from geosvc._errors import InputError
+from geosvc.io import atomic_path
+from geosvc.standards import Profile
+from geosvc.viz._common import (
+    NOT_COVERED,
+    as_frames,
+    category_colour,
+    category_label,
+    coverage_rate,
+    esc,
+    fmt_int,
+    fmt_minutes,
+    fmt_pct,
+    household_weights,
+    js_literal,
+    metric_crs,
+    pick_categories,
+    resolve_profile,
+    subtype_label,
+    text,
+)
+
+__all__ = ["BASEMAPS", "coverage_map", "write_map"]
+
+log = logging.getLogger(__name__)
+
+BASEMAPS = ("osm", "gaode")
+GAODE_URL = ("https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
+             "&x={x}&y={y}&z={z}")
+_CANVAS_ABOVE = 4000  # circle markers; above this Leaflet draws on a canvas
+_SIMPLIFY_M = 2.0
+# Coverage-rate classes (upper bounds) and the red-yellow-green ramp for areas.
+_RATE_BREAKS = (0.5, 0.7, 0.85, 0.95)
+_RATE_COLOURS = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641")
+_NO_DATA = "#bdbdbd"
+_GRID_COLOURS = ("#c6dbef", "#9ecae1", "#6baed6", "#3182bd", "#08519c")
+_STATUS_ORDER = ("uncovered", "unreachable", "off_network")
+
+_CSS = """
+<style>
+.leaflet-container { background: #f3f1ec; }
+.gs-title { position: absolute; top: 10px; left: 56px; z-index: 1000; max-width: 38%; background: rgba(255,255,255,0.92); padding: 6px 14px;
+  border-radius: 6px; box-shadow: 0 1px 5px rgba(0,0,0,0.35);
+  font: 14px/1.4 "Helvetica Neue", Arial, "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; }
+.gs-title h1 { font-size: 17px; margin: 0 0 2px 0; }
+.gs-title div { font-size: 12px; color: #444; }
+.gs-legend { background: rgba(255,255,255,0.92); padding: 8px 10px; border-radius: 6px;
+  box-shadow: 0 1px 5px rgba(0,0,0,0.35); font: 12px/1.5 Arial, sans-serif; max-width: 260px; }
+.gs-legend h4 { font-size: 13px; margin: 4px 0 2px 0; }
+.gs-legend i { display: inline-block; width: 14px; height: 12px; margin-right: 6px;
+  vertical-align: middle; border: 1px solid rgba(0,0,0,0.25); }
+.gs-legend i.dot { width: 9px; height: 9px; border-radius: 50%; margin: 0 8px 0 2px; }
+.gs-legend i.ring { width: 12px; height: 12px; border-radius: 50%; background: #fff;
+  border-width: 3px; border-style: solid; margin-right: 4px; }
+.leaflet-control-layers-expanded { font-size: 12px; max-height: 70vh; overflow-y: auto; }
+.gs-icon { background: transparent; border: none; }
+.gs-fac { width: 9px; height: 9px; border: 1.5px solid #fff;
+  box-shadow: 0 0 0 1px rgba(0,0,0,0.55); }
+.gs-st { width: 18px; height: 18px; border-radius: 50%; background: #fff; border: 3px solid;
+  font: bold 11px/18px Arial, sans-serif; text-align: center; color: #111;
+  box-shadow: 0 0 3px rgba(0,0,0,0.6); }
+.gs-pop { font: 12px/1.5 Arial, sans-serif; }
+.gs-pop b { font-size: 13px; }
+</style>
+"""
+
+
+class _Raw(Element):  # type: ignore[misc]
+    """Verbatim markup placed in the page header (styles, inlined libraries)."""
+
+    _template = jinja2.Template("{{ this.code }}")
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self._name = "Raw"
+        self.code = code
+
+
+class _PointLayer(MacroElement):  # type: ignore[misc]
+    """Many points added to the parent feature group from one compact array.
+
+    ``kind="household"``: circle markers with a lazily built tooltip from
+    ``[lat, lon, status_index, households, minutes, id]`` rows.  ``kind="icon"``: div-icon
+    markers from ``[lat, lon, popup_html, tooltip_html, label]`` rows.  Every string in the
+    rows is already HTML-escaped; the array is JSON with ``<`` escaped.
+    """
+
+    _template = jinja2.Template("""
+{% macro script(this, kwargs) %}
+(function () {
+  var group = {{ this._parent.get_name() }};
+  var rows = {{ this.rows }};
+  var opt = {{ this.options }};
+  {% if this.kind == "household" %}
+  var lab = {{ this.labels }};
+  var tip = function (r) {
+    var t = r[4] === null ? "" : (r[4] < 0 ? lab.never : r[4].toFixed(1) + " " + lab.min);
+    return "<b>" + r[5] + "</b><br>" + r[3] + " " + lab.hh + (t ? " · " + t : "") +
+      "<br>" + lab.status[r[2]];
+  };
+  rows.forEach(function (r) {
+    var m = L.circleMarker([r[0], r[1]], opt);
+    m.bindTooltip(function () { return tip(r); });
+    group.addLayer(m);
+  });
+  {% else %}
+  rows.forEach(function (r) {
+    var html = opt.html.replace("{label}", r[4] === undefined ? "" : String(r[4]));
+    var icon = L.divIcon({className: "gs-icon", html: html, iconSize: opt.size});
+    var m = L.marker([r[0], r[1]], {icon: icon, riseOnHover: true});
+    if (r[2]) { m.bindPopup(r[2], {maxWidth: 320}); }
+    if (r[3]) { m.bindTooltip(r[3]); }
+    group.addLayer(m);
+  });
+  {% endif %}
+})();
+{% endmacro %}
+""")
+
+    def __init__(self, kind: str, rows: list[list[Any]], options: Mapping[str, Any],
+                 labels: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        self._name = "PointLayer"
+        self.kind = kind
+        self.n_rows = len(rows)
+        self.rows = js_literal(rows)
+        self.options = js_literal(dict(options))
+        self.labels = js_literal(dict(labels or {}))
+
+
+class _MapBox(MacroElement):  # type: ignore[misc]
+    """A title (top centre) or a legend (a Leaflet control) from escaped HTML."""
+
+    _template = jinja2.Template("""
+{% macro script(this, kwargs) %}
+(function () {
+  var map = {{ this._parent.get_name() }};
+  {% if this.kind == "title" %}
+  var div = L.DomUtil.create("div", "gs-title", map.getContainer());
+  div.innerHTML = {{ this.html }};
+  L.DomEvent.disableClickPropagation(div);
+  {% else %}
+  var box = L.control({position: "bottomleft"});
+  box.onAdd = function () {
+    var div = L.DomUtil.create("div", "gs-legend");
+    div.innerHTML = {{ this.html }};
+    L.DomEvent.disableClickPropagation(div);
+    L.DomEvent.disableScrollPropagation(div);
+    return div;
+  };
+  box.addTo(map);
+  {% endif %}
+})();
+{% endmacro %}
+""")
+
+    def __init__(self, kind: str, html: str) -> None:
+        super().__init__()
+        self._name = "MapBox"
+        self.kind = kind
+        self.html = js_literal(html)
+
+
+@dataclass(frozen=True)
+class _Display:
+    """Projects geometries to the map's lon/lat (WGS-84, or GCJ-02 for Gaode tiles)."""
+
+    coord_system: str
+
+    def geoms(self, geoms: Any, crs: Any, *, simplify_m: float = 0.0) -> np.ndarray:
+        """Object array of display geometries, coordinates rounded to 1e-6 degrees."""
+        arr = np.asarray(geoms, dtype=object)
+        if simplify_m > 0:
+            arr = shapely.simplify(arr, simplify_m, preserve_topology=True)
+        ll = gpd.GeoSeries(arr, crs=crs).to_crs(4326)
+        out = np.asarray(ll.to_numpy(), dtype=object)
+        if self.coord_system != "wgs84":
+            from geosvc.crs import from_wgs84_geometries
+
+            out = from_wgs84_geometries(out, coord_system=self.coord_system)
+        return np.asarray(shapely.transform(out, lambda c: np.round(c, 6)), dtype=object)
+
+    def latlon(self, geoms: Any, crs: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Latitude and longitude arrays of points (surface points of other shapes)."""
+        pts = shapely.point_on_surface(np.asarray(geoms, dtype=object))
+        disp = self.geoms(pts, crs)
+        return shapely.get_y(disp), shapely.get_x(disp)
+
+
+def _features(geoms: np.ndarray, props: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection (``id`` = row position) of the non-empty geometries."""
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    feats = [{"type": "Feature", "id": str(i), "properties": dict(props[i]),
+              "geometry": shapely.geometry.mapping(geoms[i])}
+             for i in np.flatnonzero(ok).tolist()]
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def _rate_colour(rate: float) -> str:
+    if not np.isfinite(rate):
+        return _NO_DATA
+    return _RATE_COLOURS[int(np.searchsorted(_RATE_BREAKS, rate, side="right"))]
+
+
+def _grid_breaks(counts: np.ndarray) -> list[float]:
+    """Four class breaks (upper bounds of the lower classes) at rounded quantiles."""
+    if not len(counts):
+        return []
+    qs = np.quantile(counts, [0.2, 0.4, 0.6, 0.8])
+    out: list[float] = []
+    for q in qs:
+        mag = 10 ** max(0, int(np.floor(np.log10(max(q, 1.0)))) - 1)
+        v = float(np.ceil(q / mag) * mag)
+        if v < counts.max() and (not out or v > out[-1]):
+            out.append(v)
+    return out
+
+
+def _tile_layer(basemap: str) -> folium.TileLayer:
+    if basemap == "gaode":
+        return folium.TileLayer(tiles=GAODE_URL, attr="高德地图", name="高德地图",
+                                subdomains="1234", max_zoom=18, overlay=False, control=True)
+    return folium.TileLayer("OpenStreetMap", name="OpenStreetMap", max_zoom=19,
+                            overlay=False, control=True)
+
+
+def _add_assets(m: folium.Map, inline: bool) -> None:
+    """Inline Leaflet (offline pages) and drop folium's other CDN scripts and styles."""
+    code: str | None = None
+    if inline:
+        try:
+            base = resources.files("geosvc.viz") / "_assets"
+            js = (base / "leaflet.js").read_text(encoding="utf-8")
+            css = (base / "leaflet.css").read_text(encoding="utf-8")
+            css = "\n".join(line for line in css.splitlines() if "url(images/" not in line)
+            js = js.replace("</script", "<\\/script")
+            code = f"<style>{css}</style>\n<script>{js}</script>"
+        except OSError as exc:  # a wheel built without the asset files
+            log.warning("Leaflet assets not found (%s); the map loads Leaflet from a CDN", exc)
+    root = cast(Figure, m.get_root())
+    if code is not None:
+        m.default_js = []
+        m.default_css = []
+        root.header.add_child(_Raw(code), name="geosvc_leaflet")
+    else:
+        m.default_js = [p for p in m.default_js if p[0] == "leaflet"]
+        m.default_css = [p for p in m.default_css if p[0] == "leaflet_css"]
+    root.header.add_child(_Raw(_CSS), name="geosvc_css")
+
+
+def _popup(title: str, rows: Sequence[tuple[str, str]], note: str = "") -> str:
+    """Popup markup from already escaped pieces."""
+    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    tail = f"<div><i>{note}</i></div>" if note else ""
+    return f'<div class="gs-pop"><b>{title}</b><table>{body}</table>{tail}</div>'
+
+
+@dataclass
+class _Ctx:
+    """What every layer builder needs."""
+
+    profile: Profile
+    lang: str
+    cats: list[str]
+    crs: pyproj.CRS
+    display: _Display
+    cell_m: float
+
+    def label(self, cat: str) -> str:
+        return esc(category_label(self.profile, cat, self.lang))
+
+    def t(self, key: str, **values: Any) -> str:
+        return text(self.lang, key, **values)
+
+    def colour(self, cat: str) -> str:
+        return category_colour(cat, self.cats)
+
+    def level_name(self, level: str) -> str:
+        """Name of an area level (``community``, ``street`` or the key itself)."""
+        return self.t(f"level_{level}") if level in ("community", "street") else level
+
+    def minutes(self, cat: str) -> str:
+        if cat in self.profile.category_names:
+            return fmt_minutes(self.profile.category(cat).threshold_min)
+        return "15"
+
+
+def _num_col(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A numeric column as floats (NaN when absent or not a number)."""
+    if name not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
+
+
+def _area_layers(m: folium.Map, ctx: _Ctx, areas: Mapping[str, gpd.GeoDataFrame]) -> str | None:
+    """Choropleth per category for the main level, outlines for the others."""
+    if not areas:
+        return None
+    main = "community" if "community" in areas else next(iter(areas))
+    for level, frame in areas.items():
+        if frame is None or not len(frame):
+            continue
+        level_name = ctx.level_name(level)
+        frame = frame.to_crs(ctx.crs)
+        geoms = ctx.display.geoms(frame.geometry.to_numpy(), ctx.crs, simplify_m=_SIMPLIFY_M)
+        names = frame["name"] if "name" in frame.columns else frame.get(
+            "area_id", pd.Series(range(len(frame)), index=frame.index))
+        names_esc = [esc(v) for v in names]
+        if level != main:
+            props = [{"t": f"<b>{n}</b>"} for n in names_esc]
+            folium.GeoJson(
+                _features(geoms, props), name=esc(ctx.t("outline", level=level_name)),
+                style_function=lambda f: {"color": "#333333", "weight": 2.2, "opacity": 0.8,
+                                          "fill": False, "dashArray": "6 4"},
+                tooltip=folium.GeoJsonTooltip(fields=["t"], labels=False, sticky=True),
+                show=True,  # not filled: only the line itself takes the mouse
+            ).add_to(m)
+            continue
+        hh = frame["households"].to_numpy(dtype=float) if "households" in frame.columns \
+            else np.full(len(frame), np.nan)
+        for k, cat in enumerate(ctx.cats):
+            rate_col = f"{cat}_coverage_rate"
+            if rate_col not in frame.columns:
+                continue
+            rates = pd.to_numeric(frame[rate_col], errors="coerce").to_numpy(dtype=float)
+            unc = (_num_col(frame, f"{cat}_households_uncovered") + np.nan_to_num(_num_col(
+                frame, f"{cat}_households_unreachable")) + np.nan_to_num(_num_col(
+                    frame, f"{cat}_households_off_network")))
+            eld = _num_col(frame, f"{cat}_elderly_uncovered")
+            short = _num_col(frame, f"{cat}_shortfall_m2")
+            props = []
+            for i, n in enumerate(names_esc):
+                rows = [(ctx.t("households"), fmt_int(hh[i])),
+                        (ctx.t("coverage_rate"), fmt_pct(rates[i])),
+                        (ctx.t("hh_uncovered"), fmt_int(unc[i])),
+                        (ctx.t("elderly_uncovered"), fmt_int(eld[i]))]
+                if np.isfinite(short[i]):
+                    rows.append((ctx.t("shortfall"), f"{fmt_int(short[i])} m²"))
+                body = "".join(f"<br>{esc(a)}: {b}" for a, b in rows)
+                props.append({"t": f"<b>{n}</b> · {ctx.label(cat)}{body}"})
+            fills = [_rate_colour(r) for r in rates]
+            folium.GeoJson(
+                _features(geoms, props),
+                name=esc(ctx.t("areas", level=level_name, cat=category_label(
+                    ctx.profile, cat, ctx.lang))),
+                style_function=lambda f, fills=fills: {
+                    "color": "#555555", "weight": 1.0, "fillColor": fills[int(f["id"])],
+                    "fillOpacity": 0.3},
+                highlight_function=lambda f: {"weight": 3.0, "color": "#000000"},
+                tooltip=folium.GeoJsonTooltip(fields=["t"], labels=False, sticky=True),
+                show=k == 0,
+            ).add_to(m)
+    return ctx.level_name(main)
+
+
+def _circle_layers(m: folium.Map, ctx: _Ctx, circles: Mapping[str, gpd.GeoDataFrame]) -> None:
+    for cat, frame in circles.items():
+        frame = frame[frame.geometry.notna()].to_crs(ctx.crs)
+        if not len(frame):
+            continue
+        geoms = ctx.display.geoms(frame.geometry.to_numpy(), ctx.crs, simplify_m=_SIMPLIFY_M)
+        minutes = (fmt_minutes(float(frame["threshold_min"].iloc[0]))
+                   if "threshold_min" in frame.columns else ctx.minutes(cat))
+        colour = ctx.colour(cat)
+        folium.GeoJson(
+            _features(geoms, [{} for _ in range(len(geoms))]),
+            name=esc(ctx.t("circles", minutes=minutes,
+                           cat=category_label(ctx.profile, cat, ctx.lang))),
+            style_function=lambda f, c=colour: {"color": c, "weight": 1.5, "opacity": 0.8,
+                                                "fillColor": c, "fillOpacity": 0.12},
+            interactive=False, show=cat == ctx.cats[0] if ctx.cats else True,
+        ).add_to(m)
+
+
+def _grid_layers(m: folium.Map, ctx: _Ctx, hh: gpd.GeoDataFrame, xy: np.ndarray,
+                 w: np.ndarray) -> list[float]:
+    """Covered households summed in square cells (vectorised floor division)."""
+    breaks_all: list[float] = []
+    finite = np.isfinite(xy).all(axis=1)
+    for k, cat in enumerate(ctx.cats):
+        covered = (hh[f"status_{cat}"].to_numpy() == "covered") & finite
+        if not covered.any():
+            continue
+        cells = np.floor(xy[covered] / ctx.cell_m).astype(np.int64)
+        keys, inv = np.unique(cells, axis=0, return_inverse=True)
+        inv = inv.ravel()
+        counts = np.bincount(inv, weights=w[covered], minlength=len(keys))
+        rows = np.bincount(inv, minlength=len(keys))
+        lo = keys * ctx.cell_m
+        boxes = shapely.box(lo[:, 0], lo[:, 1], lo[:, 0] + ctx.cell_m, lo[:, 1] + ctx.cell_m)
+        geoms = ctx.display.geoms(boxes, ctx.crs)
+        breaks = _grid_breaks(counts) if k == 0 or not breaks_all else breaks_all
+        breaks_all = breaks_all or breaks
+        cls = np.searchsorted(np.asarray(breaks, dtype=float), counts, side="left")
+        fills = [_GRID_COLOURS[min(int(c), len(_GRID_COLOURS) - 1)] for c in cls]
+        props = [{"t": esc(ctx.t("grid_tip", n=fmt_int(c), rows=r))}
+                 for c, r in zip(counts, rows, strict=True)]
+        folium.GeoJson(
+            _features(geoms, props),
+            name=esc(ctx.t("covered_grid", cell=fmt_minutes(ctx.cell_m),
+                           cat=category_label(ctx.profile, cat, ctx.lang))),
+            style_function=lambda f, fills=fills: {
+                "color": "#ffffff", "weight": 0.5, "fillColor": fills[int(f["id"])],
+                "fillOpacity": 0.75},
+            tooltip=folium.GeoJsonTooltip(fields=["t"], labels=False),
+            show=k == 0,
+        ).add_to(m)
+    return breaks_all
+
+
+def _household_layers(m: folium.Map, ctx: _Ctx, hh: gpd.GeoDataFrame, lat: np.ndarray,
+                      lon: np.ndarray, w: np.ndarray) -> int:
+    ok = np.isfinite(lat) & np.isfinite(lon)
+    ids = hh["hh_id"].to_numpy() if "hh_id" in hh.columns else hh.index.to_numpy()
+    status_labels = [esc(ctx.t(f"status_{s}")) for s in _STATUS_ORDER]
+    labels = {"hh": esc(ctx.t("households")), "min": esc(ctx.t("min")),
+              "never": esc(ctx.t("never")), "status": status_labels}
+    n_points = 0
+    for cat in ctx.cats:
+        status = hh[f"status_{cat}"].to_numpy()
+        sel = np.flatnonzero(np.isin(status, NOT_COVERED) & ok)
+        tcol = f"time_{cat}_min"
+        minutes = hh[tcol].to_numpy(dtype=float) if tcol in hh.columns else \
+            np.full(len(hh), np.nan)
+        code = pd.Categorical(status[sel], categories=_STATUS_ORDER).codes
+        mins = minutes[sel]
+        rows = [[float(la), float(lo), int(c), int(round(hw)),
+                 None if np.isnan(t) else (-1 if np.isinf(t) else round(float(t), 1)), esc(i)]
+                for la, lo, c, hw, t, i in zip(lat[sel], lon[sel], code, w[sel], mins, ids[sel],
+                                               strict=True)]
+        group = folium.FeatureGroup(name=esc(ctx.t(
+            "uncovered", cat=category_label(ctx.profile, cat, ctx.lang))),
+            show=cat == ctx.cats[0])
+        colour = ctx.colour(cat)
+        group.add_child(_PointLayer("household", rows, {
+            "radius": 3.5, "color": "#212121", "weight": 0.8, "fillColor": colour,
+            "fillOpacity": 0.95}, labels))
+        group.add_to(m)
+        n_points += len(rows)
+    return n_points
+
+
+def _facility_layers(m: folium.Map, ctx: _Ctx, facilities: gpd.GeoDataFrame) -> list[str]:
+    fac = facilities[facilities.geometry.notna()].to_crs(ctx.crs)
+    if not len(fac):
+        return []
+    lat, lon = ctx.display.latlon(fac.geometry.to_numpy(), ctx.crs)
+    cat_col = fac["category"].astype(str).to_numpy() if "category" in fac.columns else \
+        np.full(len(fac), "")
+
+    def column(name: str) -> np.ndarray:
+        return fac[name].to_numpy() if name in fac.columns else np.full(len(fac), None)
+
+    names, subtypes, ids = column("name"), column("subtype"), column("facility_id")
+    floor = pd.to_numeric(pd.Series(column("floor_area_m2")), errors="coerce").to_numpy()
+    snap = column("snap_status")
+    order = list(ctx.cats) + sorted(set(cat_col) - set(ctx.cats))
+    drawn = []
+    for cat in order:
+        idx = np.flatnonzero((cat_col == cat) & np.isfinite(lat) & np.isfinite(lon))
+        if not len(idx):
+            continue
+        rows = []
+        for i in idx:  # one popup per facility (hundreds at most): not a hot path
+            title = esc(names[i]) or esc(ids[i])
+            pop = _popup(title, [
+                (esc(ctx.t("subtype")), esc(subtype_label(ctx.profile, subtypes[i], ctx.lang))),
+                (esc(ctx.t("floor_area")), f"{fmt_int(floor[i])} m²"),
+                (esc(ctx.t("id")), esc(ids[i]))],
+                note=esc(ctx.t("snap_off")) if snap[i] not in (None, "ok") else "")
+            rows.append([float(lat[i]), float(lon[i]), pop, title])
+        group = folium.FeatureGroup(name=esc(ctx.t(
+            "facilities", cat=category_label(ctx.profile, cat, ctx.lang))),
+            show=cat == order[0])
+        colour = ctx.colour(cat) if cat in ctx.cats else category_colour(cat, order)
+        group.add_child(_PointLayer("icon", rows, {
+            "html": f'<div class="gs-fac" style="background:{colour}"></div>',
+            "size": [12, 12]}))
+        group.add_to(m)
+        drawn.append(cat)
+    return drawn
+
+
+def _station_layers(m: folium.Map, ctx: _Ctx, stations: Mapping[str, gpd.GeoDataFrame]
+                    ) -> list[str]:
+    drawn = []
+    for cat, frame in stations.items():
+        st = frame[frame.geometry.notna()].to_crs(ctx.crs)
+        if "rank" in st.columns:
+            st = st.sort_values("rank")
+        if not len(st):
+            continue
+        lat, lon = ctx.display.latlon(st.geometry.to_numpy(), ctx.crs)
+        ranks = st["rank"].to_numpy() if "rank" in st.columns else np.arange(1, len(st) + 1)
+
+        def column(name: str, st: gpd.GeoDataFrame = st) -> np.ndarray:
+            return st[name].to_numpy() if name in st.columns else np.full(len(st), None)
+
+        cand, hh_new, el_new, cum = (column("candidate_id"), column("households_new"),
+                                     column("elderly_new"), column("coverage_rate_cumulative"))
+        rows = []
+        for i in range(len(st)):  # k stations
+            rank = int(ranks[i])
+            title = f"{esc(ctx.t('rank', rank=rank))} · {ctx.label(cat)}"
+            pop = _popup(title, [
+                (esc(ctx.t("hh_new")), fmt_int(hh_new[i])),
+                (esc(ctx.t("elderly_new")), fmt_int(el_new[i])),
+                (esc(ctx.t("cum_rate")), fmt_pct(cum[i])),
+                (esc(ctx.t("candidate")), esc(cand[i]))])
+            rows.append([float(lat[i]), float(lon[i]), pop, title, rank])
+        group = folium.FeatureGroup(name=esc(ctx.t(
+            "stations", cat=category_label(ctx.profile, cat, ctx.lang))),
+            show=cat == (ctx.cats[0] if ctx.cats[0] in stations else next(iter(stations))))
+        group.add_child(_PointLayer("icon", rows, {
+            "html": f'<div class="gs-st" style="border-color:{ctx.colour(cat)}">{{label}}</div>',
+            "size": [24, 24]}))
+        group.add_to(m)
+        drawn.append(cat)
+    return drawn
+
+
+def _class_labels(breaks: Sequence[float]) -> list[str]:
+    """Labels of the classes that ``numpy.searchsorted(breaks, v, side="left")`` gives."""
+    if not breaks:
+        return ["> 0"]
+    b = [fmt_int(v) for v in breaks]
+    return [f"≤ {b[0]}", *(f"{b[j - 1]} – {b[j]}" for j in range(1, len(b))), f"> {b[-1]}"]
+
+
+def _legend(ctx: _Ctx, *, level_name: str | None, grid_breaks: list[float] | None,
+            facility_cats: list[str], station_cats: list[str], circle_cats: list[str]) -> str:
+    parts = [f"<h4>{esc(ctx.t('legend'))}</h4>"]
+    for cat in ctx.cats:
+        c = ctx.colour(cat)
+        parts.append(f"<div><b>{ctx.label(cat)}</b></div>")
+        parts.append(f'<div><i class="dot" style="background:{c}"></i>'
+                     f"{esc(ctx.t('uncovered_pt'))}</div>")
+        if cat in facility_cats:
+            parts.append(f'<div><i style="background:{c};width:10px;height:10px;'
+                         f'margin:0 6px 0 2px"></i>{esc(ctx.t("facility"))}</div>')
+        if cat in station_cats:
+            parts.append(f'<div><i class="ring" style="border-color:{c}"></i>'
+                         f"{esc(ctx.t('station'))}</div>")
+        if cat in circle_cats:
+            parts.append(f'<div><i style="background:{c};opacity:0.35;border-color:{c}"></i>'
+                         f"{esc(ctx.t('circle'))} ({esc(ctx.t('threshold', minutes=ctx.minutes(cat)))})</div>")
+    for cat in facility_cats:
+        if cat not in ctx.cats:
+            c = category_colour(cat, ctx.cats + [cat])
+            parts.append(f'<div><i style="background:{c};width:10px;height:10px;'
+                         f'margin:0 6px 0 2px"></i>{esc(ctx.t("facility"))} · '
+                         f"{ctx.label(cat)}</div>")
+    if level_name is not None:
+        parts.append(f"<h4>{esc(ctx.t('legend_rate', level=level_name))}</h4>")
+        bounds = (0.0, *_RATE_BREAKS, 1.0)
+        for j, colour in enumerate(_RATE_COLOURS):
+            lo, hi = bounds[j], bounds[j + 1]
+            rng = f"≥ {lo:.0%}" if j == len(_RATE_COLOURS) - 1 else (
+                f"< {hi:.0%}" if j == 0 else f"{lo:.0%} – {hi:.0%}")
+            parts.append(f'<div><i style="background:{colour}"></i>{rng}</div>')
+        parts.append(f'<div><i style="background:{_NO_DATA}"></i>{esc(ctx.t("no_data"))}</div>')
+    if grid_breaks is not None:
+        parts.append(f"<h4>{esc(ctx.t('legend_grid'))}</h4>")
+        for colour, label in zip(_GRID_COLOURS, _class_labels(grid_breaks), strict=False):
+            parts.append(f'<div><i style="background:{colour}"></i>{label}</div>')
+    return "".join(parts)
+
+
+def coverage_map(
+    households: gpd.GeoDataFrame,
+    *,
+    areas: Mapping[str, gpd.GeoDataFrame] | None = None,
+    facilities: gpd.GeoDataFrame | None = None,
+    circles: Mapping[str, gpd.GeoDataFrame | None] | gpd.GeoDataFrame | None = None,
+    stations: Mapping[str, gpd.GeoDataFrame] | None = None,
+    profile: Profile | str | None = None,
+    lang: str = "zh",
+    basemap: str | None = None,
+    title: str | None = None,
+    categories: Sequence[str] | None = None,
+    cell_m: float = 250.0,
+    inline_assets: bool = True,
+) -> folium.Map:
+    """Interactive map of a coverage run: who is outside the circle and where to build.
+
+    Layers (each in the layer control): areas coloured by household coverage rate per
+    category (the ``community`` level, or the first level given; other levels as
+    outlines), the service circles, covered households summed in ``cell_m`` square cells,
+    every household not covered (``uncovered``, ``unreachable``, ``off_network``) as a
+    small circle in its category's colour, existing facilities with a popup, and the
+    proposed stations labelled with their rank.  A title and a legend are drawn on the map.
+
+    Every string that comes from data (names, ids, sub-types, profile labels) is
+    HTML-escaped.  Leaflet itself is inlined (``inline_assets``) and no tile layer is
+    added unless ``basemap`` asks for one, so the page works without internet access.
+
+    Parameters
+    ----------
+    households
+        ``CoverageResult.households``: ``hh_id``, ``households``, and per category
+        ``status_<cat>`` and ``time_<cat>_min``; any CRS (projected metres expected).
+    areas
+        ``CoverageResult.areas``: level name -> frame from
+        :func:`geosvc.coverage.aggregate_areas` (``name``, ``households``,
+        ``<cat>_coverage_rate``, ...).
+    facilities
+        ``CoverageResult.facilities``: ``facility_id``, ``category``, ``subtype``,
+        ``name``, ``floor_area_m2``, ``snap_status``.
+    circles
+        Service-area polygons: category -> frame (``None`` skips the category) or one
+        frame with a ``category`` column.
+    stations
+        Category -> ``SitingPlan.stations`` (``rank``, ``candidate_id``,
+        ``households_new``, ``elderly_new``, ``coverage_rate_cumulative``).
+    profile
+        Standards profile (or its name) for category labels and thresholds.
+    lang
+        ``"zh"`` or ``"en"``.
+    basemap
+        ``None`` (no tiles, a plain background), ``"osm"`` (OpenStreetMap, WGS-84) or
+        ``"gaode"`` (Gaode tiles in GCJ-02: every overlay is shifted to GCJ-02 too).
+    title
+        Map title (default: a title from the thresholds).
+    categories
+        Categories to draw (default: those of the profile that the households carry).
+    cell_m
+        Side of the square cells of the covered-household grid (metres).
+    inline_assets
+        Embed Leaflet in the page (default) instead of linking to a CDN.
+
+    Returns
+    -------
+    folium.Map
+        Save it with :func:`write_map`.
+
+    Examples
+    --------
+    >>> m = coverage_map(result.households, areas=result.areas,  # doctest: +SKIP
+    ...                  facilities=result.facilities, lang="en")
+    >>> write_map(m, "map.html")  # doctest: +SKIP
+    """
+    if basemap is not None and basemap not in BASEMAPS:
+        raise InputError(f"basemap={basemap!r} is not supported; use None (no tiles) or one "
+                         f"of {', '.join(BASEMAPS)}")
+    text(lang, "title", minutes=15)  # validates lang
+    if not cell_m > 0:
+        raise InputError(f"cell_m={cell_m!r} must be a positive number of metres")
+    prof = resolve_profile(profile)
+    cats = pick_categories(households, prof, categories)
+    crs = metric_crs(households, "households")
+    hh = households.to_crs(crs)
+    ctx = _Ctx(prof, lang, cats, crs, _Display("gcj02" if basemap == "gaode" else "wgs84"),
+               float(cell_m))
+    pts = shapely.point_on_surface(hh.geometry.to_numpy())
+    xy = np.column_stack([shapely.get_x(pts), shapely.get_y(pts)])
+    lat, lon = ctx.display.latlon(pts, crs)
+    w = household_weights(hh)
+    n_markers = sum(int(np.isin(hh[f"status_{c}"].to_numpy(), NOT_COVERED).sum()) for c in cats)
+
+    ok = np.isfinite(lat) & np.isfinite(lon)
+    centre = [float(np.mean(lat[ok])), float(np.mean(lon[ok]))] if ok.any() else [0.0, 0.0]
+    m = folium.Map(location=centre, zoom_start=14, tiles=None, control_scale=True,
+                   prefer_canvas=n_markers > _CANVAS_ABOVE, zoom_snap=0.25)
+    _add_assets(m, inline_assets)
+    if basemap is not None:
+        _tile_layer(basemap).add_to(m)
+
+    level_name = _area_layers(m, ctx, dict(areas or {}))
+    circle_frames = as_frames(circles, "circles")
+    _circle_layers(m, ctx, circle_frames)
+    grid_breaks = _grid_layers(m, ctx, hh, xy, w)
+    n_points = _household_layers(m, ctx, hh, lat, lon, w)
+    fac_cats = _facility_layers(m, ctx, facilities) if facilities is not None and len(
+        facilities) else []
+    st_cats = _station_layers(m, ctx, as_frames(stations, "stations"))
+
+    minutes = max((prof.category(c).threshold_min for c in cats
+                   if c in prof.category_names), default=15.0)
+    head = esc(title) if title is not None else esc(ctx.t("title", minutes=fmt_minutes(minutes)))
+    total = float(w.sum())
+    lines = [esc(ctx.t("total", n=fmt_int(total)))]
+    for cat in cats:
+        rate, n_unc = coverage_rate(hh, cat)
+        lines.append(esc(ctx.t("summary", cat=category_label(prof, cat, lang),
+                               rate=fmt_pct(rate), n=fmt_int(n_unc))))
+    m.add_child(_MapBox("title", f"<h1>{head}</h1><div>{' · '.join(lines)}</div>"))
+    has_grid = any((hh[f"status_{c}"] == "covered").any() for c in cats)
+    m.add_child(_MapBox("legend", _legend(
+        ctx, level_name=level_name, grid_breaks=grid_breaks if has_grid else None,
+        facility_cats=fac_cats, station_cats=st_cats,
+        circle_cats=[c for c in circle_frames if c in cats])))
+    folium.LayerControl(collapsed=False).add_to(m)
+    if ok.any():
+        m.fit_bounds([[float(lat[ok].min()), float(lon[ok].min())],
+                      [float(lat[ok].max()), float(lon[ok].max())]])
+    log.info("map: %d household markers, %d categories, basemap %s", n_points, len(cats),
+             basemap or "none")
+    return m
+
+
+def write_map(m: folium.Map, path: str | os.PathLike[str]) -> Path:
+    """Write a map to an HTML file atomically (temporary file, then rename).
+
+    Parameters
+    ----------
+    m
+        A map from :func:`coverage_map` (or any folium map).
+    path
+        Target ``.html`` file; its folder is created when missing.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    html = m.get_root().render()
+    out = Path(path)
+    with atomic_path(out) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    log.info("wrote %s (%.2f MB)", out, out.stat().st_size / 1e6)
+    return out
