@@ -84,6 +84,7 @@ _SETTLED = -2
 _NOT_IN_HEAP = -1
 _MIN_ARENA = 1 << 16
 _MAX_ROUND = 1 << 15
+_ROUND_FILL = 0.5  # rounds are sized to fill about half of each arena
 _MAX_NODES = 2**31 - 1  # heap slots and node ids are stored as int32
 _CHUNK = 2  # prange chunk size: searches are handed to threads dynamically, two at a time
 
@@ -328,6 +329,7 @@ def _bounded_round(
     hnode: Any,
     touched: Any,
     bits: Any,
+    words: Any,
     arena_i: Any,
     arena_f: Any,
     fill: Any,
@@ -360,7 +362,7 @@ def _bounded_round(
         f = fill[t, 0]
         fits = f + m <= cap
         if fits:
-            _sort_ids(touched_t, m, bits[t])
+            _sort_ids(touched_t, m, bits[t], words[t])
             for q in range(m):
                 v = touched_t[q]
                 arena_i[t, f + q] = v
@@ -385,43 +387,39 @@ def _record(fill: Any, rec: Any, t: int, k: int, m: int, fits: bool) -> None:  #
 
 
 @njit(cache=True)
-def _sort_ids(a: Any, m: int, bits: Any) -> None:  # pragma: no cover - njit
+def _sort_ids(a: Any, m: int, bits: Any, words: Any) -> None:  # pragma: no cover - njit
     """Sort the distinct non-negative ids ``a[:m]`` in place.
 
-    Ids of one search are usually clustered, so a bitmap over their range (``bits`` is an
-    all-zero uint64 scratch with one bit per possible id, left all-zero on return) beats a
-    comparison sort; sparse ranges fall back to quicksort.
+    A bitmap sort over the touched 64-bit words only: set one bit per id in ``bits``
+    (an all-zero uint64 scratch with one bit per possible id), sort the distinct word
+    indices (``words`` is an int64 scratch with one slot per word), then read the set
+    bits back in order, clearing ``bits`` again.  Ids of one search are clustered, so
+    there are far fewer words than ids; in the worst case it is a quicksort of ``m``.
     """
     if m < 2:
         return
-    lo = a[0]
-    hi = a[0]
-    for q in range(1, m):
-        v = a[q]
-        if v < lo:
-            lo = v
-        elif v > hi:
-            hi = v
-    w0 = lo >> 6
-    w1 = hi >> 6
-    if w1 - w0 + 1 > 4 * m:
-        a[:m].sort()
-        return
     one = np.uint64(1)
+    n_words = 0
     for q in range(m):
         v = a[q]
-        bits[v >> 6] |= one << np.uint64(v & 63)
+        wi = v >> 6
+        if bits[wi] == 0:
+            words[n_words] = wi
+            n_words += 1
+        bits[wi] |= one << np.uint64(v & 63)
+    if n_words > 1:
+        words[:n_words].sort()
     o = 0
-    for wi in range(w0, w1 + 1):
+    for k in range(n_words):
+        wi = words[k]
         word = bits[wi]
-        if word != 0:
-            bits[wi] = 0
-            base = wi << 6
-            while word != 0:
-                low = word & (~word + one)
-                a[o] = base + _DEBRUIJN_TABLE[np.int64((low * _DEBRUIJN) >> np.uint64(58))]
-                o += 1
-                word ^= low
+        bits[wi] = 0
+        base = wi << 6
+        while word != 0:
+            low = word & (~word + one)
+            a[o] = base + _DEBRUIJN_TABLE[np.int64((low * _DEBRUIJN) >> np.uint64(58))]
+            o += 1
+            word ^= low
 
 
 @njit(cache=True)
@@ -458,6 +456,32 @@ def _scatter(
         dst_i[p : p + c] = src_i[o : o + c]
         dst_f[p : p + c] = src_f[o : o + c]
         o += c
+
+
+@njit(cache=True)
+def _bucket_by_edge(edge: Any, n_edges: int) -> Any:  # pragma: no cover - njit
+    """Stable counting sort of points by edge (``edge < 0`` dropped).
+
+    Returns ``(ptr, idx, pos)``: the points of edge ``e`` are ``idx[ptr[e]:ptr[e + 1]]``
+    (ascending), and ``pos[i]`` is point ``i``'s slot in ``idx`` (``-1`` if dropped).
+    """
+    ptr = np.zeros(n_edges + 1, np.int64)
+    for i in range(edge.shape[0]):
+        if edge[i] >= 0:
+            ptr[edge[i] + 1] += 1
+    for e in range(n_edges):
+        ptr[e + 1] += ptr[e]
+    nxt = ptr[:-1].copy()
+    idx = np.empty(ptr[n_edges], np.int64)
+    pos = np.full(edge.shape[0], -1, np.int64)
+    for i in range(edge.shape[0]):
+        e = edge[i]
+        if e >= 0:
+            slot = nxt[e]
+            idx[slot] = i
+            pos[i] = slot
+            nxt[e] = slot + 1
+    return ptr, idx, pos
 
 
 @njit(cache=True)
@@ -548,6 +572,7 @@ def _reached_edges_round(
     reach_v: Any,
     touched: Any,
     bits: Any,
+    words: Any,
     arena_i: Any,
     arena_f: Any,
     fill: Any,
@@ -586,7 +611,7 @@ def _reached_edges_round(
         f = fill[t, 0]
         fits = f + m <= cap
         if fits:
-            _sort_ids(te, m, bits[t])
+            _sort_ids(te, m, bits[t], words[t])
             for q in range(m):
                 e = te[q]
                 arena_i[t, f + q] = e
@@ -628,17 +653,22 @@ def _coverage_round(
     cand_acc: Any,
     dem_ptr: Any,
     dem_idx: Any,
+    dem_pos: Any,
     dem_off: Any,
     dem_acc: Any,
     items: Any,
     best: Any,
     touched: Any,
     bits: Any,
+    words: Any,
     arena_i: Any,
     arena_f: Any,
     fill: Any,
     rec: Any,
 ) -> None:  # pragma: no cover - njit
+    # Demand is addressed by its position ``p`` in edge order (``dem_idx[p]`` is its index,
+    # ``dem_pos`` the inverse), so that the demand of one edge is read contiguously;
+    # ``dem_off``/``dem_acc`` and ``best`` are in that order too.
     cap = arena_i.shape[1]
     for k in prange(items.shape[0]):
         t = numba.get_thread_id()
@@ -664,8 +694,7 @@ def _coverage_round(
                 is_u = edge_u[e] == x
                 is_v = edge_v[e] == x
                 for p in range(p0, p1):
-                    j = dem_idx[p]
-                    off = dem_off[j]
+                    off = dem_off[p]
                     d = _INF
                     if is_u:
                         d = dx + off
@@ -673,26 +702,30 @@ def _coverage_round(
                         d2 = dx + (length - off)
                         if d2 < d:
                             d = d2
-                    d += dem_acc[j]
+                    d += dem_acc[p]
                     if d <= lim:
-                        m = _offer(b, td, m, j, d)
+                        m = _offer(b, td, m, p, d)
         e = cand_edge[c]
         if e >= 0:
             for p in range(dem_ptr[e], dem_ptr[e + 1]):
-                j = dem_idx[p]
-                d = abs(cand_off[c] - dem_off[j]) + cand_acc[c] + dem_acc[j]
+                d = abs(cand_off[c] - dem_off[p]) + cand_acc[c] + dem_acc[p]
                 if d <= lim:
-                    m = _offer(b, td, m, j, d)
+                    m = _offer(b, td, m, p, d)
         f = fill[t, 0]
         fits = f + m <= cap
         if fits:
-            _sort_ids(td, m, bits[t])
+            for q in range(m):
+                td[q] = dem_idx[td[q]]
+            _sort_ids(td, m, bits[t], words[t])
             for q in range(m):
                 j = td[q]
+                p = dem_pos[j]
                 arena_i[t, f + q] = j
-                arena_f[t, f + q, 0] = b[j]
-        for q in range(m):
-            b[td[q]] = _INF
+                arena_f[t, f + q, 0] = b[p]
+                b[p] = _INF
+        else:
+            for q in range(m):
+                b[td[q]] = _INF
         _record(fill, rec, t, k, m, fits)
 
 
@@ -755,9 +788,14 @@ def _run_rounds(
         n_done += int(items_done.size)
         n_out += int(out_i.size)
         mean = max(n_out / max(n_done, 1), 1.0)
-        round_size = int(min(max(n_workers, n_workers * 0.5 * cap / mean), _MAX_ROUND))
+        round_size = int(min(max(n_workers, n_workers * _ROUND_FILL * cap / mean), _MAX_ROUND))
     ptr = np.zeros(n_items + 1, np.int64)
     np.cumsum(count_all, out=ptr[1:])
+    if len(pieces) == 1:
+        return ptr, pieces[0][2], pieces[0][3]
+    order = np.concatenate([piece[0] for piece in pieces])
+    if np.all(order[1:] > order[:-1]):  # no job was carried over: already in job order
+        return ptr, np.concatenate([p[2] for p in pieces]), np.concatenate([p[3] for p in pieces])
     total = int(ptr[-1])
     dst_i = np.empty(total, np.int64)
     dst_f = np.empty((total, n_cols), np.float64)
@@ -1090,6 +1128,7 @@ def bounded_dijkstra_many(
     hnode = np.empty((n_workers, n), np.int32)
     touched = np.empty((n_workers, n), np.int64)
     bits = np.zeros((n_workers, (n >> 6) + 1), np.uint64)
+    words = np.empty((n_workers, (n >> 6) + 1), np.int64)
 
     def run_round(
         items: NDArray[np.int64],
@@ -1100,7 +1139,7 @@ def bounded_dijkstra_many(
     ) -> None:
         _bounded_round(
             ip, idx, w, sp, sn, sd, limits, items,
-            dist, pos, hkey, hnode, touched, bits, arena_i, arena_f, fill, rec,
+            dist, pos, hkey, hnode, touched, bits, words, arena_i, arena_f, fill, rec,
         )  # fmt: skip
 
     ptr, nodes, vals = _run_rounds(run_round, n_search, n_workers, max(n, _MIN_ARENA), 1)
@@ -1233,6 +1272,7 @@ def reached_edges(
     reach_v = np.full((n_workers, n_edges), -1.0)
     touched = np.empty((n_workers, n_edges), np.int64)
     bits = np.zeros((n_workers, (n_edges >> 6) + 1), np.uint64)
+    words = np.empty((n_workers, (n_edges >> 6) + 1), np.int64)
 
     def run_round(
         items: NDArray[np.int64],
@@ -1243,7 +1283,7 @@ def reached_edges(
     ) -> None:
         _reached_edges_round(
             ip, w, eid, rp, rn, rd, limits, eu, ev, el, items,
-            reach_u, reach_v, touched, bits, arena_i, arena_f, fill, rec,
+            reach_u, reach_v, touched, bits, words, arena_i, arena_f, fill, rec,
         )  # fmt: skip
 
     ptr, edges, vals = _run_rounds(run_round, n_search, n_workers, max(n_edges, _MIN_ARENA), 2)
@@ -1344,15 +1384,15 @@ def coverage_pairs(
         e64 = np.empty(0, np.int64)
         return CoveragePairs(e64, e64.copy(), np.empty(0, np.float64))
 
-    on = np.flatnonzero(de >= 0)
-    dem_idx = on[np.argsort(de[on], kind="stable")].astype(np.int64)
-    dem_ptr = np.zeros(eu.size + 1, np.int64)
-    np.cumsum(np.bincount(de[on], minlength=eu.size), out=dem_ptr[1:])
+    dem_ptr, dem_idx, dem_pos = _bucket_by_edge(de, eu.size)
+    sorted_off = do[dem_idx]
+    sorted_acc = da[dem_idx]
 
     n_workers = _n_workers()
-    best = np.full((n_workers, n_dem), np.inf)
+    best = np.full((n_workers, dem_idx.size), np.inf)
     touched = np.empty((n_workers, n_dem), np.int64)
     bits = np.zeros((n_workers, (n_dem >> 6) + 1), np.uint64)
+    words = np.empty((n_workers, (n_dem >> 6) + 1), np.int64)
 
     def run_round(
         items: NDArray[np.int64],
@@ -1363,7 +1403,7 @@ def coverage_pairs(
     ) -> None:
         _coverage_round(
             ip, eid, rp, rn, rd, limits, eu, ev, el, ce, co, ca,
-            dem_ptr, dem_idx, do, da, items, best, touched, bits, arena_i, arena_f, fill, rec,
+            dem_ptr, dem_idx, dem_pos, sorted_off, sorted_acc, items, best, touched, bits, words, arena_i, arena_f, fill, rec,
         )  # fmt: skip
 
     ptr, dem, vals = _run_rounds(run_round, n_cand, n_workers, max(n_dem, _MIN_ARENA), 1)

@@ -283,8 +283,9 @@ def test_bounded_deterministic_across_threads_and_round_overflow(
     base = bounded_dijkstra_many(indptr, indices, weights, *seeds, limits)
     with threads(1):
         single = bounded_dijkstra_many(indptr, indices, weights, *seeds, limits)
-    # tiny arenas (one full-graph search per worker) force overflow and carry-over
+    # tiny arenas (one full-graph search per worker), overfilled rounds: carry-over
     monkeypatch.setattr(K, "_MIN_ARENA", 1)
+    monkeypatch.setattr(K, "_ROUND_FILL", 8.0)
     tight = bounded_dijkstra_many(indptr, indices, weights, *seeds, limits)
     again = bounded_dijkstra_many(indptr, indices, weights, *seeds, limits)
     for other in (single, tight, again):
@@ -300,16 +301,22 @@ def test_bounded_deterministic_across_threads_and_round_overflow(
         np.testing.assert_array_equal(alone.dist, base.dist[base.ptr[s] : base.ptr[s + 1]])
 
 
-def test_sort_ids_dense_and_sparse_ranges() -> None:
+def test_sort_ids_clustered_and_scattered_ids() -> None:
     rng = np.random.default_rng(0)
     bits = np.zeros(100_000 // 64 + 1, np.uint64)
-    for ids in (
+    words = np.empty(bits.size, np.int64)
+    cases = (
         rng.choice(300, 200, replace=False),
         rng.choice(100_000, 50, replace=False),
+        np.concatenate(
+            (rng.choice(500, 80, replace=False), 99_000 + rng.choice(900, 90, replace=False))
+        ),
         np.array([7]),
-    ):
+        np.array([99_999, 0]),
+    )
+    for ids in cases:
         a = ids.astype(np.int64)
-        K._sort_ids(a, a.size, bits)
+        K._sort_ids(a, a.size, bits, words)
         np.testing.assert_array_equal(a, np.sort(ids))
         assert not bits.any()
 
@@ -652,6 +659,37 @@ def test_coverage_pairs_match_split_graph_oracle(name: str) -> None:
     oracle = split_graph_distances(n, eu, ev, el, cand, dem)
     check_pairs(pairs, oracle, limits)
     assert pairs.cand.size > 50  # the test is not vacuous
+
+
+def test_reached_edges_and_coverage_pairs_survive_arena_overflow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    n, eu, ev, el = perturbed_grid(15, 15, 61)
+    rng = np.random.default_rng(62)
+    g = csr_from_edges(n, eu, ev, el)
+    cand = random_points(eu, el, 120, rng, off_network=0.0)
+    dem = random_points(eu, el, 400, rng)
+    seeds = anchor_seeds(*cand, eu, ev, el)
+    res = bounded_dijkstra_many(*g[:3], *seeds, 700.0)
+
+    def both() -> tuple[Any, ...]:
+        rep = reached_edges(*g, *res, 700.0, eu, ev, el)
+        pairs = coverage_pairs(
+            *g, *res, 700.0, eu, ev, el,
+            cand_edge=cand[0], cand_offset_m=cand[1], cand_access_m=cand[2],
+            demand_edge=dem[0], demand_offset_m=dem[1], demand_access_m=dem[2],
+        )  # fmt: skip
+        return (*rep, *pairs)
+
+    base = both()
+    # arenas that hold one job's worst case, and rounds sized to overfill them 8x
+    monkeypatch.setattr(K, "_MIN_ARENA", 1)
+    monkeypatch.setattr(K, "_ROUND_FILL", 8.0)
+    with threads(1):
+        tight = both()
+    for x, y in zip(base, tight, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert base[4].size > 5 * 400  # many candidates cover much of the demand
 
 
 def test_coverage_pairs_keeps_zero_distance_and_same_edge_shortcut() -> None:
