@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from geosvc.pipeline import (
     Inputs,
@@ -44,7 +44,7 @@ def run_demo(*, out_dir: str | Path = "data/processed/demo", sample: str = "dist
 
 def run_analysis(inputs: Inputs, prof: Profile, *, out_dir: Path, lang: str = "zh",
                  k: int = 10, model: str = "max-coverage", target: float = 0.95,
-                 solver: str = "greedy", categories: list[str] | None = None,
+                 solver: Literal["greedy", "exact"] = "greedy", categories: list[str] | None = None,
                  thresholds_min: tuple[float, ...] = (5.0, 10.0, 15.0),
                  started: float | None = None, basemap: str | None = None,
                  radius_method: str = "profile") -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -159,7 +159,7 @@ def propose_sites(
     model: str = "max-coverage",
     k: int = 10,
     target: float = 0.95,
-    solver: str = "greedy",
+    solver: Literal["greedy", "exact"] = "greedy",
     candidates: gpd.GeoDataFrame | None = None,
     candidates_path: str | Path | None = None,
     spacing_m: float = 250.0,
@@ -264,7 +264,7 @@ def propose_sites(
 
 
 def _solve(model: str, cov: sp.csr_matrix, w: np.ndarray, fixed: np.ndarray, *, k: int,
-           target: float, solver: str, time_limit_s: float,
+           target: float, solver: Literal["greedy", "exact"], time_limit_s: float,
            costs: tuple[np.ndarray, np.ndarray, np.ndarray], n_cand: int, n_groups: int,
            capacity: float, info: dict[str, Any]) -> locate.Plan:
     k = int(min(k, n_cand))

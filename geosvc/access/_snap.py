@@ -84,8 +84,9 @@ def _as_points(points: object, net: CompiledNetwork) -> np.ndarray:
             raise CRSError("points have no CRS; set it (e.g. points.set_crs('EPSG:4326'))")
         if not points.crs.equals(net.crs):
             points = points.to_crs(net.crs)
-        geoms = np.asarray(points.geometry.to_numpy() if isinstance(points, gpd.GeoDataFrame)
-                           else points.to_numpy(), dtype=object)
+        series: gpd.GeoSeries = points.geometry if isinstance(points, gpd.GeoDataFrame) \
+            else points
+        geoms = np.array(series.to_numpy(), dtype=object)
     else:
         arr = np.asarray(points)
         if arr.dtype != object:

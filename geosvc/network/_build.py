@@ -153,7 +153,8 @@ def _edge_attr_records(edges: pd.DataFrame) -> list[dict[str, Any]]:
         )
     else:
         frame["compound_id"] = np.int64(-1)
-    records = frame.to_dict("records")
+    records: list[dict[str, Any]] = [{str(k): v for k, v in r.items()}
+                                     for r in frame.to_dict("records")]
     for rec in records:
         for k in list(rec):
             val = rec[k]

@@ -228,7 +228,7 @@ def from_arrays(
     edge_v = np.asarray(edge_v, dtype=np.int64)
     if edge_geometry is None:
         coords = np.stack([node_xy[edge_u], node_xy[edge_v]], axis=1)
-        edge_geometry = shapely.linestrings(coords)
+        edge_geometry = np.asarray(shapely.linestrings(coords), dtype=object)
     length_m = np.maximum(shapely.length(edge_geometry), 1e-6)
     if edge_compound is None:
         edge_compound = np.full(len(edge_u), -1, dtype=np.int64)

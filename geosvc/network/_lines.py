@@ -19,7 +19,7 @@ def _truthy(col: pd.Series) -> np.ndarray:
 
 def grade_level(gdf: pd.DataFrame) -> np.ndarray:
     """Vertical level of each line: the ``layer`` value, else +1 for bridges, -1 for tunnels."""
-    level = np.zeros(len(gdf), dtype=np.int64)
+    level: np.ndarray = np.zeros(len(gdf), dtype=np.int64)
     if "layer" in gdf.columns:
         lay = pd.to_numeric(gdf["layer"], errors="coerce").fillna(0).round().astype(np.int64)
         level = lay.to_numpy().copy()
