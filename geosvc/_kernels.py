@@ -855,16 +855,43 @@ def _check_graph(
     if idx.dtype not in (np.int32, np.int64):
         idx = idx.astype(np.int64)
     idx = np.ascontiguousarray(idx)
-    w = _float_array(weights, "weights", size=idx.size)
-    _check_ptr(ip, idx.size, "indptr")
+    w = np.ascontiguousarray(np.asarray(weights, dtype=np.float64))
+    if w.ndim != 1 or w.size != idx.size:
+        raise InputError(f"weights must be 1-D with one entry per arc ({idx.size}), got {w.shape}")
+    if ip.size == 0 or ip[0] != 0 or ip[-1] != idx.size:
+        raise InputError(f"indptr must start at 0 and end at {idx.size} (the number of arcs)")
     n = ip.size - 1
     if n >= _MAX_NODES:
         raise InputError(f"graphs with {n} nodes are not supported (at most {_MAX_NODES - 1})")
-    _check_range(idx.astype(np.int64, copy=False), n, "indices")
-    if w.size and not (np.isfinite(w).all() and (w > 0).all()):
-        i = int(np.flatnonzero(~(np.isfinite(w) & (w > 0)))[0])
+    code, i = _first_bad_arc(ip, idx, w)
+    if code == 1:
+        raise InputError(f"indptr must be non-decreasing (indptr[{i + 1}] < indptr[{i}])")
+    if code == 2:
+        raise InputError(f"indices[{i}] = {idx[i]} is outside [0, {n})")
+    if code == 3:
         raise InputError(f"weights[{i}] = {w[i]}: arc weights must be finite and > 0")
     return ip, idx, w
+
+
+@njit(cache=True)
+def _first_bad_arc(indptr: Any, indices: Any, weights: Any) -> Any:  # pragma: no cover - njit
+    """``(code, position)`` of the first invalid CSR entry, ``(0, -1)`` if all are valid.
+
+    Codes: 1 decreasing ``indptr``, 2 neighbour out of range, 3 weight not finite or
+    not ``> 0``.  One pass instead of several numpy temporaries.
+    """
+    n = indptr.shape[0] - 1
+    for x in range(n):
+        if indptr[x + 1] < indptr[x]:
+            return 1, x
+    for a in range(indices.shape[0]):
+        v = indices[a]
+        if v < 0 or v >= n:
+            return 2, a
+        w = weights[a]
+        if not (w > 0.0 and w < _INF):
+            return 3, a
+    return 0, -1
 
 
 def _check_edges(
@@ -889,16 +916,30 @@ def _check_edges(
     n = indptr.size - 1
     _check_range(eu, n, "edge_u")
     _check_range(ev, n, "edge_v")
-    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
-    a, b = eu[eid], ev[eid]
-    ok = ((a == rows) & (b == indices)) | ((b == rows) & (a == indices))
-    if not ok.all():
-        i = int(np.flatnonzero(~ok)[0])
+    x, i = _first_bad_edge_arc(indptr, indices, eid, eu, ev)
+    if i >= 0:
+        e = eid[i]
         raise InputError(
-            f"arc {i} ({rows[i]} -> {indices[i]}) has edge id {eid[i]} whose ends are "
-            f"({a[i]}, {b[i]}); edge_ids, edge_u and edge_v disagree with the CSR adjacency"
+            f"arc {i} ({x} -> {indices[i]}) has edge id {e} whose ends are "
+            f"({eu[e]}, {ev[e]}); edge_ids, edge_u and edge_v disagree with the CSR adjacency"
         )
     return eid, eu, ev, el
+
+
+@njit(cache=True)
+def _first_bad_edge_arc(
+    indptr: Any, indices: Any, edge_ids: Any, edge_u: Any, edge_v: Any
+) -> Any:  # pragma: no cover - njit
+    """``(node, arc)`` of the first arc whose edge does not join its two nodes, or ``(-1, -1)``."""
+    for x in range(indptr.shape[0] - 1):
+        for a in range(indptr[x], indptr[x + 1]):
+            e = edge_ids[a]
+            y = indices[a]
+            u = edge_u[e]
+            v = edge_v[e]
+            if not ((u == x and v == y) or (v == x and u == y)):
+                return x, a
+    return -1, -1
 
 
 def _check_limits(limit: float | ArrayLike, n: int) -> NDArray[np.float64]:
