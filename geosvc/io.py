@@ -27,7 +27,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; move it into place only on success."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    # keep the extension last: drivers such as GDAL's GeoPackage check it
+    tmp = final.with_name(f".{final.stem}.tmp-{os.getpid()}{final.suffix}")
     if tmp.exists():
         tmp.unlink()
     try:
