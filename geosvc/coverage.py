@@ -91,11 +91,21 @@ def _radius_covered(hxy: np.ndarray, fxy: np.ndarray, radius_m: np.ndarray) -> n
     return covered
 
 
-def _status(dist_m: np.ndarray, reach_m: float, snap: Anchors, invalid: np.ndarray
-            ) -> np.ndarray:
+def _status(dist_m: np.ndarray, reach_m: float, snap: Anchors, invalid: np.ndarray, *,
+            path_dist_m: np.ndarray | None = None) -> np.ndarray:
+    """Status per household.
+
+    ``unreachable`` means no network path to any facility of the kind (e.g. the household's
+    network component has none) while such facilities exist elsewhere; when none exists at
+    all the household is simply ``uncovered``.  ``path_dist_m`` (default ``dist_m``) is the
+    distance that decides reachability (for "all types" verdicts: the nearest facility of
+    any type).
+    """
+    path = dist_m if path_dist_m is None else path_dist_m
     status = np.full(len(dist_m), "uncovered", dtype=object)
     status[dist_m <= reach_m + _EPS_M] = "covered"
-    status[np.isinf(dist_m)] = "unreachable"
+    if np.isfinite(path).any():  # some facility is reachable from somewhere
+        status[np.isinf(path)] = "unreachable"
     status[snap.status == SNAP_OFF_NETWORK] = "off_network"
     status[invalid] = "invalid"
     return status
@@ -230,7 +240,7 @@ def _analyse_category(out: gpd.GeoDataFrame, cat: Category, prof: Profile,
         out[f"nearest_{name}_id"] = any_id
         dist = any_dist
         radius_ok = _radius_covered(hxy, fxy[idx_cat], radius_of[idx_cat])
-    status = _status(dist, cat.reach_m, h_anchor, invalid)
+    status = _status(dist, cat.reach_m, h_anchor, invalid, path_dist_m=any_dist)
     supply = fac["floor_area_m2"].to_numpy(dtype=float)[idx_cat]
     if len(idx_cat):
         pf, ph, _ = pairs_within(net, f_anchor.subset(idx_cat), h_anchor, cat.reach_m)

@@ -23,6 +23,27 @@ def read_facilities(path: str | Path, *, layer: str | None = None,
     return _read_layer(path, layer=layer, coord_system=coord_system, what="facilities")
 
 
+def _tag_column(pois: pd.DataFrame, key: str) -> pd.Series:
+    """Values of an OSM tag: its own column, else parsed from pyrosm's ``tags`` JSON."""
+    if key in pois.columns:
+        return pois[key].astype(str)
+    if "tags" in pois.columns:
+        import json
+
+        def get(raw: object) -> str:
+            if isinstance(raw, str) and raw:
+                try:
+                    return str(json.loads(raw).get(key, ""))
+                except (ValueError, AttributeError):
+                    return ""
+            if isinstance(raw, dict):
+                return str(raw.get(key, ""))
+            return ""
+
+        return pois["tags"].map(get)
+    return pd.Series("", index=pois.index)
+
+
 def prepare_facilities(
     gdf: gpd.GeoDataFrame,
     profile: Profile,
@@ -89,17 +110,20 @@ def prepare_facilities(
 def facilities_from_osm_pois(pois: gpd.GeoDataFrame, profile: Profile) -> gpd.GeoDataFrame:
     """Map OpenStreetMap POIs to profile categories using the profile's ``osm_tags``.
 
-    A POI matching a category's (key, value) pair gets that category; the subtype is the
-    matched value (e.g. ``convenience``, ``pharmacy``).  The tag mapping lives in the
-    profile, not in code.  Unmatched POIs are left out (they are not facilities).
+    A POI matching every (key, value) condition of one of a category's rules gets that
+    category (e.g. ``social_facility=day_care`` and ``social_facility:for=senior``); the
+    subtype comes from the rule's first value via the profile's ``osm_subtypes``.  The tag
+    mapping lives in the profile, not in code.  Unmatched POIs are left out.
     """
     rows = []
     for cat in profile.category_names:
         c = profile.category(cat)
-        for key, value in c.osm_tags:
-            if key not in pois.columns:
-                continue
-            hit = pois[key].astype(str) == value
+        for rule in c.osm_tags:
+            hit = pd.Series(True, index=pois.index)
+            for key, val in rule:
+                col = _tag_column(pois, key)
+                hit &= col == val
+            value = rule[0][1]
             if hit.any():
                 part = pois.loc[hit.to_numpy()].copy()
                 part["category"] = cat

@@ -205,7 +205,8 @@ def helsinki_inputs(*, profile: Profile | None = None, area_cell_m: float = 1000
             buildings = osm.get_buildings()
             tags: dict[str, list[str]] = {}
             for cat in prof.category_names:
-                for key, value in prof.category(cat).osm_tags:
+                for rule in prof.category(cat).osm_tags:
+                    key, value = rule[0]
                     tags.setdefault(key, []).append(value)
             pois = osm.get_pois(custom_filter=tags)
     buildings = buildings.to_crs(net.crs)

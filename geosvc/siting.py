@@ -257,7 +257,8 @@ def propose_sites(
                   n_groups=n_groups, capacity=station_floor_area_m2 /
                   cat.floor_area_per_100hh_m2 * 100.0, info=info)
     stations, curve, before, after = _rank(plan, cands, cov, group, rows, fixed, households,
-                                           elderly, hh, category, usable)
+                                           elderly, hh, category, usable,
+                                           capacitated=model == "capacitated")
     return SitingPlan(category, model, plan, stations, curve, before, after, weight_name,
                       len(cands), hh["hh_id"].to_numpy()[unc_rows].tolist(),
                       float(households[unc_rows].sum()), info)
@@ -301,9 +302,14 @@ def _solve(model: str, cov: sp.csr_matrix, w: np.ndarray, fixed: np.ndarray, *, 
 
 def _rank(plan: locate.Plan, cands: gpd.GeoDataFrame, cov: sp.csr_matrix, group: np.ndarray,
           rows: np.ndarray, fixed: np.ndarray, households: np.ndarray, elderly: np.ndarray,
-          hh: gpd.GeoDataFrame, category: str, usable: np.ndarray
+          hh: gpd.GeoDataFrame, category: str, usable: np.ndarray, *, capacitated: bool = False
           ) -> tuple[gpd.GeoDataFrame, pd.DataFrame, float, float]:
-    """Stations in plan order with the households/elderly each newly covers (in sequence)."""
+    """Stations in plan order with the households/elderly each newly covers (in sequence).
+
+    For the capacitated model a station newly serves what its capacity allows (the plan's
+    marginal served households), not everyone within reach; its elderly are that share of
+    the elderly it newly reaches.
+    """
     total_hh = float(households[(hh["invalid_reason"] == "").to_numpy()].sum())
     hh_g = np.bincount(group, weights=households[rows], minlength=cov.shape[1])
     el_g = np.bincount(group, weights=elderly[rows], minlength=cov.shape[1])
@@ -311,19 +317,28 @@ def _rank(plan: locate.Plan, cands: gpd.GeoDataFrame, cov: sp.csr_matrix, group:
     before = float(hh_g[covered].sum() / total_hh) if total_hh else float("nan")
     recs = []
     csr = cov.tocsr()
+    served_total = float(hh_g[covered].sum())
     for rank, site in enumerate(plan.sites.tolist(), start=1):  # k stations, not a hot path
         cols = csr.indices[csr.indptr[site]:csr.indptr[site + 1]]
         new = cols[~covered[cols]]
         covered[new] = True
+        reach_hh, reach_el = float(hh_g[new].sum()), float(el_g[new].sum())
+        if capacitated:
+            served = min(float(plan.marginal[rank - 1]), reach_hh) if reach_hh else 0.0
+            share = served / reach_hh if reach_hh else 0.0
+            new_hh, new_el = served, reach_el * share
+        else:
+            new_hh, new_el = reach_hh, reach_el
+        served_total += new_hh
         recs.append({"rank": rank, "candidate_id": cands["candidate_id"].iloc[site],
                      "source": cands["source"].iloc[site], "category": category,
-                     "households_new": float(hh_g[new].sum()),
-                     "elderly_new": float(el_g[new].sum()),
-                     "coverage_rate_cumulative": float(hh_g[covered].sum() / total_hh)
+                     "households_new": new_hh,
+                     "elderly_new": new_el,
+                     "coverage_rate_cumulative": served_total / total_hh
                      if total_hh else float("nan"),
                      "marginal_objective": float(plan.marginal[rank - 1])
                      if rank - 1 < len(plan.marginal) else float("nan")})
-    after = float(hh_g[covered].sum() / total_hh) if total_hh else float("nan")
+    after = served_total / total_hh if total_hh else float("nan")
     table = pd.DataFrame(recs, columns=["rank", "candidate_id", "source", "category",
                                         "households_new", "elderly_new",
                                         "coverage_rate_cumulative", "marginal_objective"])

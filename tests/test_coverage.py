@@ -229,3 +229,37 @@ def _grid_cache():
     if "g" not in _NET:
         _NET["g"] = compile_network(graph_from_lines(grid_lines(8, 150.0)))
     return _NET["g"]
+
+
+def test_no_facility_of_a_kind_means_uncovered_not_unreachable(two_component_lines):
+    net = compile_network(graph_from_lines(two_component_lines))
+    hh = _households([(100, 10), (100, 1010)])
+    # elderly care exists only on the main line; convenience has no pharmacy anywhere
+    subs = [s for s in SUBTYPES if s != "pharmacy"]
+    fac = _facilities([(50, 0)] + [(60, 0)] * len(subs), ["elderly_care"] + ["convenience"] *
+                      len(subs), ["nursing_home"] + subs)
+    res = analyse_coverage(net, hh, fac)
+    out = res.households
+    assert out["status_elderly_care"].tolist() == ["covered", "unreachable"]
+    assert out["status_convenience_pharmacy"].tolist() == ["uncovered", "uncovered"]
+    assert out["status_convenience_convenience_store"].tolist() == ["covered", "unreachable"]
+    # all basic types: the island has no shop at all (unreachable); the main line lacks one type
+    assert out["status_convenience"].tolist() == ["uncovered", "unreachable"]
+    assert out["missing_convenience_subtypes"].iloc[0] == "pharmacy"
+
+
+def test_osm_rules_need_every_condition():
+    from geosvc.facilities import facilities_from_osm_pois
+
+    pois = gpd.GeoDataFrame({
+        "id": [1, 2, 3, 4],
+        "amenity": ["social_facility", "nursing_home", "social_facility", "pharmacy"],
+        "social_facility": ["day_care", None, "day_care", None],
+        "social_facility:for": ["senior", None, "child", None],
+        "shop": [None, None, None, None],
+    }, geometry=shapely.points([(0, 0), (1, 1), (2, 2), (3, 3)]), crs=UTM)
+    fac = facilities_from_osm_pois(pois, load_profile())
+    got = sorted(zip(fac["facility_id"], fac["category"], fac["subtype"], strict=True))
+    assert got == [("CO-4", "convenience", "pharmacy"),
+                   ("EL-1", "elderly_care", "day_care_center"),
+                   ("EL-2", "elderly_care", "nursing_home")]  # the children's day care is out

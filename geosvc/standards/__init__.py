@@ -48,7 +48,7 @@ class Category:
     demand_weight: str
     subtypes: tuple[str, ...]
     required_subtypes: tuple[str, ...]
-    osm_tags: tuple[tuple[str, str], ...]
+    osm_tags: tuple[tuple[tuple[str, str], ...], ...]
     label_zh: str
     label_en: str
 
@@ -107,7 +107,8 @@ class Profile:
             demand_weight=str(v["demand_weight"]),
             subtypes=tuple(v["subtypes"]),
             required_subtypes=tuple(v["required_subtypes"]),
-            osm_tags=tuple((str(a), str(b)) for a, b in v["osm_tags"]),
+            osm_tags=tuple(tuple((str(k), str(val)) for k, val in rule)
+                           for rule in v["osm_tags"]),
             label_zh=str(v["label_zh"]),
             label_en=str(v["label_en"]),
         )
