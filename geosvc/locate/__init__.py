@@ -1,0 +1,28 @@
+"""Siting: where new service stations should go, with a proof of how far from optimal.
+
+Array entry points (a candidate x demand matrix in, a :class:`Plan` out):
+
+- :func:`max_coverage` -- ``k`` sites covering the most weight;
+- :func:`set_cover` -- fewest/cheapest sites reaching a coverage target;
+- :func:`p_median` -- ``p`` sites minimising the weighted travel cost;
+- :func:`capacitated_coverage` -- ``k`` sites with capacities, maximising served weight;
+- :func:`read_orlib_pmed` -- OR-Library p-median instances for benchmarking.
+
+Every model has a ``solver="greedy"`` path (lazy greedy with a proven bound) and a
+``solver="exact"`` path (HiGHS integer programme).
+"""
+
+from __future__ import annotations
+
+from geosvc.locate._models import capacitated_coverage, max_coverage, p_median, set_cover
+from geosvc.locate._orlib import read_orlib_pmed
+from geosvc.locate._plan import Plan
+
+__all__ = [
+    "Plan",
+    "max_coverage",
+    "set_cover",
+    "p_median",
+    "capacitated_coverage",
+    "read_orlib_pmed",
+]

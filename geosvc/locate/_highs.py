@@ -1,0 +1,611 @@
+"""HiGHS model builders (sparse arrays in, ``highspy`` out) and one solve helper.
+
+Every builder assembles the constraint matrix as COO triplets with vectorised numpy, converts
+it once to CSC with scipy and hands the arrays to ``Highs.passModel``; no dense matrix and no
+per-nonzero Python loop is ever made.  Builders return a :class:`MipModel`; :func:`solve` runs
+it as a MIP or as its LP relaxation.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+__all__ = [
+    "aggregate_demand",
+    "MipModel",
+    "MipResult",
+    "solve",
+    "max_coverage_model",
+    "set_cover_model",
+    "pmedian_model",
+    "capacitated_model",
+    "transport_served",
+]
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+MAXIMIZE = -1
+MINIMIZE = 1
+
+
+@dataclass
+class MipModel:
+    """A linear model in HiGHS's column-wise form.
+
+    ``integer`` marks the columns that are binary/integer in the MIP; the LP relaxation simply
+    drops it.  ``n_site_cols`` columns at the front are the site variables.
+    """
+
+    sense: int
+    offset: float
+    col_cost: FloatArray
+    col_lower: FloatArray
+    col_upper: FloatArray
+    row_lower: FloatArray
+    row_upper: FloatArray
+    matrix: sp.csc_array
+    integer: BoolArray
+    n_site_cols: int
+    meta: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def num_col(self) -> int:
+        """Number of columns."""
+        return int(self.col_cost.size)
+
+    @property
+    def num_row(self) -> int:
+        """Number of rows."""
+        return int(self.row_lower.size)
+
+
+@dataclass
+class MipResult:
+    """What HiGHS returned: status, primal values and the proven bound."""
+
+    status: str
+    model_status: str
+    objective: float
+    bound: float
+    x: FloatArray | None
+    runtime_s: float
+    nodes: int
+
+
+def _csc(rows: IntArray, cols: IntArray, vals: FloatArray, shape: tuple[int, int]) -> sp.csc_array:
+    mat = sp.csc_array((vals, (rows, cols)), shape=shape)
+    mat.sum_duplicates()
+    return mat
+
+
+def solve(
+    model: MipModel,
+    *,
+    relax: bool,
+    time_limit_s: float,
+    mip_gap: float,
+    start: FloatArray | None = None,
+    heuristic_effort: float | None = None,
+    lp_solver: str = "ipm",
+) -> MipResult:
+    """Solve ``model`` with HiGHS (quietly, one thread, fixed seed).
+
+    Parameters
+    ----------
+    model
+        The model.
+    relax
+        Solve the LP relaxation instead of the MIP.
+    time_limit_s
+        Time limit in seconds.
+    mip_gap
+        Relative MIP gap at which HiGHS stops.
+    start
+        Optional full primal vector used as the MIP start.
+    lp_solver
+        HiGHS ``solver`` for LP relaxations: ``"ipm"`` (interior point + crossover, far more
+        robust than dual simplex on the degenerate covering LPs) or ``"simplex"``.
+    heuristic_effort
+        HiGHS's ``mip_heuristic_effort`` (default: HiGHS's own); lower it when ``start`` is
+        already (near) optimal so the time goes into proving the bound.
+
+    Returns
+    -------
+    MipResult
+        ``status`` is ``"optimal"``, ``"time_limit"``, ``"infeasible"`` or ``"other"``;
+        ``bound`` is HiGHS's dual bound for a MIP and the optimal value for an LP (``nan``
+        when none is proven).
+    """
+    t0 = time.perf_counter()
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    h.setOptionValue("random_seed", 0)
+    h.setOptionValue("time_limit", float(max(time_limit_s, 1e-3)))
+    h.setOptionValue("mip_rel_gap", float(mip_gap))
+    if relax:
+        h.setOptionValue("solver", lp_solver)
+    if heuristic_effort is not None:
+        h.setOptionValue("mip_heuristic_effort", float(heuristic_effort))
+        if heuristic_effort == 0.0:
+            for name in (
+                "mip_heuristic_run_rins",
+                "mip_heuristic_run_rens",
+                "mip_heuristic_run_root_reduced_cost",
+                "mip_heuristic_run_feasibility_jump",
+            ):
+                h.setOptionValue(name, False)
+    integrality = (
+        np.zeros(model.num_col, dtype=np.int32) if relax else model.integer.astype(np.int32)
+    )
+    mat = model.matrix
+    status = h.passModel(
+        model.num_col,
+        model.num_row,
+        int(mat.nnz),
+        1,  # column-wise
+        model.sense,
+        float(model.offset),
+        np.ascontiguousarray(model.col_cost, dtype=np.float64),
+        np.ascontiguousarray(model.col_lower, dtype=np.float64),
+        np.ascontiguousarray(model.col_upper, dtype=np.float64),
+        np.ascontiguousarray(model.row_lower, dtype=np.float64),
+        np.ascontiguousarray(model.row_upper, dtype=np.float64),
+        mat.indptr.astype(np.int32),
+        mat.indices.astype(np.int32),
+        np.ascontiguousarray(mat.data, dtype=np.float64),
+        integrality,
+    )
+    if status == highspy.HighsStatus.kError:
+        raise RuntimeError("HiGHS rejected the model (internal error in geosvc.locate)")
+    if start is not None and not relax:
+        sol = highspy.HighsSolution()
+        sol.col_value = np.asarray(start, dtype=np.float64)
+        sol.value_valid = True
+        h.setSolution(sol)
+    h.run()
+    ms = h.getModelStatus()
+    info = h.getInfo()
+    has_primal = info.primal_solution_status == highspy.kSolutionStatusFeasible
+    x = np.asarray(h.getSolution().col_value, dtype=np.float64) if has_primal else None
+    if ms == highspy.HighsModelStatus.kOptimal:
+        status_s = "optimal"
+    elif ms == highspy.HighsModelStatus.kTimeLimit:
+        status_s = "time_limit"
+    elif ms in (
+        highspy.HighsModelStatus.kInfeasible,
+        highspy.HighsModelStatus.kUnboundedOrInfeasible,
+    ):
+        status_s = "infeasible"
+    else:
+        status_s = "other"
+    if relax:
+        objective = float(info.objective_function_value) if has_primal else math.nan
+        bound = objective if status_s == "optimal" else math.nan
+    else:
+        objective = float(info.objective_function_value) if has_primal else math.nan
+        bound = float(info.mip_dual_bound)
+        if not math.isfinite(bound):
+            bound = math.nan
+    return MipResult(
+        status=status_s,
+        model_status=h.modelStatusToString(ms),
+        objective=objective,
+        bound=bound,
+        x=x,
+        runtime_s=time.perf_counter() - t0,
+        nodes=int(info.mip_node_count) if not relax else 0,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# builders
+# --------------------------------------------------------------------------------------------
+def aggregate_demand(
+    cov: sp.csr_array, w: FloatArray, active_dem: BoolArray
+) -> tuple[sp.csr_array, FloatArray, IntArray]:
+    """Merge active demand with identical covering-candidate sets (an exact reduction).
+
+    Households of one building or one block usually see exactly the same candidates; for the
+    coverage models they are interchangeable, so one row/column per distinct set with the
+    summed weight gives the same optimum with a much smaller model.  Sets are grouped by two
+    independent 64-bit random signatures and every member is then compared entry by entry with
+    its group's representative, so the grouping is exact.
+
+    Returns
+    -------
+    cov_g, w_g, group
+        Candidate x group coverage, group weights, and each demand's group (-1 if inactive).
+    """
+    n_cand, n_dem = cov.shape
+    csc = sp.csc_array(cov)
+    csc.sort_indices()
+    dem = np.flatnonzero(active_dem)
+    group: IntArray = np.full(n_dem, -1, dtype=np.int64)
+    if dem.size == 0:
+        return sp.csr_array((n_cand, 0)), np.zeros(0), group
+    rng = np.random.default_rng(20240601)
+    keys = rng.integers(0, np.iinfo(np.int64).max, size=(2, n_cand), dtype=np.int64)
+    length = np.diff(csc.indptr)[dem]
+    col = np.repeat(np.arange(dem.size), length)
+    starts = csc.indptr[dem]
+    offs = np.arange(col.size) - np.repeat(np.cumsum(length) - length, length)
+    entries = csc.indices[np.repeat(starts, length) + offs].astype(np.int64)
+    sig = np.zeros((dem.size, 3), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for r in range(2):
+            np.add.at(sig[:, r], col, keys[r][entries].astype(np.uint64))
+    sig[:, 2] = length.astype(np.uint64)
+    _, first, inverse = np.unique(sig, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    # verify every member against its representative, entry by entry
+    rep = first[inverse]
+    rep_entries = csc.indices[np.repeat(csc.indptr[dem[rep]], length) + offs]
+    bad_entry = entries != rep_entries
+    if bad_entry.any():  # pragma: no cover - needs a 128-bit signature collision
+        bad = np.unique(col[bad_entry])
+        inverse = inverse.copy()
+        inverse[bad] = inverse.max() + 1 + np.arange(bad.size)
+        _, inverse = np.unique(inverse, return_inverse=True)
+        first = np.unique(inverse, return_index=True)[1]
+    n_groups = int(inverse.max()) + 1
+    group[dem] = inverse
+    w_g = np.bincount(inverse, weights=w[dem], minlength=n_groups).astype(np.float64)
+    reps = dem[first]
+    cov_g = sp.csr_array(csc[:, reps])
+    cov_g.sort_indices()
+    return cov_g, w_g, group
+
+
+def _coo_parts(cov: sp.csr_array) -> tuple[IntArray, IntArray]:
+    rows = np.repeat(np.arange(cov.shape[0], dtype=np.int64), np.diff(cov.indptr))
+    return rows, cov.indices.astype(np.int64)
+
+
+def max_coverage_model(
+    cov: sp.csr_array, w: FloatArray, active_dem: BoolArray, k: int, offset: float
+) -> MipModel:
+    """Maximal covering location: ``max sum w_i y_i``, ``y_i <= sum_{j covers i} x_j``, ``sum x <= k``.
+
+    Only demand in ``active_dem`` (coverable, not already covered, positive weight) gets a
+    ``y`` column and a row.  Columns: ``x`` (all candidates) then ``y``.
+    """
+    n_cand = cov.shape[0]
+    dem = np.flatnonzero(active_dem)
+    n_y = dem.size
+    row_of = np.full(cov.shape[1], -1, dtype=np.int64)
+    row_of[dem] = np.arange(n_y)
+    j, i = _coo_parts(cov)
+    keep = row_of[i] >= 0
+    j, r = j[keep], row_of[i[keep]]
+    rows = np.concatenate([r, np.full(n_cand, n_y), np.arange(n_y)])
+    cols = np.concatenate([j, np.arange(n_cand), n_cand + np.arange(n_y)])
+    vals = np.concatenate([-np.ones(r.size), np.ones(n_cand), np.ones(n_y)])
+    mat = _csc(rows, cols, vals, (n_y + 1, n_cand + n_y))
+    return MipModel(
+        sense=MAXIMIZE,
+        offset=offset,
+        col_cost=np.concatenate([np.zeros(n_cand), w[dem]]),
+        col_lower=np.zeros(n_cand + n_y),
+        col_upper=np.ones(n_cand + n_y),
+        row_lower=np.full(n_y + 1, -np.inf),
+        row_upper=np.concatenate([np.zeros(n_y), [float(k)]]),
+        matrix=mat,
+        integer=np.concatenate([np.ones(n_cand, bool), np.zeros(n_y, bool)]),
+        n_site_cols=n_cand,
+        meta={"demand": dem},
+    )
+
+
+def set_cover_model(
+    cov: sp.csr_array,
+    w: FloatArray,
+    active_dem: BoolArray,
+    cost: FloatArray,
+    need: float | None,
+) -> MipModel:
+    """(Partial) set cover: ``min sum c_j x_j``.
+
+    With ``need is None`` every active demand must be covered (``sum_{j covers i} x_j >= 1``).
+    Otherwise ``y_i <= sum_{j covers i} x_j`` and ``sum w_i y_i >= need``.  Columns: ``x``
+    then (partial only) ``y``.
+    """
+    n_cand = cov.shape[0]
+    dem = np.flatnonzero(active_dem)
+    n_d = dem.size
+    row_of = np.full(cov.shape[1], -1, dtype=np.int64)
+    row_of[dem] = np.arange(n_d)
+    j, i = _coo_parts(cov)
+    keep = row_of[i] >= 0
+    j, r = j[keep], row_of[i[keep]]
+    if need is None:
+        mat = _csc(r, j, np.ones(r.size), (n_d, n_cand))
+        return MipModel(
+            sense=MINIMIZE,
+            offset=0.0,
+            col_cost=cost.astype(np.float64),
+            col_lower=np.zeros(n_cand),
+            col_upper=np.ones(n_cand),
+            row_lower=np.ones(n_d),
+            row_upper=np.full(n_d, np.inf),
+            matrix=mat,
+            integer=np.ones(n_cand, bool),
+            n_site_cols=n_cand,
+            meta={"demand": dem},
+        )
+    rows = np.concatenate([r, np.arange(n_d), np.full(n_d, n_d)])
+    cols = np.concatenate([j, n_cand + np.arange(n_d), n_cand + np.arange(n_d)])
+    vals = np.concatenate([np.ones(r.size), -np.ones(n_d), w[dem]])
+    mat = _csc(rows, cols, vals, (n_d + 1, n_cand + n_d))
+    return MipModel(
+        sense=MINIMIZE,
+        offset=0.0,
+        col_cost=np.concatenate([cost.astype(np.float64), np.zeros(n_d)]),
+        col_lower=np.zeros(n_cand + n_d),
+        col_upper=np.ones(n_cand + n_d),
+        row_lower=np.concatenate([np.zeros(n_d), [need]]),
+        row_upper=np.full(n_d + 1, np.inf),
+        matrix=mat,
+        integer=np.concatenate([np.ones(n_cand, bool), np.zeros(n_d, bool)]),
+        n_site_cols=n_cand,
+        meta={"demand": dem},
+    )
+
+
+def pmedian_model(
+    costs: sp.csr_array,
+    w: FloatArray,
+    active_dem: BoolArray,
+    fixed: BoolArray,
+    n_open: int,
+    closed: BoolArray | None = None,
+) -> MipModel:
+    """Cumulative ("radius", Elloumi 2010) p-median formulation.
+
+    For demand ``i`` with sorted distinct allowed costs ``D_i^1 < ... < D_i^K``:
+    ``min sum_i w_i (D_i^1 + sum_{k<K} (D_i^{k+1} - D_i^k) z_i^k)`` subject to
+    ``sum_{j: c_ij = D_i^1} y_j + z_i^1 >= 1``,
+    ``sum_{j: c_ij = D_i^k} y_j + z_i^k - z_i^{k-1} >= 0`` (``z_i^K`` absent) and
+    ``sum_j y_j = n_open``, fixed sites at ``y_j = 1``.  ``z_i^k = 1`` iff no open site is
+    within ``D_i^k`` of ``i``.  It is exact, has the LP bound of the classical formulation and
+    only ``O(nnz)`` nonzeros without any ``x_ij``.
+
+    Two valid reductions shorten each demand's ladder: with ``n_open`` sites open, a demand's
+    nearest open site is among its ``n_cand - n_open + 1`` cheapest allowed ones, and it is no
+    farther than its cheapest fixed site.  Sites in ``closed`` are left out (``y_j = 0``).
+    Columns: ``y`` then ``z``.
+    """
+    n_cand, n_dem = costs.shape
+    if closed is None:
+        closed = np.zeros(n_cand, dtype=bool)
+    cj = np.repeat(np.arange(n_cand, dtype=np.int64), np.diff(costs.indptr))
+    ci = costs.indices.astype(np.int64)
+    cv = costs.data.astype(np.float64)
+    keep = active_dem[ci] & ~closed[cj]
+    cj, ci, cv = cj[keep], ci[keep], cv[keep]
+    order = np.lexsort((cj, cv, ci))
+    cj, ci, cv = cj[order], ci[order], cv[order]
+    m = ci.size
+    new_dem = np.ones(m, dtype=bool)
+    new_dem[1:] = ci[1:] != ci[:-1]
+    new_lvl = new_dem.copy()
+    new_lvl[1:] |= cv[1:] != cv[:-1]
+    dem_start = np.flatnonzero(new_dem)
+    dem_id = np.cumsum(new_dem) - 1
+    lvl_global = np.cumsum(new_lvl) - 1
+    lvl_local = lvl_global - lvl_global[dem_start][dem_id]
+    # cut-off level per demand (inclusive)
+    n_entries = np.diff(np.append(dem_start, m))
+    n_avail = n_cand - int(closed.sum())
+    cut_rank = np.minimum(n_entries - 1, max(n_avail - n_open, 0))
+    cut_lvl = lvl_local[dem_start + cut_rank]
+    fixed_entry = fixed[cj]
+    if fixed_entry.any():
+        big = np.iinfo(np.int64).max
+        first_fixed = np.full(dem_start.size, big, dtype=np.int64)
+        np.minimum.at(first_fixed, dem_id[fixed_entry], lvl_local[fixed_entry])
+        cut_lvl = np.minimum(cut_lvl, first_fixed)
+    inside = lvl_local <= cut_lvl[dem_id]
+    cj, ci, cv = cj[inside], ci[inside], cv[inside]
+    dem_id, lvl_global, lvl_local = dem_id[inside], lvl_global[inside], lvl_local[inside]
+    # levels (rows): one per distinct (demand, cost) kept
+    lvl_first = np.ones(cj.size, dtype=bool)
+    lvl_first[1:] = lvl_global[1:] != lvl_global[:-1]
+    row_of_entry = np.cumsum(lvl_first) - 1
+    n_lvl = int(row_of_entry[-1] + 1) if cj.size else 0
+    lvl_dem = dem_id[lvl_first]
+    lvl_cost = cv[lvl_first]
+    lvl_k = lvl_local[lvl_first]
+    dem_index = ci[lvl_first]
+    is_last = np.ones(n_lvl, dtype=bool)
+    is_last[:-1] = lvl_dem[1:] != lvl_dem[:-1]
+    # z variable for every non-last level
+    z_lvl = np.flatnonzero(~is_last)
+    n_z = z_lvl.size
+    z_cost = w[dem_index[z_lvl]] * (lvl_cost[z_lvl + 1] - lvl_cost[z_lvl])
+    offset = float(np.sum(w[dem_index[lvl_k == 0]] * lvl_cost[lvl_k == 0]))
+    # matrix: y entries, z (+1 own row, -1 next row), cardinality row
+    zcols = n_cand + np.arange(n_z)
+    rows = np.concatenate([row_of_entry, z_lvl, z_lvl + 1, np.full(n_cand, n_lvl)])
+    cols = np.concatenate([cj, zcols, zcols, np.arange(n_cand)])
+    vals = np.concatenate([np.ones(cj.size), np.ones(n_z), -np.ones(n_z), np.ones(n_cand)])
+    mat = _csc(rows, cols, vals, (n_lvl + 1, n_cand + n_z))
+    row_lower = np.concatenate([(lvl_k == 0).astype(np.float64), [float(n_open)]])
+    row_upper = np.concatenate([np.full(n_lvl, np.inf), [float(n_open)]])
+    col_lower = np.concatenate([fixed.astype(np.float64), np.zeros(n_z)])
+    return MipModel(
+        sense=MINIMIZE,
+        offset=offset,
+        col_cost=np.concatenate([np.zeros(n_cand), z_cost]),
+        col_lower=col_lower,
+        col_upper=np.concatenate([(~closed).astype(np.float64), np.ones(n_z)]),
+        row_lower=row_lower,
+        row_upper=row_upper,
+        matrix=mat,
+        integer=np.concatenate([np.ones(n_cand, bool), np.zeros(n_z, bool)]),
+        n_site_cols=n_cand,
+        meta={
+            "z_level": z_lvl,
+            "level_demand": dem_index,
+            "level_cost": lvl_cost,
+            "n_levels": n_lvl,
+        },
+    )
+
+
+def pmedian_start(model: MipModel, open_mask: BoolArray) -> FloatArray:
+    """Primal vector of :func:`pmedian_model` for the open sites ``open_mask``."""
+    n_cand = model.n_site_cols
+    y = open_mask.astype(np.float64)
+    mat = model.matrix
+    n_lvl = int(model.meta["n_levels"])  # type: ignore[call-overload]
+    # per level: does an open site sit exactly at that level?
+    ycols = mat[:, :n_cand]
+    hit = (ycols @ y)[:n_lvl] > 0.5
+    level_demand = np.asarray(model.meta["level_demand"])
+    # z_i^k = 1 iff no open site at levels <= k: cumulative "any hit" per demand
+    new_dem = np.ones(n_lvl, dtype=bool)
+    new_dem[1:] = level_demand[1:] != level_demand[:-1]
+    grp = np.cumsum(new_dem) - 1
+    cum_hits = np.cumsum(hit.astype(np.int64))
+    base = (cum_hits - hit)[new_dem][grp]
+    seen = (cum_hits - base) > 0
+    z_lvl = np.asarray(model.meta["z_level"])
+    z = (~seen[z_lvl]).astype(np.float64)
+    return np.concatenate([y, z])
+
+
+def capacitated_model(
+    cov: sp.csr_array,
+    w: FloatArray,
+    active_dem: BoolArray,
+    cap: FloatArray,
+    k: int,
+    offset: float,
+) -> MipModel:
+    """Capacitated maximal coverage with fractional assignment.
+
+    Columns: ``x_j`` (binary sites) then ``s_ji >= 0`` for every covering pair with active
+    demand (weight served by ``j`` at ``i``).  Rows: ``sum_j s_ji <= w_i`` (demand),
+    ``sum_i s_ji - cap_j x_j <= 0`` (capacity), ``s_ji - min(w_i, cap_j) x_j <= 0`` (linking;
+    tightens the LP relaxation) and ``sum x <= k``.  Objective ``max sum s_ji + offset``.
+    """
+    n_cand = cov.shape[0]
+    j, i = _coo_parts(cov)
+    keep = active_dem[i]
+    j, i = j[keep], i[keep]
+    n_s = j.size
+    dem = np.flatnonzero(active_dem)
+    row_of = np.full(cov.shape[1], -1, dtype=np.int64)
+    row_of[dem] = np.arange(dem.size)
+    n_d = dem.size
+    scol = n_cand + np.arange(n_s)
+    r_dem = row_of[i]
+    r_cap = n_d + j
+    r_link = n_d + n_cand + np.arange(n_s)
+    r_card = n_d + n_cand + n_s
+    link = np.minimum(w[i], cap[j])
+    rows = np.concatenate(
+        [r_dem, r_cap, r_link, np.arange(n_cand) + n_d, r_link, np.full(n_cand, r_card)]
+    )
+    cols = np.concatenate([scol, scol, scol, np.arange(n_cand), j, np.arange(n_cand)])
+    vals = np.concatenate([np.ones(n_s), np.ones(n_s), np.ones(n_s), -cap, -link, np.ones(n_cand)])
+    n_row = r_card + 1
+    mat = _csc(rows, cols, vals, (n_row, n_cand + n_s))
+    return MipModel(
+        sense=MAXIMIZE,
+        offset=offset,
+        col_cost=np.concatenate([np.zeros(n_cand), np.ones(n_s)]),
+        col_lower=np.zeros(n_cand + n_s),
+        col_upper=np.concatenate([np.ones(n_cand), link]),
+        row_lower=np.full(n_row, -np.inf),
+        row_upper=np.concatenate([w[dem], np.zeros(n_cand + n_s), [float(k)]]),
+        matrix=mat,
+        integer=np.concatenate([np.ones(n_cand, bool), np.zeros(n_s, bool)]),
+        n_site_cols=n_cand,
+        meta={"pair_site": j, "pair_demand": i},
+    )
+
+
+def transport_served(
+    cov: sp.csr_array,
+    w: FloatArray,
+    active_dem: BoolArray,
+    cap: FloatArray,
+    sites: IntArray,
+    *,
+    time_limit_s: float,
+) -> tuple[FloatArray, IntArray, IntArray, FloatArray]:
+    """Best fractional assignment for the sites in order, one prefix at a time.
+
+    Solves the transportation LP ``max sum s_ji`` (``sum_j s_ji <= w_i``,
+    ``sum_i s_ji <= cap_j``) for the prefixes ``sites[:1], sites[:2], ...`` by re-opening one
+    capacity row at a time on a warm-started HiGHS instance.
+
+    Returns
+    -------
+    served, pair_site, pair_demand, flow
+        Served weight of each prefix, and the flows of the full set.
+    """
+    sites = np.asarray(sites, dtype=np.int64)
+    n_cand = cov.shape[0]
+    chosen = np.zeros(n_cand, dtype=bool)
+    chosen[sites] = True
+    j, i = _coo_parts(cov)
+    keep = active_dem[i] & chosen[j]
+    j, i = j[keep], i[keep]
+    if sites.size == 0 or j.size == 0:
+        return np.zeros(sites.size), j, i, np.zeros(j.size)
+    dem = np.unique(i)
+    row_of = np.full(cov.shape[1], -1, dtype=np.int64)
+    row_of[dem] = np.arange(dem.size)
+    site_row = np.full(n_cand, -1, dtype=np.int64)
+    site_row[sites] = dem.size + np.arange(sites.size)
+    n_s = j.size
+    rows = np.concatenate([row_of[i], site_row[j]])
+    cols = np.concatenate([np.arange(n_s), np.arange(n_s)])
+    n_row = dem.size + sites.size
+    mat = _csc(rows, cols, np.ones(2 * n_s), (n_row, n_s))
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    h.setOptionValue("time_limit", float(max(time_limit_s, 1e-3)))
+    upper = np.concatenate([w[dem], np.zeros(sites.size)])
+    h.passModel(
+        n_s,
+        n_row,
+        int(mat.nnz),
+        1,
+        MAXIMIZE,
+        0.0,
+        np.ones(n_s),
+        np.zeros(n_s),
+        np.minimum(w[i], cap[j]),
+        np.full(n_row, -np.inf),
+        upper,
+        mat.indptr.astype(np.int32),
+        mat.indices.astype(np.int32),
+        mat.data,
+        np.zeros(n_s, dtype=np.int32),
+    )
+    served = np.zeros(sites.size)
+    x = np.zeros(n_s)
+    for t, site in enumerate(sites):
+        row = int(site_row[site])
+        h.changeRowBounds(row, -np.inf, float(cap[site]))
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            raise RuntimeError("HiGHS could not solve the assignment LP within the time limit")
+        served[t] = float(h.getInfo().objective_function_value)
+        if t == sites.size - 1:
+            x = np.asarray(h.getSolution().col_value, dtype=np.float64)
+    return served, j, i, np.maximum(x, 0.0)

@@ -1,0 +1,576 @@
+"""Tests for geosvc.locate: brute-force oracles on tiny instances, OR-Library optima, edge cases."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linprog
+
+from geosvc._errors import InfeasibleError, InputError
+from geosvc.locate import (
+    Plan,
+    _models,
+    capacitated_coverage,
+    max_coverage,
+    p_median,
+    read_orlib_pmed,
+    set_cover,
+)
+
+ORLIB = Path("/work/shared/data/orlib-pmed")
+SEEDS = range(8)
+N_CAND, N_DEM = 8, 25
+
+
+# --------------------------------------------------------------------------------------------
+# instances and brute-force oracles
+# --------------------------------------------------------------------------------------------
+def coverage_instance(seed: int, density: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    cov = rng.random((N_CAND, N_DEM)) < density
+    w = rng.integers(1, 10, N_DEM).astype(float)
+    return cov, w
+
+
+def covered_weight(
+    cov: np.ndarray, w: np.ndarray, subset: tuple[int, ...], fixed: np.ndarray
+) -> float:
+    hit = fixed.copy()
+    if subset:
+        hit |= cov[list(subset)].any(axis=0)
+    return float(w[hit].sum())
+
+
+def bf_max_coverage(cov: np.ndarray, w: np.ndarray, k: int, fixed: np.ndarray) -> float:
+    return max(
+        covered_weight(cov, w, s, fixed) for s in itertools.combinations(range(cov.shape[0]), k)
+    )
+
+
+def bf_set_cover(
+    cov: np.ndarray, w: np.ndarray, goal: float, cost: np.ndarray, fixed: np.ndarray
+) -> float:
+    best = math.inf
+    for r in range(cov.shape[0] + 1):
+        for s in itertools.combinations(range(cov.shape[0]), r):
+            if covered_weight(cov, w, s, fixed) >= goal - 1e-9:
+                best = min(best, float(cost[list(s)].sum()))
+    return best
+
+
+def bf_p_median(c: np.ndarray, w: np.ndarray, p: int, fixed: tuple[int, ...] = ()) -> float:
+    free = [j for j in range(c.shape[0]) if j not in fixed]
+    best = math.inf
+    for s in itertools.combinations(free, p):
+        d = c[list(s) + list(fixed)].min(axis=0)
+        need = w > 0
+        if np.isinf(d[need]).any():
+            continue
+        best = min(best, float((w[need] * d[need]).sum()))
+    return best
+
+
+def transport_lp(cov: np.ndarray, w: np.ndarray, cap: np.ndarray, subset: tuple[int, ...]) -> float:
+    pairs = [(j, i) for j in subset for i in range(cov.shape[1]) if cov[j, i] and w[i] > 0]
+    if not pairs:
+        return 0.0
+    n = len(pairs)
+    a_ub = np.zeros((cov.shape[1] + len(subset), n))
+    for col, (j, i) in enumerate(pairs):
+        a_ub[i, col] = 1.0
+        a_ub[cov.shape[1] + subset.index(j), col] = 1.0
+    b_ub = np.concatenate([w, cap[list(subset)]])
+    res = linprog(-np.ones(n), A_ub=a_ub, b_ub=b_ub, bounds=(0, None), method="highs")
+    assert res.status == 0
+    return float(-res.fun)
+
+
+def bf_capacitated(cov: np.ndarray, w: np.ndarray, cap: np.ndarray, k: int) -> float:
+    return max(transport_lp(cov, w, cap, s) for s in itertools.combinations(range(cov.shape[0]), k))
+
+
+def check_plan(plan: Plan, *, maximise: bool, optimum: float) -> None:
+    """Objective/bound/gap consistency against a known optimum."""
+    tol = 1e-6 * max(1.0, abs(optimum))
+    if maximise:
+        assert plan.objective <= optimum + tol
+        assert plan.bound >= optimum - tol
+    else:
+        assert plan.objective >= optimum - tol
+        assert plan.bound <= optimum + tol
+    expected_gap = abs(plan.bound - plan.objective) / max(abs(plan.bound), 1e-12)
+    assert plan.gap == pytest.approx(expected_gap, abs=1e-9)
+    if plan.status == "optimal":
+        assert plan.gap == 0.0
+    assert len(set(plan.sites.tolist())) == plan.sites.size
+    assert plan.marginal.shape == plan.sites.shape
+    assert plan.runtime_s >= 0
+
+
+def non_increasing(values: np.ndarray) -> bool:
+    return bool(np.all(np.diff(values) <= 1e-9))
+
+
+# --------------------------------------------------------------------------------------------
+# max coverage
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("k", [1, 2, 4])
+@pytest.mark.parametrize("with_fixed", [False, True])
+def test_max_coverage_matches_brute_force(seed: int, k: int, with_fixed: bool) -> None:
+    cov, w = coverage_instance(seed)
+    fixed = np.zeros(N_DEM, dtype=bool)
+    if with_fixed:
+        fixed[np.random.default_rng(seed + 100).choice(N_DEM, 6, replace=False)] = True
+    opt = bf_max_coverage(cov, w, k, fixed)
+    exact = max_coverage(cov, w, k, fixed_covered=fixed if with_fixed else None, solver="exact")
+    greedy = max_coverage(cov, w, k, fixed_covered=fixed if with_fixed else None)
+    assert exact.objective == pytest.approx(opt)
+    assert exact.status == "optimal" and exact.gap == 0.0
+    assert exact.solver == "highs" and greedy.solver == "greedy"
+    check_plan(exact, maximise=True, optimum=opt)
+    check_plan(greedy, maximise=True, optimum=opt)
+    fixed_w = w[fixed].sum()
+    for plan in (exact, greedy):
+        assert plan.sites.size <= k
+        assert non_increasing(plan.marginal)
+        assert plan.objective == pytest.approx(fixed_w + plan.marginal.sum())
+        assert plan.objective == pytest.approx(covered_weight(cov, w, tuple(plan.sites), fixed))
+        assert plan.model == "max_coverage"
+
+
+def test_max_coverage_sparse_equals_dense_and_is_deterministic() -> None:
+    cov, w = coverage_instance(3)
+    dense = max_coverage(cov, w, 3)
+    for fmt in (sp.csr_array, sp.csc_matrix, sp.coo_array):
+        again = max_coverage(fmt(cov), w, 3)
+        assert again.sites.tolist() == dense.sites.tolist()
+        assert again.objective == dense.objective
+        assert again.bound == dense.bound
+
+
+def test_max_coverage_greedy_order_and_online_bound() -> None:
+    # candidate 0 covers the most; 1 and 2 overlap it; greedy must start with 0
+    cov = np.array([[1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 1, 0], [0, 0, 1, 1, 0, 1]], dtype=bool)
+    plan = max_coverage(cov, np.ones(6), 2)
+    assert plan.sites[0] == 0
+    assert plan.marginal.tolist()[0] == 4.0
+    assert plan.info["bounds"]["online"] >= 6.0 - 1e-9
+    assert plan.bound >= plan.objective
+
+
+def test_max_coverage_stops_when_nothing_left() -> None:
+    cov = np.array([[1, 1, 0], [1, 0, 0], [0, 0, 1]], dtype=bool)
+    for solver in ("greedy", "exact"):
+        plan = max_coverage(cov, np.ones(3), 3, solver=solver)
+        assert sorted(plan.sites.tolist()) == [0, 2]
+        assert plan.objective == 3.0 and plan.status == "optimal"
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    k=st.integers(1, 5),
+    density=st.floats(0.05, 0.6),
+)
+def test_max_coverage_property(seed: int, k: int, density: float) -> None:
+    cov, w = coverage_instance(seed, density)
+    opt = bf_max_coverage(cov, w, k, np.zeros(N_DEM, dtype=bool))
+    greedy = max_coverage(cov, w, k)
+    exact = max_coverage(cov, w, k, solver="exact")
+    assert exact.objective == pytest.approx(opt)
+    check_plan(greedy, maximise=True, optimum=opt)
+    assert non_increasing(greedy.marginal)
+    # the (1 - 1/e) guarantee of the greedy
+    assert greedy.objective >= (1 - 1 / math.e) * opt - 1e-9
+
+
+# --------------------------------------------------------------------------------------------
+# set cover
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("target", [1.0, 0.7])
+@pytest.mark.parametrize("with_costs", [False, True])
+def test_set_cover_matches_brute_force(seed: int, target: float, with_costs: bool) -> None:
+    cov, w = coverage_instance(seed, 0.3)
+    cov[:, 0] = False  # demand 0 is uncoverable: the full target is never reachable
+    rng = np.random.default_rng(seed + 7)
+    cost = rng.integers(1, 6, N_CAND).astype(float) if with_costs else np.ones(N_CAND)
+    fixed = np.zeros(N_DEM, dtype=bool)
+    goal = min(target * w.sum(), w[cov.any(axis=0)].sum())
+    opt = bf_set_cover(cov, w, goal, cost, fixed)
+    costs = cost if with_costs else None
+    exact = set_cover(cov, w, target=target, costs=costs, solver="exact")
+    greedy = set_cover(cov, w, target=target, costs=costs)
+    assert exact.objective == pytest.approx(opt)
+    check_plan(exact, maximise=False, optimum=opt)
+    check_plan(greedy, maximise=False, optimum=opt)
+    for plan in (exact, greedy):
+        reached = covered_weight(cov, w, tuple(plan.sites), fixed)
+        assert reached >= goal - 1e-9
+        assert plan.objective == pytest.approx(cost[plan.sites].sum())
+        dead = np.flatnonzero(~cov.any(axis=0))
+        assert 0 in dead
+        assert plan.uncoverable.tolist() == dead.tolist()
+        assert plan.info["uncoverable_weight"] == pytest.approx(w[dead].sum())
+        ratio = plan.info["marginal_ratio"]
+        assert non_increasing(ratio)
+        if not with_costs:
+            assert non_increasing(plan.marginal)
+    if target == 1.0:
+        assert exact.status == greedy.status == "infeasible_partial"
+        assert exact.info["solve_status"] == "optimal"
+    else:
+        assert exact.status == "optimal"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_set_cover_with_fixed_facilities(seed: int) -> None:
+    cov, w = coverage_instance(seed, 0.35)
+    cov[:, cov.any(axis=0) == 0] = True  # make all demand coverable
+    fixed = np.zeros(N_DEM, dtype=bool)
+    fixed[:10] = True
+    opt = bf_set_cover(cov, w, w.sum(), np.ones(N_CAND), fixed)
+    for solver in ("greedy", "exact"):
+        plan = set_cover(cov, w, fixed_covered=fixed, solver=solver)
+        check_plan(plan, maximise=False, optimum=opt)
+        hit = fixed | cov[plan.sites].any(axis=0)
+        assert hit.all()
+        assert plan.status in ("optimal", "heuristic")
+        if solver == "exact":
+            assert plan.objective == opt
+
+
+def test_set_cover_infeasible_target_lists_uncoverable() -> None:
+    rng = np.random.default_rng(5)
+    cov = rng.random((6, 30)) < 0.3
+    dead = np.array([2, 11, 17, 29])
+    cov[:, dead] = False
+    alive = np.setdiff1d(np.arange(30), dead)
+    cov[0, alive] |= ~np.asarray(cov.any(axis=0))[alive]
+    w = rng.integers(1, 5, 30).astype(float)
+    for solver in ("greedy", "exact"):
+        plan = set_cover(cov, w, target=1.0, solver=solver)
+        assert plan.uncoverable.tolist() == dead.tolist()
+        assert plan.status == "infeasible_partial"
+        assert plan.info["uncoverable_weight"] == pytest.approx(w[dead].sum())
+        hit = np.asarray(cov[plan.sites].any(axis=0))
+        assert hit[alive].all()
+        assert plan.info["covered_weight"] == pytest.approx(w.sum() - w[dead].sum())
+    # a reachable partial target is not "infeasible"
+    low = set_cover(cov, w, target=0.5)
+    assert low.status in ("optimal", "heuristic")
+    assert low.uncoverable.tolist() == dead.tolist()
+
+
+def test_set_cover_target_already_met_by_fixed() -> None:
+    cov, w = coverage_instance(1)
+    plan = set_cover(cov, w, target=0.5, fixed_covered=np.ones(N_DEM, dtype=bool))
+    assert plan.sites.size == 0 and plan.objective == 0.0 and plan.status == "optimal"
+
+
+# --------------------------------------------------------------------------------------------
+# p-median
+# --------------------------------------------------------------------------------------------
+def pmedian_instance(
+    seed: int, n_cand: int = N_CAND, n_dem: int = N_DEM
+) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    cand = rng.random((n_cand, 2)) * 100
+    dem = rng.random((n_dem, 2)) * 100
+    diff = cand[:, None, :] - dem[None, :, :]
+    c = np.round(np.sqrt((diff**2).sum(axis=2)))
+    w = rng.integers(1, 10, n_dem).astype(float)
+    return c, w
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("p", [1, 2, 3, 5])
+def test_p_median_matches_brute_force(seed: int, p: int) -> None:
+    c, w = pmedian_instance(seed)
+    opt = bf_p_median(c, w, p)
+    exact = p_median(c, w, p, solver="exact")
+    greedy = p_median(c, w, p)
+    assert exact.objective == pytest.approx(opt)
+    assert exact.status == "optimal"
+    check_plan(exact, maximise=False, optimum=opt)
+    check_plan(greedy, maximise=False, optimum=opt)
+    for plan in (exact, greedy):
+        assert plan.sites.size == p
+        assert plan.assignment is not None
+        assert np.all(np.isin(plan.assignment, plan.sites))
+        cost = c[plan.assignment, np.arange(N_DEM)]
+        assert np.allclose(cost, c[plan.sites].min(axis=0))
+        assert plan.objective == pytest.approx((w * cost).sum())
+        assert math.isinf(plan.marginal[0])
+        assert non_increasing(plan.marginal)
+        assert plan.objective == pytest.approx(
+            (w * c[plan.sites[:1]].min(axis=0)).sum() - plan.marginal[1:].sum()
+        )
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_p_median_fixed_facilities(seed: int) -> None:
+    c, w = pmedian_instance(seed)
+    fixed = (1, 6)
+    opt = bf_p_median(c, w, 2, fixed)
+    for solver in ("greedy", "exact"):
+        plan = p_median(c, w, 2, fixed=list(fixed), solver=solver)
+        check_plan(plan, maximise=False, optimum=opt)
+        assert not set(plan.sites.tolist()) & set(fixed)
+        assert plan.assignment is not None
+        open_ = list(plan.sites) + list(fixed)
+        assert np.allclose(c[plan.assignment, np.arange(N_DEM)], c[open_].min(axis=0))
+        assert np.all(np.isfinite(plan.marginal))  # fixed sites serve everybody already
+        assert non_increasing(plan.marginal)
+        if solver == "exact":
+            assert plan.objective == pytest.approx(opt)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_p_median_sparse_allowed_pairs(seed: int) -> None:
+    c, w = pmedian_instance(seed)
+    rng = np.random.default_rng(seed + 50)
+    allowed = rng.random(c.shape) < 0.5
+    allowed[rng.integers(0, N_CAND, N_DEM), np.arange(N_DEM)] = True
+    allowed[:, 3] = False  # demand 3 has no allowed site at all
+    allowed[0, :] = True  # site 0 reaches everybody else: p >= 1 is feasible
+    allowed[0, 3] = False
+    allowed[2, 0] = True
+    costs = sp.coo_array((c[allowed], np.nonzero(allowed)), shape=c.shape)
+    c_inf = np.where(allowed, c, np.inf)
+    w2 = w.copy()
+    w2[3] = 0.0  # weight 0: its being uncoverable does not make the plan partial
+    for p in (1, 3):
+        opt = bf_p_median(c_inf, w2, p)
+        exact = p_median(costs, w2, p, solver="exact")
+        greedy = p_median(costs, w2, p)
+        dense = p_median(c_inf, w2, p, solver="exact")
+        assert exact.objective == pytest.approx(opt)
+        assert dense.objective == pytest.approx(opt)
+        check_plan(greedy, maximise=False, optimum=opt)
+        for plan in (exact, greedy):
+            assert plan.uncoverable.tolist() == [3]
+            assert plan.assignment is not None and plan.assignment[3] == -1
+            assert plan.status in ("optimal", "heuristic")
+
+
+def test_p_median_sparse_infeasible_raises() -> None:
+    # demand 0 only at site 0, demand 1 only at site 1: one site cannot serve both
+    costs = sp.csr_array(([1.0, 2.0], ([0, 1], [0, 1])), shape=(2, 2))
+    for solver in ("greedy", "exact"):
+        with pytest.raises(InfeasibleError):
+            p_median(costs, np.ones(2), 1, solver=solver)
+    assert p_median(costs, np.ones(2), 2).objective == 3.0
+
+
+def test_p_median_stored_zero_costs_are_allowed() -> None:
+    costs = sp.csr_array((np.array([0.0, 5.0, 0.0]), ([0, 0, 1], [0, 1, 1])), shape=(2, 2))
+    plan = p_median(costs, np.ones(2), 1, solver="exact")
+    assert plan.sites.tolist() == [0] and plan.objective == 5.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_p_median_lagrangian_bound(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    c, w = pmedian_instance(seed, 12, 40)
+    exact = p_median(c, w, 3, solver="exact")
+    monkeypatch.setattr(_models, "LP_BOUND_MAX_PAIRS", 0)
+    greedy = p_median(c, w, 3)
+    assert greedy.info["bound_source"] == "lagrangian"
+    check_plan(greedy, maximise=False, optimum=exact.objective)
+    assert greedy.bound >= 0.8 * exact.objective
+
+
+# --------------------------------------------------------------------------------------------
+# capacitated coverage
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("k", [1, 3])
+def test_capacitated_matches_brute_force(seed: int, k: int) -> None:
+    cov, w = coverage_instance(seed, 0.35)
+    cap = np.random.default_rng(seed + 3).integers(5, 30, N_CAND).astype(float)
+    opt = bf_capacitated(cov, w, cap, k)
+    exact = capacitated_coverage(cov, w, cap, k, solver="exact")
+    greedy = capacitated_coverage(cov, w, cap, k)
+    assert exact.objective == pytest.approx(opt, abs=1e-6)
+    assert exact.status == "optimal"
+    check_plan(exact, maximise=True, optimum=opt)
+    check_plan(greedy, maximise=True, optimum=opt)
+    for plan in (exact, greedy):
+        assert plan.sites.size <= k
+        assert plan.objective == pytest.approx(plan.marginal.sum())
+        assert plan.objective == pytest.approx(
+            transport_lp(cov, w, cap, tuple(plan.sites.tolist()))
+        )
+        flows = plan.info["flows"]
+        served_site = np.bincount(flows["site"], weights=flows["amount"], minlength=N_CAND)
+        served_dem = np.bincount(flows["demand"], weights=flows["amount"], minlength=N_DEM)
+        assert np.all(served_site <= cap + 1e-7)
+        assert np.all(served_dem <= w + 1e-7)
+        assert np.all(cov[flows["site"], flows["demand"]])
+        assert plan.assignment is not None
+        assert np.all((plan.assignment == -1) | np.isin(plan.assignment, plan.sites))
+    assert non_increasing(greedy.info["greedy_marginal"])
+
+
+def test_capacitated_with_fixed_and_unlimited_capacity() -> None:
+    cov, w = coverage_instance(4, 0.3)
+    fixed = np.zeros(N_DEM, dtype=bool)
+    fixed[:5] = True
+    unlimited = capacitated_coverage(
+        cov, w, np.full(N_CAND, np.inf), 2, fixed_covered=fixed, solver="exact"
+    )
+    plain = max_coverage(cov, w, 2, fixed_covered=fixed, solver="exact")
+    assert unlimited.objective == pytest.approx(plain.objective)
+    assert unlimited.info["fixed_weight"] == pytest.approx(w[:5].sum())
+    flows = unlimited.info["flows"]
+    assert not np.isin(flows["demand"], np.arange(5)).any()
+
+
+# --------------------------------------------------------------------------------------------
+# model reductions and cheap bounds
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_identical_demand_is_aggregated_exactly(seed: int) -> None:
+    base, w0 = coverage_instance(seed, 0.3)
+    cov = np.concatenate([base, base[:, :10], base[:, :10]], axis=1)  # 45 columns, 25 distinct
+    w = np.concatenate([w0, w0[:10], np.ones(10)])
+    distinct = {
+        tuple(col) for col, hit in zip(cov.T, np.asarray(cov.any(axis=0)), strict=True) if hit
+    }
+    dem0 = np.zeros(cov.shape[1], dtype=bool)
+    for k in (2, 3):
+        exact = max_coverage(cov, w, k, solver="exact")
+        assert exact.info["n_demand_groups"] == len(distinct)
+        assert exact.objective == pytest.approx(bf_max_coverage(cov, w, k, dem0))
+    goal = 0.8 * w.sum()
+    plan = set_cover(cov, w, target=0.8, solver="exact")
+    assert plan.objective == bf_set_cover(cov, w, goal, np.ones(N_CAND), dem0)
+    cap = np.full(N_CAND, 15.0)
+    plan = capacitated_coverage(cov, w, cap, 2, solver="exact")
+    opt = max(transport_lp(cov, w, cap, s) for s in itertools.combinations(range(N_CAND), 2))
+    assert plan.objective == pytest.approx(opt)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_bounds_without_lp_stay_valid(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_models, "LP_BOUND_MAX_NNZ", 0)
+    cov, w = coverage_instance(seed, 0.3)
+    dem0 = np.zeros(N_DEM, dtype=bool)
+    plan = max_coverage(cov, w, 3)
+    assert plan.info["bound_source"] in ("online", "coverable")
+    assert "skipped" in plan.info["lp_status"]
+    check_plan(plan, maximise=True, optimum=bf_max_coverage(cov, w, 3, dem0))
+    goal = min(w.sum(), w[cov.any(axis=0)].sum())
+    plan = set_cover(cov, w)
+    assert plan.info["bound_source"] == "ratio"
+    check_plan(plan, maximise=False, optimum=bf_set_cover(cov, w, goal, np.ones(N_CAND), dem0))
+    cap = np.full(N_CAND, 12.0)
+    plan = capacitated_coverage(cov, w, cap, 2)
+    check_plan(plan, maximise=True, optimum=bf_capacitated(cov, w, cap, 2))
+
+
+def test_p_median_swap_respects_time_limit() -> None:
+    c, w = pmedian_instance(9, 30, 200)
+    plan = p_median(c, w, 6, time_limit_s=0.0)
+    assert plan.info["swap_stop"] == "time_limit" and plan.info["swaps"] == 0
+    assert plan.sites.size == 6 and plan.bound <= plan.objective
+    full = p_median(c, w, 6)
+    assert full.info["swap_stop"] == "local_optimum"
+    assert full.objective <= plan.objective
+
+
+# --------------------------------------------------------------------------------------------
+# OR-Library p-median
+# --------------------------------------------------------------------------------------------
+def orlib_optima() -> dict[str, float]:
+    with open(ORLIB / "optima.csv", newline="") as fh:
+        return {row["instance"]: float(row["optimal_cost"]) for row in csv.DictReader(fh)}
+
+
+@pytest.mark.skipif(not ORLIB.is_dir(), reason=f"OR-Library data folder {ORLIB} is absent")
+@pytest.mark.parametrize("name", ["pmed1", "pmed2", "pmed3"])
+def test_orlib_pmed_exact_and_greedy(name: str) -> None:
+    costs, p = read_orlib_pmed(ORLIB / f"{name}.txt")
+    optimum = orlib_optima()[name]
+    n = costs.shape[0]
+    assert costs.shape == (100, 100)
+    assert np.allclose(costs, costs.T) and np.all(np.diag(costs) == 0)
+    exact = p_median(costs, np.ones(n), p, solver="exact", mip_gap=0.0)
+    assert exact.objective == optimum
+    assert exact.bound == optimum and exact.status == "optimal"
+    greedy = p_median(costs, np.ones(n), p)
+    gap = greedy.objective / optimum - 1
+    print(f"{name}: optimum {optimum:.0f}, greedy+swap {greedy.objective:.0f} ({gap:.2%})")
+    assert optimum <= greedy.objective <= 1.05 * optimum
+    assert greedy.bound <= optimum
+
+
+def test_read_orlib_last_duplicate_wins(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.txt"
+    path.write_text(" 3 4 1 \n 1 2 10 \n 2 3 1 \n 2 1 4 \n 1 3 50 \n")
+    costs, p = read_orlib_pmed(path)
+    assert p == 1
+    assert costs[0, 1] == 4.0 and costs[1, 0] == 4.0  # not 10, not 14 (summed)
+    assert costs[0, 2] == 5.0
+    with pytest.raises(InputError):
+        bad = tmp_path / "bad.txt"
+        bad.write_text("3 2 1\n1 2 3\n")
+        read_orlib_pmed(bad)
+    with pytest.raises(InputError):
+        read_orlib_pmed(tmp_path / "missing.txt")
+
+
+# --------------------------------------------------------------------------------------------
+# validation and plan
+# --------------------------------------------------------------------------------------------
+def test_input_validation() -> None:
+    cov, w = coverage_instance(0)
+    with pytest.raises(InputError, match="weights"):
+        max_coverage(cov, w[:-1], 2)
+    with pytest.raises(InputError, match="non-negative"):
+        max_coverage(cov, -w, 2)
+    with pytest.raises(InputError, match="larger than"):
+        max_coverage(cov, w, N_CAND + 1)
+    with pytest.raises(InputError, match="solver"):
+        max_coverage(cov, w, 2, solver="magic")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="fixed_covered"):
+        max_coverage(cov, w, 2, fixed_covered=np.ones(3, dtype=bool))
+    with pytest.raises(InputError, match="target"):
+        set_cover(cov, w, target=1.5)
+    with pytest.raises(InputError, match="costs"):
+        set_cover(cov, w, costs=np.zeros(N_CAND))
+    with pytest.raises(InputError, match="2-D"):
+        max_coverage(np.ones(5, dtype=bool), np.ones(5), 1)
+    c, wd = pmedian_instance(0)
+    with pytest.raises(InputError, match="non-negative"):
+        p_median(-c, wd, 2)
+    with pytest.raises(InputError, match="NaN"):
+        p_median(np.where(c > 50, np.nan, c), wd, 2)
+    with pytest.raises(InputError, match="duplicate"):
+        p_median(sp.coo_array(([1.0, 2.0], ([0, 0], [0, 0])), shape=(2, 2)), np.ones(2), 1)
+    with pytest.raises(InputError, match="p must be"):
+        p_median(c, wd, 0)
+    with pytest.raises(InputError, match="capacities"):
+        capacitated_coverage(cov, w, np.ones(3), 2)
+    with pytest.raises(InputError, match="integer"):
+        max_coverage(cov, w, 2.5)  # type: ignore[arg-type]
+
+
+def test_plan_to_dict_is_json() -> None:
+    c, w = pmedian_instance(2)
+    plan = p_median(c, w, 2)
+    text = json.dumps(plan.to_dict())
+    back = json.loads(text)
+    assert back["sites"] == plan.sites.tolist()
+    assert back["marginal"][0] is None  # inf -> null
+    assert "Plan(model='p_median'" in repr(plan)
