@@ -161,8 +161,9 @@ def analyse_coverage(
         raise InputError(f"radius_method={radius_method!r}; use 'profile' or 'gb50180'")
     hh = households if {"hh_id", "invalid_reason"} <= set(households.columns) else \
         prepare_households(households, **dict(households_kw or {}))
-    fac = facilities if "facility_id" in facilities.columns and facilities.attrs.get(
-        "source") else prepare_facilities(facilities, prof)
+    fac = facilities if facilities.attrs.get("geosvc_prepared") == prof.name else \
+        prepare_facilities(facilities, prof, source=str(facilities.attrs.get("source",
+                                                                              "facilities")))
     hh = hh.to_crs(net.crs)
     fac = fac.to_crs(net.crs)
     cats = tuple(categories) if categories is not None else prof.category_names

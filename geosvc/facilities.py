@@ -104,6 +104,7 @@ def prepare_facilities(
     if non_point.any():
         out.loc[non_point, out.geometry.name] = shapely.centroid(geoms[non_point])
     out.attrs["source"] = source
+    out.attrs["geosvc_prepared"] = profile.name
     return out
 
 
