@@ -165,20 +165,43 @@ class Recorder:
 
         ``min_speedup``: goal met when peer/geosvc >= value.  ``max_slowdown``: goal met when
         geosvc/peer <= value (for the bare floor).  ``exact=False`` fails a goal that needs
-        equal results.
+        equal results; ``exact=None`` with a peer that did not finish leaves it undetermined.
+
+        A row that did not finish has infinite seconds and, when known, ``lower_bound_s`` (how
+        long it ran before it was stopped).  geosvc not finishing misses the goal; a peer not
+        finishing gives a lower bound on the ratio: the goal is met when even that bound
+        reaches it, else the verdict is undetermined.
         """
         a, b = self.seconds(ours), self.seconds(peer)
-        ratio = b / a if a > 0 else math.inf
+        peer_lb = self.rows[peer].get("lower_bound_s")
+        ratio_is_lb = not math.isfinite(b) and peer_lb is not None and math.isfinite(a)
+        if ratio_is_lb:
+            ratio = peer_lb / a if a > 0 else math.inf
+        elif math.isfinite(a) and math.isfinite(b):
+            ratio = b / a if a > 0 else math.inf
+        else:
+            ratio = math.nan
         met: bool | None = None
-        if min_speedup is not None:
-            met = ratio >= min_speedup
-        if max_slowdown is not None:
-            met = (a / b if b > 0 else math.inf) <= max_slowdown
-        if met is not None and exact is False:
-            met = False
+        if min_speedup is not None or max_slowdown is not None:
+            if not math.isfinite(a):
+                met = False
+            elif min_speedup is not None:
+                met = ratio >= min_speedup if math.isfinite(ratio) or ratio_is_lb else None
+                if ratio_is_lb and not met:
+                    met = None
+            else:
+                met = (a / b if b > 0 else math.inf) <= max_slowdown if math.isfinite(b) \
+                    else None
+            if met is not None and exact is False:
+                met = False
+            if met and exact is None and ratio_is_lb:
+                met = None  # equal results cannot be checked against an unfinished peer
+        verdict = None if goal is None else (
+            "MET" if met else "MISSED" if met is False else "UNDETERMINED")
         self.comparisons.append({
             "task": task, "ours": ours, "peer": peer, "geosvc_s": a, "peer_s": b,
-            "ratio": ratio, "goal": goal, "met": met, "exactness": exactness, "note": note,
+            "ratio": ratio, "ratio_is_lower_bound": ratio_is_lb, "goal": goal, "met": met,
+            "verdict": verdict, "exactness": exactness, "note": note,
         })
 
     def check(self, task: str, *, goal: str, met: bool | None, result: str,
@@ -187,7 +210,9 @@ class Recorder:
         self.comparisons.append({
             "task": task, "ours": ours, "peer": None,
             "geosvc_s": self.seconds(ours) if ours else None, "peer_s": None, "ratio": None,
-            "goal": goal, "met": met, "exactness": exactness, "note": note, "result": result,
+            "goal": goal, "met": met,
+            "verdict": "MET" if met else "MISSED" if met is False else "UNDETERMINED",
+            "exactness": exactness, "note": note, "result": result,
         })
 
     def to_dict(self) -> dict[str, Any]:

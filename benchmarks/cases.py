@@ -96,7 +96,7 @@ class CityCase:
             "households_in_compounds": int((self.household_compound >= 0).sum()),
             "facilities": int(len(self.facility_xy)),
             "candidates": int(len(self.candidate_xy)),
-            "seed": self.spec.seed,
+            "seed": str(self.spec.seed),
         }
 
 

@@ -177,16 +177,21 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _ratio(ratio: float | None) -> str:
+def _ratio(ratio: float | None, lower_bound: bool = False) -> str:
     if ratio is None or not math.isfinite(ratio):
         return "—"
+    if lower_bound:
+        return f"> {ratio:,.1f}x (peer stopped unfinished)"
     if ratio >= 1:
         return f"{ratio:,.1f}x"
     return f"{ratio:.2f}x (geosvc {1 / ratio:.1f}x slower)"
 
 
-def _verdict(met: bool | None) -> str:
-    return "—" if met is None else ("**MET**" if met else "**MISSED**")
+def _verdict(c: dict[str, Any]) -> str:
+    verdict = c.get("verdict")
+    if verdict is None and c.get("met") is not None:
+        verdict = "MET" if c["met"] else "MISSED"
+    return f"**{verdict}**" if verdict else "—"
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -197,7 +202,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"{report['finished']} · {m['cpu_count']} CPUs, {m['memory_gb']} GB · Python "
         f"{m['python']} · numba threads {m['numba_threads']} · total {report['total_s'] / 60:.1f}"
-        " min. The CPU was shared with other work: timings are noisy, ratios matter more than "
+        " min (sum of the case processes)"
+        + (f"; re-run and merged: {', '.join(report['merged'])}" if report.get("merged") else "")
+        + ". The CPU was shared with other work: timings are noisy, ratios matter more than "
         "seconds. Peak memory is the process's peak RSS during the step in MB (+ growth over the "
         "step's start, i.e. without the inputs already loaded).",
         "",
@@ -220,20 +227,23 @@ def render_markdown(report: dict[str, Any]) -> str:
                 g_txt = c["result"]
             p_txt = peer["impl"] if peer else "—"
             pt = f"{_fmt_s(c['peer_s'])}, {_fmt_mb(peer)} MB" if peer else "—"
-            cells = [case["case"], c["task"], g_txt, p_txt, pt, _ratio(c.get("ratio")),
-                     c.get("exactness") or "—", c.get("goal") or "report only",
-                     _verdict(c.get("met"))]
+            cells = [case["case"], c["task"], g_txt, p_txt, pt,
+                     _ratio(c.get("ratio"), bool(c.get("ratio_is_lower_bound"))),
+                     c.get("exactness") or "—", c.get("goal") or "report only", _verdict(c)]
             lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
-    missed = [(case["case"], c) for case in report["cases"] for c in case.get("comparisons", [])
-              if c.get("met") is False]
-    lines += ["", "## Missed goals", ""]
-    if missed:
-        for name, c in missed:
-            lines.append(f"- {name}: {c['task']} — goal {c['goal']}; "
-                         + (f"ratio {c['ratio']:.1f}x" if c.get("ratio") is not None
-                            else c.get("result", "")) + (f" ({c['note']})" if c.get("note")
-                                                           else ""))
-    else:
+    lines += ["", "## Missed or undetermined goals", ""]
+    listed = 0
+    for case in report["cases"]:
+        for c in case.get("comparisons", []):
+            verdict = _verdict(c)
+            if verdict not in ("**MISSED**", "**UNDETERMINED**"):
+                continue
+            listed += 1
+            what = (_ratio(c["ratio"], bool(c.get("ratio_is_lower_bound")))
+                    if c.get("ratio") is not None else c.get("result", ""))
+            lines.append(f"- {verdict} {case['case']}: {c['task']} — goal {c['goal']}; {what}"
+                         + (f" ({c['note']})" if c.get("note") else ""))
+    if not listed:
         lines.append("- none")
     failed = [case["case"] for case in report["cases"] if case.get("error")]
     if failed:
@@ -297,6 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="+", choices=CASES, metavar="CASE",
                     help=f"run only these cases ({', '.join(CASES)})")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results folder")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other cases of an existing <out>/latest.json of the same "
+                         "mode (re-run a few cases)")
+    ap.add_argument("--render", action="store_true",
+                    help="only rewrite <out>/latest.md from <out>/latest.json")
     ap.add_argument("--child", choices=CASES, help=argparse.SUPPRESS)
     ap.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -304,18 +319,31 @@ def main(argv: list[str] | None = None) -> int:
         return _run_child(args.child, args.quick, args.result)
     cases = args.only or list(CASES)
     out: Path = args.out
-    started = time.perf_counter()
+    mode = "quick" if args.quick else "full"
+    if args.render:
+        report = json.loads((out / "latest.json").read_text())
+        _write(report, out)
+        print(render_markdown(report))
+        return 0
     report: dict[str, Any] = {
-        "mode": "quick" if args.quick else "full", "machine": _machine(),
+        "mode": mode, "machine": _machine(),
         "started": datetime.now(UTC).isoformat(timespec="seconds"), "cases": [],
     }
+    kept: dict[str, Any] = {}
+    if args.merge and (out / "latest.json").exists():
+        old = json.loads((out / "latest.json").read_text())
+        if old.get("mode") == mode:
+            kept = {c["case"]: c for c in old.get("cases", [])}
+            report["started"] = old.get("started", report["started"])
+            report["merged"] = sorted(set(cases))
     for case in cases:
         print(f"[bench] {case} ...", flush=True)
-        data = _run_case(case, args.quick, out)
-        report["cases"].append(data)
+        kept[case] = _run_case(case, args.quick, out)
+        report["cases"] = [kept[c] for c in CASES if c in kept]
         report["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-        report["total_s"] = time.perf_counter() - started
+        report["total_s"] = sum(c.get("process_wall_s", 0.0) for c in report["cases"])
         _write(report, out)
+        data = kept[case]
         status = data.get("error") or f"{data.get('process_wall_s', 0):.0f} s"
         print(f"[bench] {case}: {status}", flush=True)
     print(render_markdown(report))

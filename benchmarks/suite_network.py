@@ -463,7 +463,7 @@ def case_circles(quick: bool) -> Recorder:
     """Service-area polygons: geosvc.circles vs the ego-graph method (district and city)."""
     rec = Recorder("circles", "default district (all facilities, 3 thresholds) and city")
     try:
-        from geosvc.circles import service_areas, service_circles
+        from geosvc.circles import service_areas
     except ImportError as exc:
         rec.notes.append(f"geosvc.circles is not available ({exc}); case skipped")
         rec.info["available"] = False
@@ -492,10 +492,6 @@ def case_circles(quick: bool) -> Recorder:
     ours = rec.timed("d_geosvc", "geosvc circles.service_areas (walls, partial edges)",
                      lambda: service_areas(net, rep, reach, compounds=inp.compounds), task=task,
                      threads=NUMBA_THREADS, repeat=3)
-    rec.timed("d_circles", "geosvc circles.service_circles (per facility + per category)",
-              lambda: service_circles(net, fac, prof, compounds=inp.compounds),
-              task=task + ", plus category unions", threads=NUMBA_THREADS, repeat=3,
-              note="the full product (not compared)")
     G = inp.graph
     f_node = np.repeat(ox.distance.nearest_nodes(G, f_xy[:, 0], f_xy[:, 1]), 3)
     theirs = rec.timed("d_ego", "networkx ego_graph + buffer + union (osmnx example)",
