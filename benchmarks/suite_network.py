@@ -488,9 +488,9 @@ def case_circles(quick: bool) -> Recorder:
     reach = np.round(np.repeat(speed, 3) * np.tile(thr, len(fac)) * 60.0, 9)
     rep = f_anchor.subset(np.repeat(np.arange(len(fac)), 3))
     task = f"district: {len(fac)} facilities x 3 thresholds ({len(reach):,} polygons)"
-    service_areas(net, rep.subset(np.arange(3)), reach[:3], compounds=inp.compounds)  # warm
+    service_areas(net, rep.subset(np.arange(3)), reach[:3], walls=inp.compounds)  # warm
     ours = rec.timed("d_geosvc", "geosvc circles.service_areas (walls, partial edges)",
-                     lambda: service_areas(net, rep, reach, compounds=inp.compounds), task=task,
+                     lambda: service_areas(net, rep, reach, walls=inp.compounds), task=task,
                      threads=NUMBA_THREADS, repeat=3)
     G = inp.graph
     f_node = np.repeat(ox.distance.nearest_nodes(G, f_xy[:, 0], f_xy[:, 1]), 3)

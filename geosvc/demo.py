@@ -69,8 +69,9 @@ def run_analysis(inputs: Inputs, prof: Profile, *, out_dir: Path, lang: str = "z
                                            compounds=inputs.compounds)
         write_service_circles(per_fac, per_cat, out_dir / "service_circles.gpkg")
     agreement = {c: circle_agreement(cov.households, per_cat, c,
-                                     threshold_min=prof.category(c).threshold_min)
-                 for c in cats}
+                                     threshold_min=prof.category(c).threshold_min,
+                                     tolerance_m=prof.access_tolerance_m)
+                 for c in cats if prof.category(c).threshold_min in thresholds_min}
     plans = {}
     for c in cats:
         with step(f"siting new {c} stations ({model}, k={k})"):

@@ -1,0 +1,266 @@
+"""Polygons from reached edges: whole blocks where every street is reached, buffered lines
+at the frontier, one GEOS buffer per search (run on all cores)."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from numpy.typing import ArrayLike, NDArray
+
+from geosvc._errors import InputError
+from geosvc.access import Anchors
+from geosvc.circles._blocks import (
+    blocks,
+    compound_polygons,
+    filled_faces,
+    touches_filled,
+    walls_with_paths,
+)
+from geosvc.circles._lines import edge_parts
+from geosvc.circles._reach import Sources, reach_array, reached
+from geosvc.network import CompiledNetwork
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+ObjArray = NDArray[np.object_]
+
+_CHUNKS_PER_WORKER = 4
+
+
+def n_workers() -> int:
+    """Threads for the GEOS work (GEOS releases the GIL): ``GEOSVC_THREADS`` or all CPUs."""
+    env = os.environ.get("GEOSVC_THREADS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise InputError(f"GEOSVC_THREADS={env!r} is not a whole number of threads") \
+                from None
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else (os.cpu_count() or 1))
+
+
+def check_tolerance(tolerance_m: float, quad_segs: int) -> tuple[float, int]:
+    tol = float(tolerance_m)
+    if not (np.isfinite(tol) and tol > 0):
+        raise InputError(f"tolerance_m must be a positive distance in metres, got {tolerance_m}")
+    if int(quad_segs) < 1:
+        raise InputError(f"quad_segs must be >= 1, got {quad_segs}")
+    return tol, int(quad_segs)
+
+
+def areas(net: CompiledNetwork, src: Sources, reach_m: FloatArray, *, tolerance_m: float,
+          taper: bool = True, fill_blocks: bool = True, quad_segs: int = 3,
+          walls: ObjArray | None = None) -> ObjArray:
+    """One MultiPolygon per search (empty when nothing is reached).
+
+    With ``taper`` the lines are drawn at ``reach - tol`` and buffered by
+    ``tol = min(tolerance_m, reach)``: the polygon ends where the walk ends (a point
+    ``a <= tol`` off a street is inside when that street point is reached with ``a`` to
+    spare, up to the rounding of the buffer).  Without it the lines reached at ``reach`` are
+    buffered by the full tolerance.  With ``walls`` (gated compounds that have internal
+    paths), public streets are drawn only outside the walls and internal paths only inside.
+    """
+    n = src.n_search
+    tol = np.minimum(tolerance_m, reach_m) if taper else np.full(n, float(tolerance_m))
+    line_reach = np.maximum(reach_m - tol, 0.0) if taper else reach_m
+    r = reached(net, src, line_reach)
+    has_walls = walls is not None and len(walls) > 0
+    bl = blocks(net, walls if has_walls else None) if (fill_blocks or has_walls) else None
+    f_search, f_face = np.empty(0, np.int64), np.empty(0, np.int64)
+    if bl is not None and fill_blocks and len(r.edge):
+        f_search, f_face = filled_faces(bl, r.search, r.edge, r.full)
+    inner_edge = (net.edge_compound[r.edge] >= 0) if has_walls else np.zeros(len(r.edge), bool)
+    inner_face = bl.face_in_wall[f_face] if bl is not None else np.zeros(len(f_face), bool)
+    # a line is left out when a whole block of its own kind (public / inside a wall) is
+    # drawn next to it: that block's buffer covers it
+    keep = np.ones(len(r.edge), bool)
+    for kind in (False, True):
+        sel_f, sel_e = inner_face == kind, inner_edge == kind
+        if bl is not None and sel_f.any() and sel_e.any():
+            keys = np.sort(f_search[sel_f] * bl.n_faces + f_face[sel_f])
+            keep[sel_e] = ~touches_filled(bl, r.search[sel_e], r.edge[sel_e], keys)
+    lines = edge_parts(net, r.edge[keep], r.lo_m[keep], r.hi_m[keep])
+    l_search, inner_line = r.search[keep], inner_edge[keep]
+    layers = []
+    for kind in (False, True):
+        b_search, b_geom = np.empty(0, np.int64), np.empty(0, object)
+        sel_f = inner_face == kind
+        if bl is not None and sel_f.any():
+            b_search, b_geom = _union_per_search(f_search[sel_f], bl.faces[f_face[sel_f]])
+        sel_l = inner_line == kind
+        layers.append(_collect(np.concatenate([lines[sel_l], b_geom]),
+                               np.concatenate([l_search[sel_l], b_search]), n))
+    out = _buffer(layers[0], tol, quad_segs)
+    if has_walls and bl is not None:
+        out = _clip_to_walls(out, layers[1], bl.walls_union, tol, quad_segs)
+    return _to_multipolygons(out)
+
+
+def _clip_to_walls(public: ObjArray, inner: ObjArray, walls_union: Any, tol: FloatArray,
+                   quad_segs: int) -> ObjArray:
+    """The public layer outside the walls, joined with the inner layer's buffer inside."""
+    touch = shapely.intersects(walls_union, public)
+    out = public.copy()
+    out[touch] = shapely.difference(public[touch], walls_union)
+    todo = np.flatnonzero(~shapely.is_empty(inner))
+    if todo.size:
+        inside = shapely.intersection(_buffer(inner[todo], tol[todo], quad_segs), walls_union)
+        out[todo] = shapely.union(out[todo], inside)
+    return out
+
+
+def _collect(parts: ObjArray, search: IntArray, n: int) -> ObjArray:
+    """One GeometryCollection per search of its ``parts`` (empty where it has none)."""
+    coll = np.full(n, None, dtype=object)
+    if len(parts):
+        order = np.argsort(search, kind="stable")
+        s_sorted = search[order]
+        has = np.unique(s_sorted)
+        coll[has] = shapely.geometrycollections(parts[order],
+                                                indices=np.searchsorted(has, s_sorted))
+    coll[shapely.is_missing(coll)] = shapely.GeometryCollection()
+    return coll
+
+
+def _union_per_search(search: IntArray, faces: ObjArray) -> tuple[IntArray, ObjArray]:
+    """Coverage union of each search's faces (``search`` sorted); one geometry per search."""
+    has, start, count = np.unique(search, return_index=True, return_counts=True)
+    table = np.full((len(has), int(count.max())), None, dtype=object)
+    col = np.arange(len(search)) - np.repeat(start, count)
+    table[np.repeat(np.arange(len(has)), count), col] = faces
+    return has, np.asarray(shapely.coverage_union_all(table, axis=1), dtype=object)
+
+
+def _buffer(geoms: ObjArray, dist: FloatArray, quad_segs: int) -> ObjArray:
+    """``shapely.buffer`` over chunks on all cores (GEOS releases the GIL)."""
+    n = len(geoms)
+    workers = min(n_workers(), max(1, n))
+    if workers == 1 or n < 8:
+        return np.asarray(shapely.buffer(geoms, dist, quad_segs=quad_segs), dtype=object)
+    # big geometries first so the chunks even out
+    order = np.argsort(-shapely.get_num_coordinates(geoms), kind="stable")
+    chunks = [order[i::workers * _CHUNKS_PER_WORKER] for i in range(workers * _CHUNKS_PER_WORKER)]
+    out = np.empty(n, dtype=object)
+
+    def run(idx: IntArray) -> None:
+        out[idx] = shapely.buffer(geoms[idx], dist[idx], quad_segs=quad_segs)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(run, [c for c in chunks if len(c)]))
+    return out
+
+
+def _to_multipolygons(geoms: ObjArray) -> ObjArray:
+    """Every result as one MultiPolygon (empty for nothing reached)."""
+    parts, idx = shapely.get_parts(geoms, return_index=True)
+    poly = shapely.get_type_id(parts) == 3
+    out = np.empty(len(geoms), dtype=object)
+    if poly.any():
+        has = np.unique(idx[poly])
+        out[has] = shapely.multipolygons(parts[poly], indices=np.searchsorted(has, idx[poly]))
+    out[shapely.is_missing(out)] = shapely.MultiPolygon()
+    return out
+
+
+def reached_lines(net: CompiledNetwork, anchors: Anchors, reach_m: float | ArrayLike
+                  ) -> ObjArray:
+    """The street lines each snapped point reaches within ``reach_m`` (no buffering).
+
+    Every reached edge is included, the partial ones at the frontier for exactly the part
+    the remaining budget allows, and the point's own edge from its offset both ways; the
+    access leg is spent first.
+
+    Parameters
+    ----------
+    net
+        Compiled network.
+    anchors
+        Snapped points (:func:`geosvc.access.snap_points`), e.g. facilities.
+    reach_m
+        Walking distance (metres): one value, or one per point.
+
+    Returns
+    -------
+    numpy.ndarray
+        One MultiLineString per point (empty when it did not snap).
+
+    Examples
+    --------
+    >>> from geosvc.network import from_arrays
+    >>> from geosvc.access import snap_points
+    >>> net = from_arrays([[0.0, 0.0], [100.0, 0.0]], [0], [1], crs="EPSG:32650")
+    >>> round(reached_lines(net, snap_points(net, [[50.0, 0.0]]), 30.0)[0].length, 6)
+    60.0
+    """
+    n = len(anchors)
+    r = reached(net, Sources.from_anchors(anchors), reach_array(reach_m, n))
+    lines = edge_parts(net, r.edge, r.lo_m, r.hi_m)
+    out = np.full(n, None, dtype=object)
+    if len(lines):
+        has = np.unique(r.search)
+        out[has] = shapely.multilinestrings(lines, indices=np.searchsorted(has, r.search))
+    out[shapely.is_missing(out)] = shapely.MultiLineString()
+    return out
+
+
+def service_areas(net: CompiledNetwork, anchors: Anchors, reach_m: float | ArrayLike, *,
+                  tolerance_m: float = 30.0, taper: bool = True, fill_blocks: bool = True,
+                  quad_segs: int = 3, walls: ArrayLike | gpd.GeoDataFrame | None = None
+                  ) -> ObjArray:
+    """The area each snapped point (facility) reaches on foot within ``reach_m``.
+
+    Parameters
+    ----------
+    net
+        Compiled network.
+    anchors
+        Snapped facilities (:func:`geosvc.access.snap_points`; snap facilities inside a
+        gated compound with their ``compound`` so they start on its paths).
+    reach_m
+        Walking distance (metres): one value, or one per facility.
+    tolerance_m
+        Off-network leg drawn around the reached streets (the profile's
+        ``access_tolerance_m``).
+    taper
+        Draw the tolerance as ``min(tolerance_m, budget left)``: the polygon ends where the
+        walk ends.  ``False`` buffers the lines reached at ``reach_m`` by the full tolerance.
+    fill_blocks
+        Draw a block (face of the street network) whole when every street bounding it or
+        inside it is reached completely; else only its reached streets are buffered and the
+        unreached interior stays a hole.
+    quad_segs
+        Segments per quarter circle of the rounded ends.
+    walls
+        Gated compounds: polygons, or a GeoDataFrame with ``compound_id`` (then only the
+        compounds with internal paths in ``net`` count).  Public streets are drawn only
+        outside them, internal paths only inside, and the inside of a compound is a block
+        of its own, whole only when its paths are reached.
+
+    Returns
+    -------
+    numpy.ndarray
+        One valid MultiPolygon per facility (empty when it did not snap).
+
+    Examples
+    --------
+    >>> from geosvc.network import from_arrays
+    >>> from geosvc.access import snap_points
+    >>> net = from_arrays([[0.0, 0.0], [400.0, 0.0]], [0], [1], crs="EPSG:32650")
+    >>> area = service_areas(net, snap_points(net, [[200.0, 0.0]]), 100.0, tolerance_m=10.0)[0]
+    >>> area.geom_type, round(area.bounds[2] - area.bounds[0], 6)
+    ('MultiPolygon', 200.0)
+    """
+    tol, qs = check_tolerance(tolerance_m, quad_segs)
+    n = len(anchors)
+    if isinstance(walls, gpd.GeoDataFrame):
+        w = walls_with_paths(compound_polygons(walls, net), net)
+    else:
+        w = None if walls is None else np.asarray(walls, dtype=object)
+    return areas(net, Sources.from_anchors(anchors), reach_array(reach_m, n), tolerance_m=tol,
+                 taper=taper, fill_blocks=fill_blocks, quad_segs=qs, walls=w)

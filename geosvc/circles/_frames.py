@@ -1,0 +1,249 @@
+"""Service circles as GeoDataFrames: per facility and per category, output, agreement."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from numpy.typing import NDArray
+
+from geosvc._errors import InputError
+from geosvc.access import Anchors, points_in_compounds, snap_points
+from geosvc.circles._areas import areas, check_tolerance
+from geosvc.circles._blocks import compound_polygons, walls_with_paths
+from geosvc.circles._reach import Sources
+from geosvc.network import CompiledNetwork
+from geosvc.standards import Profile, load_profile
+
+IntArray = NDArray[np.int64]
+ObjArray = NDArray[np.object_]
+
+
+def _facility_compounds(fac: gpd.GeoDataFrame, comp: tuple[ObjArray, IntArray] | None
+                        ) -> IntArray:
+    """Compound of each facility: its ``compound_id`` column, else the polygon it is in."""
+    if "compound_id" in fac.columns:
+        return pd.to_numeric(fac["compound_id"], errors="coerce").fillna(-1).astype(
+            np.int64).to_numpy()
+    if comp is None:
+        return np.full(len(fac), -1, np.int64)
+    return points_in_compounds(fac.geometry.to_numpy(), comp[0], comp[1])
+
+
+def _repeat(a: Anchors, k: int) -> Anchors:
+    """Every anchor ``k`` times in a row (one copy per threshold)."""
+    return a.subset(np.repeat(np.arange(len(a)), k))
+
+
+def service_circles(
+    net: CompiledNetwork,
+    facilities: gpd.GeoDataFrame,
+    profile: Profile | str | None = None,
+    *,
+    thresholds_min: Sequence[float] = (5.0, 10.0, 15.0),
+    categories: Sequence[str] | None = None,
+    compounds: gpd.GeoDataFrame | None = None,
+    max_snap_m: float | None = None,
+    taper: bool = True,
+    fill_blocks: bool = True,
+    quad_segs: int = 3,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Service circles of every facility and every category at each threshold.
+
+    Each category walks at its own speed (``threshold_min x 60 x speed_m_s`` metres) and is
+    drawn with the profile's ``access_tolerance_m``.  A category's circle is the union of
+    its facilities' circles, computed directly as one multi-source walk (not by overlaying
+    the facility polygons).
+
+    Parameters
+    ----------
+    net
+        Compiled street network.
+    facilities
+        Points with ``facility_id`` and ``category`` (any CRS; reprojected to the network's),
+        optionally ``compound_id`` (else taken from ``compounds``).
+    profile
+        Standards profile or its name (default ``cn-community-2023``).
+    thresholds_min
+        Walking times (minutes).
+    categories
+        Categories to draw (default: those of the profile that have facilities).
+    compounds
+        Gated-compound polygons with ``compound_id``: facilities inside one start on its
+        paths, and compounds with internal paths are blocks of their own.
+    max_snap_m
+        Longest facility access leg (default: the profile's ``max_snap_m``, as the verdicts).
+    taper, fill_blocks, quad_segs
+        See :func:`geosvc.circles.service_areas`.
+
+    Returns
+    -------
+    per_facility, per_category
+        ``per_facility``: ``facility_id``, ``category``, ``threshold_min``, ``reach_m``,
+        ``area_m2``, geometry (one MultiPolygon per facility and threshold, empty for a
+        facility off the network).  ``per_category``: ``category``, ``threshold_min``,
+        ``reach_m``, ``n_facilities``, ``area_m2``, geometry.  Both in the network CRS.
+    """
+    prof = profile if isinstance(profile, Profile) else load_profile(profile or
+                                                                     "cn-community-2023")
+    for col in ("facility_id", "category"):
+        if col not in facilities.columns:
+            raise InputError(f"facilities need a {col!r} column; columns are "
+                             f"{list(facilities.columns)}")
+    if facilities.crs is None:
+        raise InputError("facilities have no CRS; set it (e.g. facilities.set_crs('EPSG:4326'))")
+    thr = np.asarray([float(t) for t in thresholds_min], dtype=np.float64)
+    if len(thr) == 0 or not np.isfinite(thr).all() or (thr <= 0).any():
+        raise InputError(f"thresholds_min must be positive minutes, got {list(thresholds_min)}")
+    tol, qs = check_tolerance(prof.access_tolerance_m, quad_segs)
+    fac = facilities.to_crs(net.crs)
+    cat_col = fac["category"].astype(str).to_numpy()
+    cats = list(categories) if categories is not None else [
+        c for c in prof.category_names if (cat_col == c).any()]
+    specs = [prof.category(c) for c in cats]  # unknown names raise with the valid list
+    keep = np.isin(cat_col, cats)
+    fac, cat_col = fac[keep], cat_col[keep]
+    comp = compound_polygons(compounds, net)
+    walls = walls_with_paths(comp, net)
+    anchors = snap_points(net, fac.geometry.to_numpy(),
+                          max_snap_m=prof.max_snap_m if max_snap_m is None else float(max_snap_m),
+                          compound=_facility_compounds(fac, comp))
+    speed = np.zeros(len(fac))
+    for c in specs:
+        speed[cat_col == c.name] = c.speed_m_s
+    n_f, n_t, n_c = len(fac), len(thr), len(specs)
+    options: dict[str, Any] = dict(tolerance_m=tol, taper=taper, fill_blocks=fill_blocks,
+                                   quad_segs=qs, walls=walls)
+    rep = _repeat(anchors, n_t)
+    # per facility: one search per (facility, threshold)
+    reach_f = np.round(np.repeat(speed, n_t) * np.tile(thr, n_f) * 60.0, 9)
+    geoms_f = areas(net, Sources.from_anchors(rep), reach_f, **options)
+    per_facility = gpd.GeoDataFrame({
+        "facility_id": np.repeat(fac["facility_id"].astype(str).to_numpy(), n_t),
+        "category": np.repeat(cat_col, n_t),
+        "threshold_min": np.tile(thr, n_f),
+        "reach_m": reach_f,
+        "area_m2": shapely.area(geoms_f),
+    }, geometry=gpd.GeoSeries(geoms_f, crs=net.crs), crs=net.crs)
+    # per category: one multi-source search per (category, threshold)
+    pos = {c: i for i, c in enumerate(cats)}
+    cat_of_fac = np.array([pos[c] for c in cat_col], dtype=np.int64)
+    group = np.repeat(cat_of_fac, n_t) * n_t + np.tile(np.arange(n_t), n_f)
+    reach_c = np.round(np.array([[c.speed_m_s * t * 60.0 for t in thr] for c in specs]
+                                ).reshape(-1), 9)
+    geoms_c = areas(net, Sources.from_anchors(rep, group, n_c * n_t), reach_c, **options)
+    per_category = gpd.GeoDataFrame({
+        "category": np.repeat(np.asarray(cats, dtype=object), n_t),
+        "threshold_min": np.tile(thr, n_c),
+        "reach_m": reach_c,
+        "n_facilities": np.repeat([int((cat_col == c).sum()) for c in cats], n_t),
+        "area_m2": shapely.area(geoms_c),
+    }, geometry=gpd.GeoSeries(geoms_c, crs=net.crs), crs=net.crs)
+    return per_facility, per_category
+
+
+def write_service_circles(per_facility: gpd.GeoDataFrame, per_category: gpd.GeoDataFrame,
+                          path: str | os.PathLike[str]) -> Path:
+    """Write the circles to a GeoPackage: layers ``facility_circles`` and ``category_circles``.
+
+    Written under a temporary name and moved into place, so readers never see a
+    half-written file.
+    """
+    from geosvc.io import write_gpkg
+
+    return write_gpkg({"facility_circles": per_facility, "category_circles": per_category},
+                      Path(path))
+
+
+def circle_agreement(
+    households: gpd.GeoDataFrame,
+    per_category: gpd.GeoDataFrame,
+    category: str,
+    threshold_min: float = 15.0,
+    *,
+    tolerance_m: float | None = None,
+) -> dict[str, Any]:
+    """How well "inside the category's circle" matches the coverage verdicts.
+
+    Only households whose ``status_<category>`` is ``covered`` or ``uncovered`` count.  For
+    a category with required sub-types (convenience: every basic type within the threshold)
+    the circle is the union of all its facilities, so the verdict compared is "some facility
+    of the category within the threshold" (``time_<category>_any_min``).
+
+    Parameters
+    ----------
+    households
+        The households frame of :func:`geosvc.coverage.analyse_coverage`.
+    per_category
+        The category circles of :func:`service_circles`.
+    category, threshold_min
+        Which circle (the threshold the verdicts used).
+    tolerance_m
+        Boundary tolerance: a household that disagrees but lies within this distance of the
+        circle's boundary is a boundary case (the circle is drawn with the access tolerance,
+        a household's own access leg may be longer or shorter).
+
+    Returns
+    -------
+    dict
+        ``verdict`` (the column compared), ``n`` (households compared), ``covered_inside``,
+        ``covered_outside``, ``uncovered_inside``, ``uncovered_outside``, ``agree`` and
+        ``share`` (strict), and ``boundary_cases`` (disagreeing within ``tolerance_m`` of the
+        boundary) and ``share_within_tolerance`` (``(agree + boundary_cases) / n``).
+    """
+    col = f"status_{category}"
+    if col not in households.columns:
+        raise InputError(f"households have no {col!r} column; run analyse_coverage with "
+                         f"category {category!r}")
+    rows = per_category[(per_category["category"] == category) &
+                        np.isclose(per_category["threshold_min"].astype(float), threshold_min)]
+    if len(rows) != 1:
+        raise InputError(f"per_category has {len(rows)} circles for {category!r} at "
+                         f"{threshold_min:g} min; expected one")
+    poly = rows.geometry.iloc[0]
+    hh = households if households.crs is None or per_category.crs is None or \
+        households.crs.equals(per_category.crs) else households.to_crs(per_category.crs)
+    status = hh[col].to_numpy()
+    any_col = f"time_{category}_any_min"
+    if any_col in hh.columns:
+        t_any = hh[any_col].to_numpy(dtype=float)
+        use = ~np.isin(status, ["off_network", "invalid"]) & ~np.isnan(t_any)
+        covered_all = t_any <= float(threshold_min) + 1e-9
+        verdict = f"{any_col} <= {threshold_min:g}"
+    else:
+        use = np.isin(status, ["covered", "uncovered"])
+        covered_all = status == "covered"
+        verdict = col
+    geoms = hh.geometry.to_numpy()[use]
+    pts = np.where(shapely.get_type_id(geoms) == 0, geoms, shapely.centroid(geoms))
+    shapely.prepare(poly)
+    inside = shapely.intersects(poly, pts)
+    covered = covered_all[use]
+    out: dict[str, Any] = {
+        "category": category,
+        "threshold_min": float(threshold_min),
+        "verdict": verdict,
+        "n": int(use.sum()),
+        "covered_inside": int((covered & inside).sum()),
+        "covered_outside": int((covered & ~inside).sum()),
+        "uncovered_inside": int((~covered & inside).sum()),
+        "uncovered_outside": int((~covered & ~inside).sum()),
+    }
+    out["agree"] = out["covered_inside"] + out["uncovered_outside"]
+    out["share"] = out["agree"] / out["n"] if out["n"] else float("nan")
+    wrong = covered != inside
+    if tolerance_m is not None and wrong.any():
+        near = shapely.distance(shapely.boundary(poly), pts[wrong]) <= float(tolerance_m)
+        out["boundary_cases"] = int(near.sum())
+    else:
+        out["boundary_cases"] = 0
+    out["tolerance_m"] = None if tolerance_m is None else float(tolerance_m)
+    out["share_within_tolerance"] = ((out["agree"] + out["boundary_cases"]) / out["n"]
+                                     if out["n"] else float("nan"))
+    return out
