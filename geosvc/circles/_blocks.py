@@ -10,6 +10,7 @@ boundary or inside it), so the block is drawn whole instead of as a ring of buff
 
 from __future__ import annotations
 
+import hashlib
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -45,20 +46,21 @@ class Blocks:
         return len(self.faces)
 
 
-_CACHE: weakref.WeakKeyDictionary[CompiledNetwork, dict[int, Blocks]] = \
+_CACHE: weakref.WeakKeyDictionary[CompiledNetwork, dict[str, Blocks]] = \
     weakref.WeakKeyDictionary()
 
 
 def blocks(net: CompiledNetwork, walls: ObjArray | None = None) -> Blocks:
     """The blocks of ``net`` (cut further by the ``walls`` polygons' boundaries, if any).
 
-    Cached per network and walls array (by identity).
+    Cached per network and set of walls (by content).
     """
     per_net = _CACHE.setdefault(net, {})
-    key = 0 if walls is None else id(walls)
+    key = "" if walls is None or len(walls) == 0 else hashlib.sha1(
+        b"".join(shapely.to_wkb(np.asarray(walls, dtype=object)))).hexdigest()
     if key not in per_net:
         per_net.clear()  # keep one walls variant per network
-        per_net[key] = _build(net, walls)
+        per_net[key] = _build(net, None if key == "" else walls)
     return per_net[key]
 
 
