@@ -4,6 +4,7 @@ at the frontier, one GEOS buffer per search (run on all cores)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -107,11 +108,12 @@ def _clip_to_walls(public: ObjArray, inner: ObjArray, walls_union: Any, tol: Flo
     """The public layer outside the walls, joined with the inner layer's buffer inside."""
     touch = shapely.intersects(walls_union, public)
     out = public.copy()
-    out[touch] = shapely.difference(public[touch], walls_union)
+    out[touch] = _threaded(shapely.difference, public[touch], walls_union)
     todo = np.flatnonzero(~shapely.is_empty(inner))
     if todo.size:
-        inside = shapely.intersection(_buffer(inner[todo], tol[todo], quad_segs), walls_union)
-        out[todo] = shapely.union(out[todo], inside)
+        inside = _threaded(shapely.intersection, _buffer(inner[todo], tol[todo], quad_segs),
+                           walls_union)
+        out[todo] = _threaded(shapely.union, out[todo], inside)
     return out
 
 
@@ -139,17 +141,27 @@ def _union_per_search(search: IntArray, faces: ObjArray) -> tuple[IntArray, ObjA
 
 def _buffer(geoms: ObjArray, dist: FloatArray, quad_segs: int) -> ObjArray:
     """``shapely.buffer`` over chunks on all cores (GEOS releases the GIL)."""
+    return _threaded(lambda g, d: shapely.buffer(g, d, quad_segs=quad_segs), geoms, dist)
+
+
+def _threaded(fn: Callable[..., Any], geoms: ObjArray, *args: Any) -> ObjArray:
+    """``fn(geoms[idx], *[a[idx] ...])`` over chunks on all cores (shapely releases the GIL).
+
+    Arguments that are arrays of ``len(geoms)`` are split with the geometries; others are
+    passed whole (e.g. one polygon to intersect everything with).
+    """
     n = len(geoms)
     workers = min(n_workers(), max(1, n))
+    split = [isinstance(a, np.ndarray) and a.shape[:1] == (n,) for a in args]
     if workers == 1 or n < 8:
-        return np.asarray(shapely.buffer(geoms, dist, quad_segs=quad_segs), dtype=object)
+        return np.asarray(fn(geoms, *args), dtype=object)
     # big geometries first so the chunks even out
     order = np.argsort(-shapely.get_num_coordinates(geoms), kind="stable")
     chunks = [order[i::workers * _CHUNKS_PER_WORKER] for i in range(workers * _CHUNKS_PER_WORKER)]
     out = np.empty(n, dtype=object)
 
     def run(idx: IntArray) -> None:
-        out[idx] = shapely.buffer(geoms[idx], dist[idx], quad_segs=quad_segs)
+        out[idx] = fn(geoms[idx], *[a[idx] if s else a for a, s in zip(args, split, strict=True)])
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(run, [c for c in chunks if len(c)]))
