@@ -184,3 +184,31 @@ def test_missing_input_file_exit_2(tmp_path):
 def test_help():
     proc = _cli("--help")
     assert proc.returncode == 0 and "demo" in proc.stdout and "coverage" in proc.stdout
+
+
+def test_circles_command(tmp_path, district_file):
+    roads, _, fac = _single_layers(tmp_path, district_file)
+    comp = tmp_path / "compounds.gpkg"
+    gpd.read_file(district_file, layer="compounds").to_file(comp)
+    out = tmp_path / "circles"
+    assert main(["-q", "circles", "--roads", str(roads), "--facilities", str(fac),
+                 "--compounds", str(comp), "--thresholds", "5,15", "--out", str(out)]) == 0
+    per_fac = gpd.read_file(out / "service_circles.gpkg", layer="facility_circles")
+    per_cat = gpd.read_file(out / "service_circles.gpkg", layer="category_circles")
+    n_fac = len(gpd.read_file(fac))
+    assert len(per_fac) == 2 * n_fac  # every facility at both thresholds, none dropped
+    assert set(per_fac["threshold_min"]) == {5.0, 15.0}
+    assert set(per_cat["category"]) == {"elderly_care", "convenience"}
+    assert per_fac.geometry.is_valid.all() and (per_cat["area_m2"] > 0).all()
+    big = per_cat.set_index(["category", "threshold_min"])["area_m2"]
+    assert (big.xs(15.0, level=1) > big.xs(5.0, level=1)).all()
+    assert abs(per_fac.geometry.area - per_fac["area_m2"]).max() < 1.0
+
+
+def test_circles_command_bad_thresholds(tmp_path, district_file, capsys):
+    roads, _, fac = _single_layers(tmp_path, district_file)
+    code = main(["-q", "circles", "--roads", str(roads), "--facilities", str(fac),
+                 "--thresholds", "5,ten", "--out", str(tmp_path / "x")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--thresholds" in err[0]
