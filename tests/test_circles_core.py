@@ -22,19 +22,23 @@ def net():
     return compile_network(graph_from_lines(grid_lines(8, 150.0)))
 
 
-def _oracle_length(net, anchor, reach):
-    """Reachable street length: facility inserted as a node splitting its edge (networkx)."""
+def _oracle_graph(net, anchor):
+    """networkx graph with the facility inserted as node "f" splitting its edge; distances."""
     e0 = int(anchor.edge[0])
-    off, acc = float(anchor.offset_m[0]), float(anchor.access_m[0])
+    off = float(anchor.offset_m[0])
     G = nx.Graph()
     for e in range(net.n_edges):
         if e != e0:
             G.add_edge(int(net.edge_u[e]), int(net.edge_v[e]), weight=float(net.edge_length_m[e]))
-    u, v, length = int(net.edge_u[e0]), int(net.edge_v[e0]), float(net.edge_length_m[e0])
-    G.add_edge("f", u, weight=off)
-    G.add_edge("f", v, weight=length - off)
-    budget = reach - acc
-    d = nx.single_source_dijkstra_path_length(G, "f", weight="weight")
+    G.add_edge("f", int(net.edge_u[e0]), weight=off)
+    G.add_edge("f", int(net.edge_v[e0]), weight=float(net.edge_length_m[e0]) - off)
+    return G, nx.single_source_dijkstra_path_length(G, "f", weight="weight")
+
+
+def _oracle_length(net, anchor, reach):
+    """Reachable street length: facility inserted as a node splitting its edge (networkx)."""
+    G, d = _oracle_graph(net, anchor)
+    budget = reach - float(anchor.access_m[0])
     total = 0.0
     for a, b, data in G.edges(data=True):
         w = data["weight"]
@@ -70,13 +74,7 @@ def _oracle_inside(net, anchor, reach, tol, pts, step_m=1.0):
     """
     e0 = int(anchor.edge[0])
     off, acc = float(anchor.offset_m[0]), float(anchor.access_m[0])
-    G = nx.Graph()
-    for e in range(net.n_edges):
-        if e != e0:
-            G.add_edge(int(net.edge_u[e]), int(net.edge_v[e]), weight=float(net.edge_length_m[e]))
-    G.add_edge("f", int(net.edge_u[e0]), weight=off)
-    G.add_edge("f", int(net.edge_v[e0]), weight=float(net.edge_length_m[e0]) - off)
-    d = nx.single_source_dijkstra_path_length(G, "f", weight="weight")
+    _, d = _oracle_graph(net, anchor)
     samples, dist = [], []
     for e in range(net.n_edges):
         geom, length = net.edge_geometry[e], float(net.edge_length_m[e])
