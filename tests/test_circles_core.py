@@ -257,3 +257,62 @@ def test_category_circle_equals_union_of_facility_circles_without_fill(net):
         assert shapely.symmetric_difference(merged, union).area <= 1e-6 * union.area
     assert per_cat["n_facilities"].tolist() == [3, 3]
     assert per_cat["reach_m"].tolist() == pytest.approx([240.0, 480.0])
+
+
+def _incidences(bl):
+    """(edge, face) pairs of a Blocks table."""
+    return np.repeat(np.arange(len(bl.edge_ptr) - 1), np.diff(bl.edge_ptr)), bl.edge_faces
+
+
+def test_traced_blocks_equal_polygonized_blocks():
+    from geosvc.circles._blocks import _build
+
+    # a 4 x 4 grid of 100 m blocks, a dead end into one block, and inside another block an
+    # island (a small square with a tail) that is not connected to the streets
+    xy = [[x * 100.0, y * 100.0] for y in range(5) for x in range(5)]
+    u, v = [], []
+    for y in range(5):
+        for x in range(5):
+            i = y * 5 + x
+            if x < 4:
+                u.append(i), v.append(i + 1)
+            if y < 4:
+                u.append(i), v.append(i + 5)
+    xy += [[140.0, 140.0]]  # a dead end from the corner (100, 100) into its block
+    u.append(6), v.append(25)
+    xy += [[320.0, 320.0], [380.0, 320.0], [380.0, 380.0], [320.0, 380.0], [350.0, 350.0]]
+    u += [26, 27, 28, 29, 26]
+    v += [27, 28, 29, 26, 30]
+    net = from_arrays(np.array(xy), u, v, crs=UTM)
+    traced, noded = _build(net, None), _build(net, None, trace=False)
+    assert traced.n_faces == noded.n_faces == 16 + 1  # the blocks and the island's square
+    assert shapely.is_valid(traced.faces).all()
+    where = shapely.STRtree(noded.faces).query(shapely.point_on_surface(traced.faces),
+                                               predicate="within")
+    match = np.full(traced.n_faces, -1)
+    match[where[0]] = where[1]
+    assert (match >= 0).all()
+    assert np.allclose(shapely.area(traced.faces), shapely.area(noded.faces[match]))
+    e1, f1 = _incidences(traced)
+    e2, f2 = _incidences(noded)
+    pairs_traced = set(zip(e1.tolist(), match[f1].tolist(), strict=True))
+    assert pairs_traced == set(zip(e2.tolist(), f2.tolist(), strict=True))
+    # the block holding the island has it as a hole and counts the island's outer edges;
+    # the island's square counts its sides and the tail inside it; the dead end counts
+    holed = [i for i, f in enumerate(traced.faces) if len(f.interiors) == 1]
+    assert len(holed) == 1 and traced.face_n_edges[holed[0]] == 4 + 4
+    island = int(np.argmin(shapely.area(traced.faces)))
+    assert traced.face_n_edges[island] == 4 + 1
+    dead_end = int(np.flatnonzero(traced.edge_faces[traced.edge_ptr[40]:traced.edge_ptr[41]]
+                                  >= 0).size)
+    assert dead_end == 1
+
+
+def test_crossing_streets_are_noded_not_traced():
+    from geosvc.circles._planar import planar_faces
+
+    xy = np.array([[0.0, 0.0], [100.0, 100.0], [0.0, 100.0], [100.0, 0.0]])
+    net = from_arrays(xy, [0, 2, 0, 1], [1, 3, 2, 3], crs=UTM)  # a bridge over a street
+    assert planar_faces(net) is None
+    a = snap_points(net, np.array([[0.0, 50.0]]))
+    assert service_areas(net, a, 500.0, tolerance_m=10.0)[0].is_valid

@@ -1,7 +1,8 @@
 """Blocks: the faces of the street network, and which edges bound or lie inside each.
 
-The street lines (and, when given, the walls of gated compounds) are noded and polygonised
-once per network.  Each face (a city block, or the inside of a compound between its walls
+The street lines (and, when given, the walls of gated compounds) are cut into faces once per
+network: traced directly from the network when no two streets cross
+(:mod:`geosvc.circles._planar`), else noded and polygonised with GEOS.  Each face (a city block, or the inside of a compound between its walls
 and paths) knows the network edges that touch it from either side, including dead ends
 inside it.  A search that reaches every one of those edges completely covers the block:
 every point of it snaps to a reached street (its nearest street is on the block's own
@@ -21,6 +22,7 @@ import pandas as pd
 import shapely
 from numpy.typing import NDArray
 
+from geosvc.circles._planar import planar_faces
 from geosvc.network import CompiledNetwork
 
 IntArray = NDArray[np.int64]
@@ -64,7 +66,12 @@ def blocks(net: CompiledNetwork, walls: ObjArray | None = None) -> Blocks:
     return per_net[key]
 
 
-def _build(net: CompiledNetwork, walls: ObjArray | None) -> Blocks:
+def _build(net: CompiledNetwork, walls: ObjArray | None, *, trace: bool = True) -> Blocks:
+    if walls is None and trace:
+        plane = planar_faces(net)  # no crossings: trace the faces directly (fast)
+        if plane is not None:
+            faces, edge, face = plane
+            return _incidence(net, faces, edge, face, np.ones(net.n_edges, bool), None)
     lines = np.asarray(net.edge_geometry, dtype=object)
     walls_union = None
     if walls is not None and len(walls):
@@ -105,15 +112,23 @@ def _build(net: CompiledNetwork, walls: ObjArray | None) -> Blocks:
         keep = (f >= 0) & ok[piece]
         pairs_e.append(edge[keep])
         pairs_f.append(f[keep])
-    key = np.unique(np.concatenate(pairs_e).astype(np.int64) * len(faces)
-                    + np.concatenate(pairs_f))
-    e_of, f_of = key // len(faces), key % len(faces)
+    whole = np.bincount(edge, minlength=n_e) <= 1
+    return _incidence(net, faces, np.concatenate(pairs_e), np.concatenate(pairs_f), whole,
+                      walls_union)
+
+
+def _incidence(net: CompiledNetwork, faces: ObjArray, edge: IntArray, face: IntArray,
+               whole: NDArray[np.bool_], walls_union: Any) -> Blocks:
+    """Blocks from (edge, face) incidence pairs (duplicates allowed)."""
+    n_e, n_f = net.n_edges, max(len(faces), 1)
+    key = np.sort(np.asarray(edge, np.int64) * n_f + np.asarray(face, np.int64))
+    key = key[np.r_[True, key[1:] != key[:-1]]] if key.size else key  # unique (sort is faster)
+    e_of, f_of = key // n_f, key % n_f
     edge_ptr = np.zeros(n_e + 1, np.int64)
     np.cumsum(np.bincount(e_of, minlength=n_e), out=edge_ptr[1:])
     face_n_edges = np.bincount(f_of, minlength=len(faces)).astype(np.int64)
     in_wall = np.zeros(len(faces), bool) if walls_union is None else \
         shapely.contains(walls_union, shapely.point_on_surface(faces))
-    whole = np.bincount(edge, minlength=n_e) <= 1
     return Blocks(faces, face_n_edges, edge_ptr, f_of.astype(np.int64), whole, in_wall,
                   walls_union)
 
