@@ -1,10 +1,10 @@
 """Nearest-facility distances: one multi-source search per category, edge-based and exact.
 
 Each facility sits on a point of an edge (offset from the edge's ``u`` end) and is reached
-over an off-network access leg.  A virtual node per facility is joined to both ends of its
-edge (weights: access + partial edge), and one compiled Dijkstra
-(``scipy.sparse.csgraph.dijkstra(min_only=True)``) labels every street node with the
-distance to, and the index of, its nearest facility.  Households then add their own partial
+over an off-network access leg.  Both ends of its edge are seeded (access + partial edge),
+and one compiled multi-source Dijkstra (:func:`geosvc._kernels.multi_source_dijkstra`)
+labels every street node with the distance to, and the index of, its nearest facility (ties:
+the smallest index).  Households then add their own partial
 edge and access leg; a facility on the household's own edge is also reached directly along
 that edge.
 """
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numba as nb
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import dijkstra
 
+from geosvc._errors import InputError
+from geosvc._kernels import _multi_source, anchor_seeds
 from geosvc.access._snap import Anchors
 from geosvc.network import CompiledNetwork
 
@@ -50,29 +50,15 @@ def node_distances(
     n = net.n_nodes
     if len(s_idx) == 0:
         return np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
-    e = sources.edge[s_idx]
-    off = sources.offset_m[s_idx]
-    acc = sources.access_m[s_idx]
-    length = net.edge_length_m[e]
-    k = len(s_idx)
-    heads = np.empty(2 * k, dtype=np.int64)
-    heads[0::2] = net.edge_u[e]
-    heads[1::2] = net.edge_v[e]
-    w = np.empty(2 * k)
-    w[0::2] = acc + off
-    w[1::2] = acc + (length - off)
-    indptr = np.concatenate([net.indptr, net.indptr[-1] + 2 * np.arange(1, k + 1)])
-    # nodes n..n+k-1 are the virtual facility nodes (no arcs lead into them)
-    indptr = np.concatenate([indptr[: n + 1], indptr[n + 1:]])
-    graph = sp.csr_matrix(
-        (np.concatenate([net.weights, w]), np.concatenate([net.indices, heads]), indptr),
-        shape=(n + k, n + k),
-    )
-    dist, _, src = dijkstra(graph, directed=True, indices=np.arange(n, n + k),
-                            min_only=True, return_predecessors=True, limit=limit_m)
-    src = src[:n].astype(np.int64)
-    label = np.where(src >= 0, s_idx[np.clip(src - n, 0, k - 1)], -1)
-    return dist[:n], label
+    ptr, nodes, dist = anchor_seeds(sources.edge[s_idx], sources.offset_m[s_idx],
+                                    sources.access_m[s_idx], net.edge_u, net.edge_v,
+                                    net.edge_length_m)
+    label = np.repeat(s_idx.astype(np.int64), np.diff(ptr))
+    lim = float(limit_m)
+    if np.isnan(lim) or lim < 0:
+        raise InputError(f"limit_m must be >= 0, got {limit_m}")
+    # the compiled network's CSR is valid by construction: call the kernel directly
+    return _multi_source(net.indptr, net.indices, net.weights, nodes, dist, label, lim)
 
 
 def nearest_facility(
@@ -102,37 +88,57 @@ def nearest_facility(
     src_ptr = np.zeros(net.n_edges + 1, dtype=np.int64)
     np.cumsum(np.bincount(sources.edge[order], minlength=net.n_edges), out=src_ptr[1:])
     t_edge = np.where(targets.ok, targets.edge, -1)
-    dist, who = _lookup(
-        t_edge, targets.offset_m, targets.access_m, net.edge_u, net.edge_v,
-        net.edge_length_m, node_dist, node_src, src_ptr, order,
-        sources.offset_m, sources.access_m, float(limit_m))
+    # one row per edge with what a target on it needs: two cache lines per target
+    f_tab, i_tab = _edge_table(net.edge_u, net.edge_v, net.edge_length_m, node_dist, node_src,
+                               src_ptr)
+    dist, who = _lookup(t_edge, targets.offset_m, targets.access_m, f_tab, i_tab, order,
+                        sources.offset_m, sources.access_m, float(limit_m))
     return NearestResult(dist, who)
 
 
 @nb.njit(cache=True, parallel=True)
-def _lookup(t_edge: np.ndarray, t_off: np.ndarray, t_acc: np.ndarray, edge_u: np.ndarray,
-            edge_v: np.ndarray, edge_len: np.ndarray, node_dist: np.ndarray,
-            node_src: np.ndarray, src_ptr: np.ndarray, src_order: np.ndarray,
-            s_off: np.ndarray, s_acc: np.ndarray, limit: float
-            ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+def _edge_table(edge_u: np.ndarray, edge_v: np.ndarray, edge_len: np.ndarray,
+                node_dist: np.ndarray, node_src: np.ndarray, src_ptr: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Per edge: (dist at u, dist at v, length) and (source at u, at v, own sources range)."""
+    m = len(edge_u)
+    f = np.empty((m, 3))
+    i = np.empty((m, 4), dtype=np.int64)
+    for e in nb.prange(m):
+        u, v = edge_u[e], edge_v[e]
+        f[e, 0] = node_dist[u]
+        f[e, 1] = node_dist[v]
+        f[e, 2] = edge_len[e]
+        i[e, 0] = node_src[u]
+        i[e, 1] = node_src[v]
+        i[e, 2] = src_ptr[e]
+        i[e, 3] = src_ptr[e + 1]
+    return f, i
+
+
+@nb.njit(cache=True, parallel=True)
+def _lookup(t_edge: np.ndarray, t_off: np.ndarray, t_acc: np.ndarray, f_tab: np.ndarray,
+            i_tab: np.ndarray, src_order: np.ndarray, s_off: np.ndarray, s_acc: np.ndarray,
+            limit: float) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     m = len(t_edge)
-    out_d = np.full(m, np.nan)
-    out_s = np.full(m, -1, dtype=np.int64)
+    out_d = np.empty(m)
+    out_s = np.empty(m, dtype=np.int64)
     for i in nb.prange(m):
         e = t_edge[i]
         if e < 0:
+            out_d[i] = np.nan
+            out_s[i] = -1
             continue
-        u = edge_u[e]
-        v = edge_v[e]
-        best = node_dist[u] + t_off[i]
-        who = node_src[u]
-        dv = node_dist[v] + (edge_len[e] - t_off[i])
+        off = t_off[i]
+        best = f_tab[e, 0] + off
+        who = i_tab[e, 0]
+        dv = f_tab[e, 1] + (f_tab[e, 2] - off)
         if dv < best:
             best = dv
-            who = node_src[v]
-        for k in range(src_ptr[e], src_ptr[e + 1]):  # facilities on the same edge
+            who = i_tab[e, 1]
+        for k in range(i_tab[e, 2], i_tab[e, 3]):  # facilities on the same edge
             s = src_order[k]
-            d = abs(s_off[s] - t_off[i]) + s_acc[s]
+            d = abs(s_off[s] - off) + s_acc[s]
             if d < best or (d == best and s < who):
                 best = d
                 who = s
