@@ -316,3 +316,29 @@ def test_crossing_streets_are_noded_not_traced():
     assert planar_faces(net) is None
     a = snap_points(net, np.array([[0.0, 50.0]]))
     assert service_areas(net, a, 500.0, tolerance_m=10.0)[0].is_valid
+
+
+def test_every_facility_row_comes_out_with_a_status(net):
+    prof = load_profile()
+    fac = gpd.GeoDataFrame(
+        {"facility_id": ["on", "far", "none"], "category": ["elderly_care"] * 3},
+        geometry=[shapely.Point(160, 225), shapely.Point(5000, 5000), None], crs=UTM)
+    per_fac, per_cat = service_circles(net, fac, prof, thresholds_min=(10.0,))
+    assert per_fac["facility_id"].tolist() == ["on", "far", "none"]
+    assert per_fac["snap_status"].tolist() == ["ok", "off_network", "invalid"]
+    assert per_fac["access_m"].iloc[0] == pytest.approx(10.0)
+    assert per_fac.geometry.iloc[0].area > 0
+    assert per_fac.geometry.iloc[1].is_empty and per_fac.geometry.iloc[2].is_empty
+    assert per_cat["n_facilities"].tolist() == [3]
+
+
+def test_unknown_categories_are_named_not_dropped(net):
+    from geosvc._errors import InputError
+
+    fac = gpd.GeoDataFrame({"facility_id": ["a", "b"], "category": ["elderly_care", "school"]},
+                           geometry=shapely.points([[150, 160], [300, 300]]), crs=UTM)
+    with pytest.raises(InputError, match=r"\['school'\].*categories=\["):
+        service_circles(net, fac, load_profile())
+    per_fac, _ = service_circles(net, fac, load_profile(), categories=["elderly_care"],
+                                 thresholds_min=(5.0,))
+    assert per_fac["facility_id"].tolist() == ["a"]

@@ -14,7 +14,7 @@ import shapely
 from numpy.typing import NDArray
 
 from geosvc._errors import InputError
-from geosvc.access import Anchors, points_in_compounds, snap_points
+from geosvc.access import SNAP_OFF_NETWORK, Anchors, points_in_compounds, snap_points
 from geosvc.circles._areas import areas, check_tolerance
 from geosvc.circles._blocks import compound_polygons, walls_with_paths
 from geosvc.circles._reach import Sources
@@ -86,8 +86,9 @@ def service_circles(
     -------
     per_facility, per_category
         ``per_facility``: ``facility_id``, ``category``, ``threshold_min``, ``reach_m``,
-        ``area_m2``, geometry (one MultiPolygon per facility and threshold, empty for a
-        facility off the network).  ``per_category``: ``category``, ``threshold_min``,
+        ``area_m2``, ``snap_status`` (``ok``, ``off_network``: farther than ``max_snap_m``
+        from any street, ``invalid``: no usable geometry), ``access_m``, geometry (one
+        MultiPolygon per facility and threshold, empty unless ``snap_status`` is ``ok``).  ``per_category``: ``category``, ``threshold_min``,
         ``reach_m``, ``n_facilities``, ``area_m2``, geometry.  Both in the network CRS.
     """
     prof = profile if isinstance(profile, Profile) else load_profile(profile or
@@ -104,6 +105,12 @@ def service_circles(
     tol, qs = check_tolerance(prof.access_tolerance_m, quad_segs)
     fac = facilities.to_crs(net.crs)
     cat_col = fac["category"].astype(str).to_numpy()
+    if categories is None:
+        unknown = sorted(set(cat_col) - set(prof.category_names))
+        if unknown:
+            raise InputError(f"facilities have categories {unknown} that profile {prof.name!r} "
+                             f"does not know (it has {list(prof.category_names)}); fix the "
+                             "'category' column or pass categories=[...] to draw only some")
     cats = list(categories) if categories is not None else [
         c for c in prof.category_names if (cat_col == c).any()]
     specs = [prof.category(c) for c in cats]  # unknown names raise with the valid list
@@ -124,12 +131,16 @@ def service_circles(
     # per facility: one search per (facility, threshold)
     reach_f = np.round(np.repeat(speed, n_t) * np.tile(thr, n_f) * 60.0, 9)
     geoms_f = areas(net, Sources.from_anchors(rep), reach_f, **options)
+    snap = np.where(anchors.ok, "ok", np.where(anchors.status == SNAP_OFF_NETWORK,
+                                               "off_network", "invalid"))
     per_facility = gpd.GeoDataFrame({
         "facility_id": np.repeat(fac["facility_id"].astype(str).to_numpy(), n_t),
         "category": np.repeat(cat_col, n_t),
         "threshold_min": np.tile(thr, n_f),
         "reach_m": reach_f,
         "area_m2": shapely.area(geoms_f),
+        "snap_status": np.repeat(snap, n_t),
+        "access_m": np.repeat(np.where(anchors.ok, anchors.access_m, np.nan), n_t),
     }, geometry=gpd.GeoSeries(geoms_f, crs=net.crs), crs=net.crs)
     # per category: one multi-source search per (category, threshold)
     pos = {c: i for i, c in enumerate(cats)}
