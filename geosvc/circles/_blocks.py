@@ -40,8 +40,14 @@ class Blocks:
     edge_ptr: IntArray  # edge -> its faces: edge_faces[edge_ptr[e]:edge_ptr[e + 1]]
     edge_faces: IntArray
     edge_whole: NDArray[np.bool_]  # the edge was not cut by the noding (walls, crossings)
-    face_in_wall: NDArray[np.bool_]  # the face lies inside a wall polygon (a compound)
+    face_wall: IntArray  # the wall polygon (compound) the face lies in, -1 outside walls
+    edge_wall: IntArray  # a wall polygon one of the edge's faces lies in, -1 if none
+    walls: ObjArray | None  # the wall polygons
     walls_union: Any  # the union of the wall polygons (None without walls)
+
+    @property
+    def face_in_wall(self) -> NDArray[np.bool_]:
+        return self.face_wall >= 0
 
     @property
     def n_faces(self) -> int:
@@ -71,7 +77,7 @@ def _build(net: CompiledNetwork, walls: ObjArray | None, *, trace: bool = True) 
         plane = planar_faces(net)  # no crossings: trace the faces directly (fast)
         if plane is not None:
             faces, edge, face = plane
-            return _incidence(net, faces, edge, face, np.ones(net.n_edges, bool), None)
+            return _incidence(net, faces, edge, face, np.ones(net.n_edges, bool), None, None)
     lines = np.asarray(net.edge_geometry, dtype=object)
     walls_union = None
     if walls is not None and len(walls):
@@ -84,8 +90,8 @@ def _build(net: CompiledNetwork, walls: ObjArray | None, *, trace: bool = True) 
     n_e = net.n_edges
     if len(faces) == 0 or len(noded) == 0:
         return Blocks(faces, np.zeros(len(faces), np.int64), np.zeros(n_e + 1, np.int64),
-                      np.empty(0, np.int64), np.ones(n_e, bool), np.zeros(len(faces), bool),
-                      None)
+                      np.empty(0, np.int64), np.ones(n_e, bool),
+                      np.full(len(faces), -1, np.int64), np.full(n_e, -1, np.int64), None, None)
     # probe both sides of every noded piece at its middle
     length = shapely.length(noded)
     half = length / 2.0
@@ -114,11 +120,12 @@ def _build(net: CompiledNetwork, walls: ObjArray | None, *, trace: bool = True) 
         pairs_f.append(f[keep])
     whole = np.bincount(edge, minlength=n_e) <= 1
     return _incidence(net, faces, np.concatenate(pairs_e), np.concatenate(pairs_f), whole,
+                      None if walls_union is None else np.asarray(walls, dtype=object),
                       walls_union)
 
 
 def _incidence(net: CompiledNetwork, faces: ObjArray, edge: IntArray, face: IntArray,
-               whole: NDArray[np.bool_], walls_union: Any) -> Blocks:
+               whole: NDArray[np.bool_], walls: ObjArray | None, walls_union: Any) -> Blocks:
     """Blocks from (edge, face) incidence pairs (duplicates allowed)."""
     n_e, n_f = net.n_edges, max(len(faces), 1)
     key = np.sort(np.asarray(edge, np.int64) * n_f + np.asarray(face, np.int64))
@@ -127,10 +134,15 @@ def _incidence(net: CompiledNetwork, faces: ObjArray, edge: IntArray, face: IntA
     edge_ptr = np.zeros(n_e + 1, np.int64)
     np.cumsum(np.bincount(e_of, minlength=n_e), out=edge_ptr[1:])
     face_n_edges = np.bincount(f_of, minlength=len(faces)).astype(np.int64)
-    in_wall = np.zeros(len(faces), bool) if walls_union is None else \
-        shapely.contains(walls_union, shapely.point_on_surface(faces))
-    return Blocks(faces, face_n_edges, edge_ptr, f_of.astype(np.int64), whole, in_wall,
-                  walls_union)
+    face_wall = np.full(len(faces), -1, np.int64)
+    edge_wall = np.full(n_e, -1, np.int64)
+    if walls is not None and len(faces):
+        i, j = shapely.STRtree(walls).query(shapely.point_on_surface(faces), predicate="within")
+        face_wall[i[::-1]] = j[::-1]  # the first wall when walls overlap
+        fw = face_wall[f_of]
+        edge_wall[e_of[fw >= 0]] = fw[fw >= 0]
+    return Blocks(faces, face_n_edges, edge_ptr, f_of.astype(np.int64), whole, face_wall,
+                  edge_wall, walls, walls_union)
 
 
 def expand(bl: Blocks, edge: IntArray) -> tuple[IntArray, IntArray]:
