@@ -32,6 +32,7 @@ FloatArray = NDArray[np.float64]
 ObjArray = NDArray[np.object_]
 
 _CHUNKS_PER_WORKER = 4
+_PARTS_ALONE = 150  # collections with more parts are buffered part by part, then joined
 
 
 def n_workers() -> int:
@@ -172,8 +173,36 @@ def _union_per_search(search: IntArray, faces: ObjArray) -> tuple[IntArray, ObjA
 
 
 def _buffer(geoms: ObjArray, dist: FloatArray, quad_segs: int) -> ObjArray:
-    """``shapely.buffer`` over chunks on all cores (GEOS releases the GIL)."""
-    return _threaded(lambda g, d: shapely.buffer(g, d, quad_segs=quad_segs), geoms, dist)
+    """Buffer of each collection, on all cores (GEOS releases the GIL).
+
+    GEOS buffers a collection of many overlapping lines far more slowly than it unions their
+    separate buffers (11x on the Helsinki sample's 1,080 m walks, ~800 lines each); for a
+    few dozen lines one buffer is quicker.  Both give the same polygon.
+    """
+    n_parts = shapely.get_num_geometries(geoms)
+    big = n_parts > _PARTS_ALONE
+    out = np.empty(len(geoms), dtype=object)
+    small = np.flatnonzero(~big)
+    if small.size:
+        out[small] = _threaded(lambda g, d: shapely.buffer(g, d, quad_segs=quad_segs),
+                               geoms[small], dist[small])
+    if big.any():
+        out[big] = _buffer_parts(geoms[big], dist[big], quad_segs)
+    return out
+
+
+def _buffer_parts(geoms: ObjArray, dist: FloatArray, quad_segs: int) -> ObjArray:
+    """Every part buffered alone, then one cascaded union per geometry."""
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    pieces = _threaded(lambda g, d: shapely.buffer(g, d, quad_segs=quad_segs), parts,
+                       dist[owner])
+    has, start, count = np.unique(owner, return_index=True, return_counts=True)
+    table = np.full((len(has), int(count.max())), None, dtype=object)
+    table[np.searchsorted(has, owner), np.arange(len(owner)) - np.repeat(start, count)] = pieces
+    out = np.full(len(geoms), None, dtype=object)
+    out[has] = _threaded(lambda t: shapely.union_all(t, axis=1), table)
+    out[shapely.is_missing(out)] = shapely.Polygon()
+    return out
 
 
 def _threaded(fn: Callable[..., Any], geoms: ObjArray, *args: Any) -> ObjArray:
