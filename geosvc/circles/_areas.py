@@ -102,10 +102,8 @@ def areas(net: CompiledNetwork, src: Sources, reach_m: FloatArray, *, tolerance_
         n_g = len(bl.walls) + 1 if bl.walls is not None else 1
         g_line = bl.edge_wall[r.edge[keep][inner_line]] + 1
         g_face = bl.face_wall[f_face[inner_face]] + 1
-        f_key = f_search[inner_face] * n_g + g_face
-        order = np.argsort(f_key, kind="stable")
-        fk, fg = _union_per_search(f_key[order], bl.faces[f_face[inner_face][order]]) \
-            if order.size else (np.empty(0, np.int64), np.empty(0, object))
+        fk, fg = _union_per_search(f_search[inner_face] * n_g + g_face,
+                                   bl.faces[f_face[inner_face]])
         keys, groups = _group(np.concatenate([lines[inner_line], fg]),
                               np.concatenate([l_search[inner_line] * n_g + g_line, fk]))
         out = _clip_to_walls(out, keys // n_g, keys % n_g - 1, groups, bl, tol, quad_segs)
@@ -130,13 +128,20 @@ def _clip_to_walls(public: ObjArray, g_search: IntArray, g_wall: IntArray, group
     inside[own] = _threaded(shapely.intersection, inside[own], bl.walls[g_wall[own]])
     inside[~own] = _threaded(shapely.intersection, inside[~own], bl.walls_union)
     # one row per search: its public part and its compounds' pieces, joined
-    has, start, count = np.unique(g_search, return_index=True, return_counts=True)
-    table = np.full((len(has), int(count.max()) + 1), None, dtype=object)
-    table[:, 0] = out[has]
-    table[np.repeat(np.arange(len(has)), count),
-          1 + np.arange(len(g_search)) - np.repeat(start, count)] = inside
+    has, table = _rows(g_search, inside)
+    table = np.column_stack([out[has], table])
     out[has] = _threaded(lambda t: shapely.union_all(t, axis=1), table)
     return out
+
+
+def _rows(keys: IntArray, values: ObjArray) -> tuple[IntArray, ObjArray]:
+    """The distinct keys, and a table with one row per key holding its values (None-padded)."""
+    order = np.argsort(keys, kind="stable")
+    has, start, count = np.unique(keys[order], return_index=True, return_counts=True)
+    table = np.full((len(has), int(count.max()) if len(has) else 0), None, dtype=object)
+    table[np.repeat(np.arange(len(has)), count),
+          np.arange(len(keys)) - np.repeat(start, count)] = values[order]
+    return has, table
 
 
 def _group(parts: ObjArray, keys: IntArray) -> tuple[IntArray, ObjArray]:
@@ -153,22 +158,17 @@ def _group(parts: ObjArray, keys: IntArray) -> tuple[IntArray, ObjArray]:
 def _collect(parts: ObjArray, search: IntArray, n: int) -> ObjArray:
     """One GeometryCollection per search of its ``parts`` (empty where it has none)."""
     coll = np.full(n, None, dtype=object)
-    if len(parts):
-        order = np.argsort(search, kind="stable")
-        s_sorted = search[order]
-        has = np.unique(s_sorted)
-        coll[has] = shapely.geometrycollections(parts[order],
-                                                indices=np.searchsorted(has, s_sorted))
+    has, groups = _group(parts, search)
+    coll[has] = groups
     coll[shapely.is_missing(coll)] = shapely.GeometryCollection()
     return coll
 
 
 def _union_per_search(search: IntArray, faces: ObjArray) -> tuple[IntArray, ObjArray]:
-    """Coverage union of each search's faces (``search`` sorted); one geometry per search."""
-    has, start, count = np.unique(search, return_index=True, return_counts=True)
-    table = np.full((len(has), int(count.max())), None, dtype=object)
-    col = np.arange(len(search)) - np.repeat(start, count)
-    table[np.repeat(np.arange(len(has)), count), col] = faces
+    """Coverage union of each search's faces: the searches, one geometry each."""
+    if len(search) == 0:
+        return np.empty(0, np.int64), np.empty(0, object)
+    has, table = _rows(search, faces)
     return has, np.asarray(shapely.coverage_union_all(table, axis=1), dtype=object)
 
 
@@ -196,9 +196,7 @@ def _buffer_parts(geoms: ObjArray, dist: FloatArray, quad_segs: int) -> ObjArray
     parts, owner = shapely.get_parts(geoms, return_index=True)
     pieces = _threaded(lambda g, d: shapely.buffer(g, d, quad_segs=quad_segs), parts,
                        dist[owner])
-    has, start, count = np.unique(owner, return_index=True, return_counts=True)
-    table = np.full((len(has), int(count.max())), None, dtype=object)
-    table[np.searchsorted(has, owner), np.arange(len(owner)) - np.repeat(start, count)] = pieces
+    has, table = _rows(owner, pieces)
     out = np.full(len(geoms), None, dtype=object)
     out[has] = _threaded(lambda t: shapely.union_all(t, axis=1), table)
     out[shapely.is_missing(out)] = shapely.Polygon()

@@ -29,7 +29,8 @@ _AREA_EPS_M2 = 1e-6  # walks with less area than this are slivers between duplic
 
 
 def planar_faces(net: CompiledNetwork) -> tuple[ObjArray, IntArray, IntArray] | None:
-    """``(faces, edge, face)``: face polygons and (edge, face) incidences, or ``None``.
+    """``(faces, edge, face)``: face polygons and (edge, face) incidences (with repeats), or
+    ``None``.
 
     ``None`` when two edges cross without a node (the network is not plane).
     """
@@ -71,12 +72,11 @@ def planar_faces(net: CompiledNetwork) -> tuple[ObjArray, IntArray, IntArray] | 
     by_face = np.argsort(ring_face, kind="stable")
     faces = _valid(np.asarray(shapely.polygons(rings[ring_pick[by_face]],
                                                indices=ring_face[by_face]), dtype=object))
-    # incidences: every half-edge's walk gives a face of its edge
+    # incidences: every half-edge's walk gives a face of its edge (a dead end gives it twice;
+    # the caller removes repeats)
     h_face = face_of_cycle[cyc_of]
-    ok = h_face >= 0
-    key = np.sort((np.flatnonzero(ok) // 2) * max(len(faces), 1) + h_face[ok])
-    key = key[np.r_[True, key[1:] != key[:-1]]] if key.size else key
-    return faces, key // max(len(faces), 1), key % max(len(faces), 1)
+    ok = np.flatnonzero(h_face >= 0)
+    return faces, ok // 2, h_face[ok]
 
 
 def _valid(polys: ObjArray) -> ObjArray:
