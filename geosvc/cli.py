@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from geosvc import diagnostics
 from geosvc._errors import GeosvcError
 
 __all__ = ["main", "build_parser"]
@@ -52,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="15-minute service circles and facility siting over street networks.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 2 when the run raised any warning (for batch jobs); the "
+                        "outputs are still written, with the warnings in summary.json")
     sub = parser.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="run the whole analysis on the embedded default district "
@@ -205,17 +209,45 @@ _COMMANDS = {"demo": _cmd_demo, "coverage": _cmd_coverage, "circles": _cmd_circl
              "site": _cmd_site, "run": _cmd_run}
 
 
+class _LineFormatter(logging.Formatter):
+    """Progress lines with a time stamp; warnings as one line beginning ``warning:``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.levelno >= logging.WARNING:
+            return f"warning: {record.getMessage()}"
+        return super().format(record)
+
+
+def _setup_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_LineFormatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING if quiet else logging.INFO)
+    logging.getLogger("geosvc").setLevel(logging.WARNING if quiet else logging.INFO)
+    for noisy in ("numba", "matplotlib", "fiona", "pyogrio", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _strict_failure(diag: diagnostics.Diagnostics) -> int:
+    codes = sorted({w.code for w in diag.warnings})
+    print(f"geosvc: error: --strict: the run raised {len(diag.warnings)} warning(s) "
+          f"({', '.join(codes)}); see the warning: lines above and summary.json['warnings']",
+          file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``geosvc`` command; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    logging.getLogger("geosvc").setLevel(logging.WARNING if args.quiet else logging.INFO)
-    for noisy in ("numba", "matplotlib", "fiona", "pyogrio", "PIL"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _setup_logging(args.quiet)
     try:
-        return _COMMANDS[args.command](args)
+        with diagnostics.collect() as diag:
+            code = _COMMANDS[args.command](args)
+        if code == 0 and args.strict and diag.warnings:
+            return _strict_failure(diag)
+        return code
     except GeosvcError as exc:
         if args.debug:
             traceback.print_exc()

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geosvc import diagnostics
 from geosvc._errors import InputError
 from geosvc.coverage import CoverageResult, analyse_coverage
 from geosvc.demand import read_households
@@ -286,6 +287,8 @@ def build_summary(result: CoverageResult, inputs: Inputs, *, started: float,
         summary.setdefault("areas", {})[level] = {"rows": int(len(frame))}
     if extra:
         summary.update(extra)
+    diag = diagnostics.active()
+    summary["warnings"] = diag.to_list() if diag is not None else []
     return summary
 
 

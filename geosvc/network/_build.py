@@ -12,6 +12,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
+from geosvc import diagnostics
 from geosvc._errors import CRSError, NetworkError
 
 __all__ = ["graph_from_frames", "local_metric_crs", "NON_WALKABLE_HIGHWAYS"]
@@ -188,9 +189,10 @@ def report_components(G: nx.MultiDiGraph) -> pd.DataFrame:
     G.graph["n_components"] = len(comps)
     table = pd.DataFrame(rows, columns=["component", "n_nodes", "n_edges", "length_km"])
     if len(comps) > 1:
-        log.warning(
-            "%s: %d disconnected network components (largest %d nodes); kept, households on "
-            "other components may be unreachable", G.graph.get("source", "network"), len(comps),
-            rows[0][1],
-        )
+        source = G.graph.get("source", "network")
+        diagnostics.warn(
+            "network_components",
+            f"{source}: {len(comps)} disconnected network components (largest {rows[0][1]} "
+            "nodes); kept, households on other components may be unreachable",
+            source=str(source), components=len(comps), largest_nodes=int(rows[0][1]))
     return table
