@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	$(PY) -m geosvc._warmup || echo "geosvc: kernel warm-up skipped (kernels compile on first use)"
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install geosvc with its dev and bench extras

@@ -46,11 +46,20 @@ def _add_inputs(p: argparse.ArgumentParser, *, households: bool = True) -> None:
     p.add_argument("--out", required=True, help="output folder")
 
 
+def _version_text() -> str:
+    import platform
+
+    from geosvc import __version__
+
+    return f"geosvc {__version__} (Python {platform.python_version()})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(
         prog="geosvc",
         description="15-minute service circles and facility siting over street networks.")
+    parser.add_argument("--version", action="version", version=_version_text())
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     parser.add_argument("--strict", action="store_true",

@@ -212,3 +212,11 @@ def test_circles_command_bad_thresholds(tmp_path, district_file, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--thresholds" in err[0]
+
+
+def test_version_flag() -> None:
+    from geosvc import __version__
+
+    res = _cli("--version")
+    assert res.returncode == 0
+    assert res.stdout.strip().startswith(f"geosvc {__version__} (Python ")
