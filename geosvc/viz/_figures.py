@@ -8,11 +8,8 @@ English labels and say so in the log.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +38,7 @@ from geosvc.viz._common import (
     resolve_profile,
     text,
 )
+from geosvc.viz._fonts import cjk_font
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -61,55 +59,6 @@ DPI = 120
 _RATE_BREAKS = (0.5, 0.7, 0.85, 0.95)
 _RATE_COLOURS = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641")
 _COVERED = "#4f86b8"
-_PREFERRED_CJK = ("Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC", "WenQuanYi Micro Hei",
-                  "WenQuanYi Zen Hei", "Microsoft YaHei", "SimHei", "PingFang SC",
-                  "Heiti SC", "AR PL UMing CN")
-
-
-def _fc_list_files() -> list[tuple[str, str]]:
-    """(file, family) of the fonts fontconfig lists for Chinese."""
-    exe = shutil.which("fc-list")
-    if exe is None:
-        return []
-    try:
-        out = subprocess.run([exe, ":lang=zh", "file", "family"], capture_output=True,
-                             text=True, timeout=20, check=False).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    found = []
-    for line in out.splitlines():
-        file, _, family = line.partition(":")
-        if file.strip():
-            found.append((file.strip(), family.strip().split(",")[0]))
-    return found
-
-
-@functools.lru_cache(maxsize=1)
-def cjk_font() -> str | None:
-    """Family name of an installed font with Chinese glyphs, or ``None``.
-
-    Looks with ``fc-list :lang=zh`` first (and registers the file with matplotlib), then in
-    matplotlib's own font list for well-known CJK families.
-    """
-    from matplotlib import font_manager
-
-    candidates = _fc_list_files()
-
-    def rank(item: tuple[str, str]) -> int:
-        fam = item[1]
-        return next((k for k, p in enumerate(_PREFERRED_CJK) if p.lower() in fam.lower()),
-                    len(_PREFERRED_CJK))
-
-    for file, _family in sorted(candidates, key=rank):
-        try:
-            font_manager.fontManager.addfont(file)
-            return str(font_manager.FontProperties(fname=file).get_name())
-        except (OSError, RuntimeError, ValueError):
-            continue
-    known = {f.name for f in font_manager.fontManager.ttflist}
-    return next((p for p in _PREFERRED_CJK if p in known), None)
-
-
 def _figure_lang(lang: str) -> str:
     text(lang, "title", minutes=15)  # validates lang
     if lang == "zh" and cjk_font() is None:
