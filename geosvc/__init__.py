@@ -21,8 +21,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _MODULES = ("access", "circles", "cli", "config", "coverage", "crs", "datasets", "demand",
-            "demo", "facilities", "io", "locate", "network", "pipeline", "siting", "standards",
-            "viz")
+            "demo", "facilities", "io", "locate", "network", "pipeline", "report", "siting",
+            "standards", "viz")
 _ENTRY_POINTS = {
     "load_profile": "standards",
     "read_graph": "network",

@@ -51,6 +51,7 @@ def run_analysis(inputs: Inputs, prof: Profile, *, out_dir: Path, lang: str = "z
     """Coverage, circles, siting, map and figures for ``inputs``; writes all outputs."""
     from geosvc.circles import circle_agreement, service_circles, write_service_circles
     from geosvc.io import write_gpkg, write_json
+    from geosvc.report import write_excel_report, write_markdown_report
     from geosvc.siting import propose_sites, write_siting
     from geosvc.viz import coverage_map, write_figures, write_map
 
@@ -102,6 +103,14 @@ def run_analysis(inputs: Inputs, prof: Profile, *, out_dir: Path, lang: str = "z
         "outputs": sorted(str(p.name) for p in out_dir.iterdir() if not p.name.startswith(".")),
         "figures": [p.name for p in figures],
     })
+    with step("report.xlsx and report.md"):
+        station_rows = [p.stations for p in plans.values() if len(p.stations)]
+        all_stations = pd.concat(station_rows, ignore_index=True) if station_rows else None
+        write_excel_report(out_dir / "report.xlsx", summary, areas=cov.areas,
+                           stations=all_stations, figures=figures, lang=lang)
+        write_markdown_report(out_dir / "report.md", summary, areas=cov.areas, lang=lang)
+    summary["outputs"] = sorted({*summary["outputs"], "report.xlsx", "report.md",
+                                 "summary.json"})
     summary["run"]["run_time_s"] = round(time.perf_counter() - t0, 2)
     write_json(summary, out_dir / "summary.json")
     return summary
