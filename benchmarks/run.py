@@ -41,13 +41,14 @@ from typing import Any
 
 __all__ = ["CASES", "main", "render_markdown"]
 
-CASES = ("district", "nearest", "snap", "pairs", "circles", "siting", "maxcov_city", "orlib")
+CASES = ("district", "nearest", "snap", "pairs", "circles", "siting", "maxcov_city", "orlib",
+         "pgrouting")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 TIMEOUT_S = {"quick": 900, "full": 3600}
 
 
 def _case_fn(name: str) -> Callable[[bool], Any]:
-    from benchmarks import suite_network, suite_siting
+    from benchmarks import suite_network, suite_pgrouting, suite_siting
 
     table: dict[str, Callable[[bool], Any]] = {
         "district": suite_network.case_district,
@@ -58,6 +59,7 @@ def _case_fn(name: str) -> Callable[[bool], Any]:
         "siting": suite_siting.case_siting,
         "maxcov_city": suite_siting.case_maxcov_city,
         "orlib": suite_siting.case_orlib,
+        "pgrouting": suite_pgrouting.case_pgrouting,
     }
     return table[name]
 
