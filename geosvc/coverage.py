@@ -8,12 +8,14 @@ within the threshold" (the MOFCOM definition).  Counts always add up to the inpu
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
+import numba as nb
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
@@ -78,22 +80,60 @@ def _xy(frame: gpd.GeoDataFrame) -> np.ndarray:
     return _coordinates(frame.geometry.to_numpy())
 
 
-def _radius_covered(hxy: np.ndarray, fxy: np.ndarray, radius_m: np.ndarray) -> np.ndarray:
-    """Households within the straight-line radius of at least one facility."""
-    covered = np.zeros(len(hxy), dtype=bool)
-    finite = np.isfinite(hxy).all(axis=1)
-    for r in np.unique(radius_m):
-        pts = fxy[radius_m == r]
-        if len(pts) == 0:
-            continue
-        d, _ = cKDTree(pts).query(hxy[finite], k=1)
-        covered[np.flatnonzero(finite)[d <= r]] = True
-    return covered
+class _RadiusIndex:
+    """Straight-line radius test over the households, in bounded memory.
+
+    A KD-tree over the household points (built once per analysis) answers "which
+    households lie within the radius of these facilities" ball by ball when the balls hold
+    few points in total (at most one pair per household: the usual case, milliseconds);
+    otherwise each household asks a facility tree for its nearest facility within the
+    radius (memory linear in the households whatever the overlap).
+    """
+
+    def __init__(self, hxy: np.ndarray) -> None:
+        self.n = len(hxy)
+        self.rows = np.flatnonzero(np.isfinite(hxy).all(axis=1))
+        self.xy = hxy[self.rows]
+        self.tree = cKDTree(self.xy, balanced_tree=False, compact_nodes=False) \
+            if len(self.rows) else None
+
+    def covered(self, fxy: np.ndarray, radius_m: np.ndarray) -> np.ndarray:
+        """Households within the radius of at least one of the given facilities."""
+        out = np.zeros(self.n, dtype=bool)
+        ok = np.isfinite(fxy).all(axis=1) & np.isfinite(radius_m)
+        fxy, radius_m = fxy[ok], radius_m[ok]
+        if self.tree is None or len(fxy) == 0:
+            return out
+        pairs = int(self.tree.query_ball_point(fxy, radius_m, return_length=True).sum())
+        if pairs <= len(self.rows):
+            hits = self.tree.query_ball_point(fxy, radius_m, return_sorted=False)
+            idx = np.fromiter(itertools.chain.from_iterable(hits), dtype=np.int64, count=pairs)
+            out[self.rows[idx]] = True
+            return out
+        for r in np.unique(radius_m):  # one nearest query per distinct radius
+            d, _ = cKDTree(fxy[radius_m == r]).query(self.xy, k=1, distance_upper_bound=r)
+            out[self.rows[d <= r]] = True
+        return out
+
+
+def _categorical(codes: np.ndarray, categories: Sequence[Any] | np.ndarray) -> pd.Categorical:
+    """A categorical column from integer codes (-1 is missing)."""
+    return pd.Categorical.from_codes(np.asarray(codes, dtype=np.int64),
+                                     categories=pd.Index(list(categories)))
+
+
+def _ids(index: np.ndarray, ids: np.ndarray) -> Any:
+    """``ids[index]`` per row (missing where ``index`` is -1), categorical when ids are unique."""
+    if len(ids) == len(pd.unique(ids)) and not pd.isna(ids).any():
+        return _categorical(index, ids)
+    out = np.full(len(index), None, dtype=object)
+    out[index >= 0] = ids[index[index >= 0]]
+    return out
 
 
 def _status(dist_m: np.ndarray, reach_m: float, snap: Anchors, invalid: np.ndarray, *,
-            path_dist_m: np.ndarray | None = None) -> np.ndarray:
-    """Status per household.
+            path_dist_m: np.ndarray | None = None) -> pd.Categorical:
+    """Status per household (a categorical over :data:`STATUSES`).
 
     ``unreachable`` means no network path to any facility of the kind (e.g. the household's
     network component has none) while such facilities exist elsewhere; when none exists at
@@ -102,13 +142,101 @@ def _status(dist_m: np.ndarray, reach_m: float, snap: Anchors, invalid: np.ndarr
     any type).
     """
     path = dist_m if path_dist_m is None else path_dist_m
-    status = np.full(len(dist_m), "uncovered", dtype=object)
-    status[dist_m <= reach_m + _EPS_M] = "covered"
+    code = np.full(len(dist_m), 1, dtype=np.int8)  # uncovered
+    code[dist_m <= reach_m + _EPS_M] = 0
     if np.isfinite(path).any():  # some facility is reachable from somewhere
-        status[np.isinf(path)] = "unreachable"
-    status[snap.status == SNAP_OFF_NETWORK] = "off_network"
-    status[invalid] = "invalid"
-    return status
+        code[np.isinf(path)] = 2
+    code[snap.status == SNAP_OFF_NETWORK] = 3
+    code[invalid] = 4
+    return _categorical(code, STATUSES)
+
+
+@dataclass
+class _Subtypes:
+    """Per-subtype columns and the per-household reductions over the required subtypes."""
+
+    cols: dict[str, Any]
+    any_dist: np.ndarray
+    any_src: np.ndarray  # index into the category's facilities, -1 when none
+    all_dist: np.ndarray
+    worst: np.ndarray
+    beyond_bits: np.ndarray
+    radius_ok: np.ndarray
+
+
+def _subtype_columns(cat: Category, ctx: _Context, in_cat: np.ndarray, subtype: np.ndarray,
+                     radius_of: np.ndarray) -> _Subtypes:
+    """One search per required subtype, reduced on the fly (no subtypes x households stack).
+
+    ``all_dist`` is the largest subtype distance (NaN when unsnapped), ``worst`` the first
+    subtype attaining it, ``beyond_bits`` bit ``k`` set when subtype ``k`` is out of reach.
+    When every facility of the category has a required subtype, the nearest facility of
+    any type is the nearest over the subtype searches (ties: smallest facility index), so
+    no extra search is needed.
+    """
+    name, n = cat.name, len(ctx.invalid)
+    idx_cat = np.flatnonzero(in_cat)
+    speed = cat.speed_m_s
+    cols: dict[str, Any] = {}
+    best = np.full(n, -np.inf)
+    worst = np.zeros(n, dtype=np.int64)
+    nan_any = np.zeros(n, dtype=bool)
+    bits = np.zeros(n, dtype=np.int64)
+    radius_ok = np.ones(n, dtype=bool)
+    any_dist = np.full(n, np.inf)
+    any_glob = np.full(n, -1, dtype=np.int64)
+    for k, sub in enumerate(cat.required_subtypes):
+        idx = np.flatnonzero(in_cat & (subtype == sub))
+        r = nearest_facility(ctx.net, ctx.f_anchor.subset(idx), ctx.h_anchor)
+        d = r.distance_m
+        cols[f"time_{name}_{sub}_min"] = d / speed / 60.0
+        cols[f"status_{name}_{sub}"] = _status(d, cat.reach_m, ctx.h_anchor, ctx.invalid)
+        radius_ok &= ctx.radius.covered(ctx.fxy[idx], radius_of[idx])
+        glob = np.where(r.source >= 0, idx[np.clip(r.source, 0, None)] if len(idx) else -1, -1)
+        _fold_subtype(d, glob, k, cat.reach_m + _EPS_M, best, worst, nan_any, bits, any_dist,
+                      any_glob)
+    all_dist = np.where(nan_any, np.nan, best)
+    if np.isin(subtype[idx_cat], cat.required_subtypes).all():
+        any_dist[nan_any] = np.nan
+        any_src = np.where(any_glob >= 0, np.searchsorted(idx_cat, any_glob), -1)
+    else:  # facilities of other subtypes count for "any"
+        res = nearest_facility(ctx.net, ctx.f_anchor.subset(idx_cat), ctx.h_anchor)
+        any_dist, any_src = res.distance_m, res.source
+    return _Subtypes(cols, any_dist, any_src, all_dist, worst, bits, radius_ok)
+
+
+@nb.njit(cache=True)
+def _fold_subtype(d: np.ndarray, glob: np.ndarray, k: int, reach_m: float, best: np.ndarray,
+                  worst: np.ndarray, nan_any: np.ndarray, bits: np.ndarray,
+                  any_dist: np.ndarray, any_glob: np.ndarray
+                  ) -> None:  # pragma: no cover - compiled
+    """Fold subtype ``k``'s distances into the running reductions (in place, one pass)."""
+    for i in range(len(d)):
+        di = d[i]
+        if np.isnan(di):
+            nan_any[i] = True
+            bits[i] |= 1 << k
+            if -1.0 > best[i]:
+                best[i] = -1.0
+                worst[i] = k
+            continue
+        if di > best[i]:
+            best[i] = di
+            worst[i] = k
+        if di > reach_m:
+            bits[i] |= 1 << k
+        g = glob[i]
+        if di < any_dist[i] or (di == any_dist[i] and g >= 0 and
+                                (any_glob[i] < 0 or g < any_glob[i])):
+            any_dist[i] = di
+            any_glob[i] = g
+
+
+def _missing_subtypes(beyond_bits: np.ndarray, subtypes: Sequence[str]) -> pd.Categorical:
+    """``;``-joined names of the subtypes out of reach, per household (from bit patterns)."""
+    patterns, code = np.unique(beyond_bits, return_inverse=True)
+    names = [";".join(s for k, s in enumerate(subtypes) if (int(p) >> k) & 1) for p in patterns]
+    return _categorical(code.ravel(), names)
 
 
 def analyse_coverage(
@@ -174,14 +302,15 @@ def analyse_coverage(
                            compound=_compound_ids(hh, compounds))
     f_anchor = snap_points(net, fac.geometry.to_numpy(), max_snap_m=prof.max_snap_m,
                            compound=_compound_ids(fac, compounds))
-    out = hh.copy()
-    out["access_m"] = h_anchor.access_m
-    hxy, fxy = _xy(hh), _xy(fac)
-    fac_ids = fac["facility_id"].to_numpy()
+    hxy = _xy(hh)
+    ctx = _Context(net, prof, fac, fac["facility_id"].to_numpy(), f_anchor, h_anchor, invalid,
+                   np.nan_to_num(hh["households"].to_numpy(dtype=float)), _xy(fac),
+                   np.isfinite(hxy).all(axis=1), _RadiusIndex(hxy), radius_method)
+    del hxy
+    cols: dict[str, Any] = {"access_m": h_anchor.access_m}
     for name in cats:
-        cat = prof.category(name)
-        _analyse_category(out, cat, prof, net, fac, fac_ids, f_anchor, h_anchor, invalid,
-                          hxy, fxy, radius_method)
+        cols.update(_analyse_category(prof.category(name), ctx))
+    out = _with_columns(hh, cols)
     fac_out = fac.copy()
     fac_out["snap_status"] = np.where(f_anchor.ok, "ok", np.where(
         f_anchor.status == SNAP_OFF_NETWORK, "off_network", "invalid"))
@@ -194,68 +323,80 @@ def analyse_coverage(
     return CoverageResult(out, fac_out, area_frames, summary, prof, h_anchor, f_anchor, cats)
 
 
-def _analyse_category(out: gpd.GeoDataFrame, cat: Category, prof: Profile,
-                      net: CompiledNetwork, fac: gpd.GeoDataFrame, fac_ids: np.ndarray,
-                      f_anchor: Anchors, h_anchor: Anchors, invalid: np.ndarray,
-                      hxy: np.ndarray, fxy: np.ndarray, radius_method: str) -> None:
-    name = cat.name
+@dataclass
+class _Context:
+    """What every category's analysis shares (anchors, validity, point coordinates)."""
+
+    net: CompiledNetwork
+    prof: Profile
+    fac: gpd.GeoDataFrame
+    fac_ids: np.ndarray
+    f_anchor: Anchors
+    h_anchor: Anchors
+    invalid: np.ndarray
+    demand: np.ndarray
+    fxy: np.ndarray
+    finite_xy: np.ndarray
+    radius: _RadiusIndex
+    radius_method: str
+
+
+def _analyse_category(cat: Category, ctx: _Context) -> dict[str, Any]:
+    """The columns of one category (name -> array or categorical), in output order."""
+    name, fac, n = cat.name, ctx.fac, len(ctx.invalid)
     in_cat = (fac["category"] == name).to_numpy()
     subtype = fac["subtype"].to_numpy().astype(str)
     idx_cat = np.flatnonzero(in_cat)
-    res = nearest_facility(net, f_anchor.subset(idx_cat), h_anchor)
-    any_dist = res.distance_m
-    any_id = np.where(res.source >= 0, fac_ids[idx_cat[np.clip(res.source, 0, None)]]
-                      if len(idx_cat) else None, None)
-    speed = cat.speed_m_s
     radius_of = np.full(len(fac), cat.radius_m)
-    if radius_method == "gb50180":
+    if ctx.radius_method == "gb50180":
         kinds = np.unique(subtype)
-        table = np.array([prof.subtype_radius_m(k, cat.radius_m) for k in kinds])
+        table = np.array([ctx.prof.subtype_radius_m(k, cat.radius_m) for k in kinds])
         radius_of = table[np.searchsorted(kinds, subtype)]
+    cols: dict[str, Any] = {}
+    speed = cat.speed_m_s
     if cat.required_subtypes:
-        per_dist = []
-        radius_ok = np.ones(len(out), dtype=bool)
-        for sub in cat.required_subtypes:
-            idx = np.flatnonzero(in_cat & (subtype == sub))
-            r = nearest_facility(net, f_anchor.subset(idx), h_anchor)
-            per_dist.append(r.distance_m)
-            out[f"time_{name}_{sub}_min"] = r.distance_m / speed / 60.0
-            out[f"status_{name}_{sub}"] = _status(r.distance_m, cat.reach_m, h_anchor, invalid)
-            radius_ok &= _radius_covered(hxy, fxy[idx], radius_of[idx])
-        stacked = np.vstack(per_dist)
-        all_dist = stacked.max(axis=0)  # NaN (unsnapped) propagates
-        worst = np.argmax(np.nan_to_num(stacked, nan=-1.0), axis=0)
-        beyond = np.nan_to_num(stacked, nan=np.inf) > cat.reach_m + _EPS_M
-        missing = np.full(len(out), "", dtype=object)
-        for k, sub in enumerate(cat.required_subtypes):  # a dozen types, vectorised over rows
-            missing = missing + np.where(beyond[k], sub + ";", "")
-        missing = pd.Series(missing).str.rstrip(";").to_numpy()
-        out[f"time_{name}_any_min"] = any_dist / speed / 60.0
-        out[f"nearest_{name}_id"] = any_id
-        out[f"time_{name}_min"] = all_dist / speed / 60.0
-        out[f"limiting_{name}_subtype"] = np.asarray(cat.required_subtypes)[worst]
-        out[f"missing_{name}_subtypes"] = missing
+        sub = _subtype_columns(cat, ctx, in_cat, subtype, radius_of)
+        any_dist, any_src, all_dist, radius_ok = sub.any_dist, sub.any_src, sub.all_dist, \
+            sub.radius_ok
+        cols.update(sub.cols)
+        cols[f"time_{name}_any_min"] = any_dist / speed / 60.0
+        cols[f"nearest_{name}_id"] = _ids(any_src, ctx.fac_ids[idx_cat])
+        cols[f"time_{name}_min"] = all_dist / speed / 60.0
+        cols[f"limiting_{name}_subtype"] = _categorical(sub.worst, cat.required_subtypes)
+        cols[f"missing_{name}_subtypes"] = _missing_subtypes(sub.beyond_bits,
+                                                             cat.required_subtypes)
         dist = all_dist
     else:
-        out[f"time_{name}_min"] = any_dist / speed / 60.0
-        out[f"nearest_{name}_id"] = any_id
+        res = nearest_facility(ctx.net, ctx.f_anchor.subset(idx_cat), ctx.h_anchor)
+        any_dist = res.distance_m
+        cols[f"time_{name}_min"] = any_dist / speed / 60.0
+        cols[f"nearest_{name}_id"] = _ids(res.source, ctx.fac_ids[idx_cat])
         dist = any_dist
-        radius_ok = _radius_covered(hxy, fxy[idx_cat], radius_of[idx_cat])
-    status = _status(dist, cat.reach_m, h_anchor, invalid, path_dist_m=any_dist)
-    supply = fac["floor_area_m2"].to_numpy(dtype=float)[idx_cat]
+        radius_ok = ctx.radius.covered(ctx.fxy[idx_cat], radius_of[idx_cat])
+    status = _status(dist, cat.reach_m, ctx.h_anchor, ctx.invalid, path_dist_m=any_dist)
     if len(idx_cat):
-        pf, ph, _ = pairs_within(net, f_anchor.subset(idx_cat), h_anchor, cat.reach_m)
-        keep = ~invalid[ph]
-        demand = np.nan_to_num(out["households"].to_numpy(dtype=float))
-        out[f"access_index_{name}"] = two_step_fca(pf[keep], ph[keep], supply, demand, len(out))
+        supply = fac["floor_area_m2"].to_numpy(dtype=float)[idx_cat]
+        pf, ph, _ = pairs_within(ctx.net, ctx.f_anchor.subset(idx_cat), ctx.h_anchor,
+                                 cat.reach_m)
+        keep = ~ctx.invalid[ph]
+        cols[f"access_index_{name}"] = two_step_fca(pf[keep], ph[keep], supply, ctx.demand, n)
     else:
-        out[f"access_index_{name}"] = 0.0
-    for col in [c for c in out.columns if c.startswith(f"time_{name}")]:
-        out.loc[invalid, col] = np.nan
-    out[f"status_{name}"] = status
-    radius_ok &= ~invalid & np.isfinite(hxy).all(axis=1)
-    out[f"radius_covered_{name}"] = radius_ok
-    out[f"radius_only_{name}"] = radius_ok & (status != "covered")
+        cols[f"access_index_{name}"] = np.zeros(n)
+    for col in [c for c in cols if c.startswith(f"time_{name}")]:
+        cols[col][ctx.invalid] = np.nan  # arrays computed here (never views of inputs)
+    cols[f"status_{name}"] = status
+    radius_ok &= ~ctx.invalid & ctx.finite_xy
+    cols[f"radius_covered_{name}"] = radius_ok
+    cols[f"radius_only_{name}"] = radius_ok & (status.codes != 0)
+    return cols
+
+
+def _with_columns(frame: gpd.GeoDataFrame, cols: Mapping[str, Any]) -> gpd.GeoDataFrame:
+    """A new frame: ``frame``'s columns (replaced where ``cols`` repeats a name) + ``cols``."""
+    keep = frame[[c for c in frame.columns if c not in cols]]
+    added = pd.DataFrame(dict(cols), index=frame.index)
+    joined = pd.concat([keep, added], axis=1)
+    return gpd.GeoDataFrame(joined, geometry=frame.geometry.name, crs=frame.crs)
 
 
 def status_counts(households: pd.DataFrame, category: str, *, weight: str | None = None

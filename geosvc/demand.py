@@ -58,6 +58,8 @@ def _numeric(frame: pd.DataFrame, col: str, reason: np.ndarray, label: str,
 
 
 def _add_reason(reason: np.ndarray, mask: np.ndarray, text: str) -> None:
+    if not mask.any():
+        return
     sel = mask & (reason == "")
     reason[sel] = text
     both = mask & (reason != "") & (reason != text)
@@ -117,8 +119,11 @@ def prepare_households(
     geoms = out.geometry.to_numpy()
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     xy = np.full((n, 2), np.nan)
-    if (~missing).any():
-        xy[~missing] = shapely.get_coordinates(shapely.centroid(geoms[~missing]))[:, :2]
+    point = ~missing & (shapely.get_type_id(geoms) == 0)
+    xy[point] = shapely.get_coordinates(geoms[point])[:, :2]  # a point is its own centroid
+    other = ~missing & ~point
+    if other.any():
+        xy[other] = shapely.get_coordinates(shapely.centroid(geoms[other]))[:, :2]
     _add_reason(reason, missing | ~np.isfinite(xy).all(axis=1), "missing or empty geometry")
     if households_col is None:
         hh = np.ones(n)

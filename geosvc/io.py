@@ -39,26 +39,60 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def _text(s: pd.Series) -> pd.Series:
+    """Values as text, missing (None/NaN) kept missing."""
+    missing = s.isna().to_numpy()
+    out = np.full(len(s), None, dtype=object)
+    if (~missing).any():
+        out[~missing] = s.to_numpy(dtype=object)[~missing].astype(str)
+    return pd.Series(out, index=s.index, name=s.name)
+
+
+def _gpkg_column(s: pd.Series) -> pd.Series:
+    """One column in a form GDAL's Arrow writer takes as is (vectorised, no row loop).
+
+    Booleans become 0/1 integers; categoricals keep their dictionary (text categories);
+    object columns that are already text pass through, mixed objects become text.
+    """
+    if s.dtype == bool:
+        return s.astype(np.int8)
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cats = s.cat.categories
+        if pd.api.types.infer_dtype(cats, skipna=True) != "string":
+            s = s.cat.rename_categories([str(c) for c in cats])
+        return s
+    if s.dtype == object:
+        kind = pd.api.types.infer_dtype(s, skipna=True)
+        if kind in ("string", "empty"):
+            return s.where(s.notna(), None)
+        if kind in ("integer", "floating", "mixed-integer-float", "boolean"):
+            return s
+        return _text(s)
+    return s
+
+
 def _gpkg_ready(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    out = gdf.copy()
-    for col in out.columns:
-        if col == out.geometry.name:
-            continue
-        s = out[col]
-        if s.dtype == object or str(s.dtype).startswith("string"):
-            out[col] = s.map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v))
-                             else str(v))
-        elif s.dtype == bool:
-            out[col] = s.astype(np.int8)
-    return out
+    geom = gdf.geometry.name
+    cols = {c: (gdf[c] if c == geom else _gpkg_column(gdf[c])) for c in gdf.columns}
+    return gpd.GeoDataFrame(cols, geometry=geom, crs=gdf.crs, index=gdf.index)
 
 
-def write_gpkg(layers: Mapping[str, gpd.GeoDataFrame], path: str | Path) -> Path:
-    """Write several layers into one GeoPackage, atomically."""
+def write_gpkg(layers: Mapping[str, gpd.GeoDataFrame], path: str | Path, *,
+               spatial_index: bool = True) -> Path:
+    """Write several layers into one GeoPackage, atomically, through GDAL's Arrow path.
+
+    Columns go to GDAL as Arrow arrays (no per-row Python work): numbers as numbers,
+    booleans as 0/1, categoricals as text.  ``spatial_index=False`` skips the R-tree
+    (about a third of the time for a million points; GIS viewers then scan the table).
+    """
+    import pyogrio
+
     final = Path(path)
+    options = None if spatial_index else {"SPATIAL_INDEX": "NO"}
     with atomic_path(final) as tmp:
         for name, gdf in layers.items():
-            _gpkg_ready(gdf).to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+            pyogrio.write_dataframe(_gpkg_ready(gdf), tmp, layer=name, driver="GPKG",
+                                    use_arrow=True, layer_options=options)
     return final
 
 
