@@ -7,7 +7,8 @@ polygons), :mod:`~geosvc.locate` (siting models and solvers), :mod:`~geosvc.siti
 (candidates and ranked proposals on the map), :mod:`~geosvc.viz` (maps and figures),
 :mod:`~geosvc.standards` (planning profiles), :mod:`~geosvc.datasets` (bundled samples),
 :mod:`~geosvc.crs` (WGS-84 / GCJ-02 / BD-09), :mod:`~geosvc.demand`,
-:mod:`~geosvc.facilities`, :mod:`~geosvc.pipeline`, :mod:`~geosvc.config`, :mod:`~geosvc.cli`.
+:mod:`~geosvc.facilities`, :mod:`~geosvc.pipeline`, :mod:`~geosvc.resources` (step times,
+peak memory, the memory budget), :mod:`~geosvc.config`, :mod:`~geosvc.cli`.
 
 Submodules and entry points load on first use, so ``import geosvc`` stays cheap and has no
 side effects.
@@ -21,7 +22,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _MODULES = ("access", "circles", "cli", "config", "coverage", "crs", "datasets", "demand",
-            "demo", "facilities", "io", "locate", "network", "pipeline", "report", "siting",
+            "demo", "facilities", "io", "locate", "network", "pipeline", "report", "resources",
+            "siting",
             "standards", "viz")
 _ENTRY_POINTS = {
     "load_profile": "standards",

@@ -14,6 +14,7 @@ __all__ = [
     "NetworkError",
     "ConfigError",
     "InfeasibleError",
+    "MemoryLimitError",
 ]
 
 
@@ -39,3 +40,7 @@ class ConfigError(InputError):
 
 class InfeasibleError(GeosvcError, RuntimeError):
     """A model cannot be solved as asked (and no partial answer makes sense)."""
+
+
+class MemoryLimitError(GeosvcError, MemoryError):
+    """An input cannot be analysed within the run's memory limit (the message gives the sizes)."""

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from geosvc import diagnostics
+from geosvc import diagnostics, resources
 from geosvc._errors import GeosvcError
 
 __all__ = ["main", "build_parser"]
@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strict", action="store_true",
                         help="exit 2 when the run raised any warning (for batch jobs); the "
                         "outputs are still written, with the warnings in summary.json")
+    parser.add_argument("--memory-limit", metavar="SIZE", dest="memory_limit_top",
+                        help="memory budget for the run, e.g. 8GB (also accepted after the "
+                        "command); steps chunk to stay inside it, and an input that cannot fit "
+                        "stops with exit 2")
     sub = parser.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="run the whole analysis on the embedded default district "
@@ -95,7 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="batch run from a TOML config file")
     r.add_argument("config", help="path of the config file (see examples/district.toml)")
+    for p in (d, c, ci, s, r):
+        p.add_argument("--memory-limit", metavar="SIZE", help="memory budget for the run, "
+                       "e.g. 8GB or 512MB (for `run`: overrides [run] memory_limit)")
     return parser
+
+
+def _memory_limit(args: argparse.Namespace) -> str | None:
+    return getattr(args, "memory_limit", None) or getattr(args, "memory_limit_top", None)
 
 
 def _parse_areas(specs: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -149,7 +160,9 @@ def _print_key_figures(summary: dict[str, Any], out: Path) -> None:
         print(f"  siting {name}: {plan['model']} k={plan['k']} -> coverage "
               f"{plan['coverage_before']:.1%} -> {plan['coverage_after']:.1%} "
               f"(gap {plan['gap']:.2%})")
-    print(f"  outputs in {out}/ ({summary['run']['run_time_s']:.0f} s)")
+    peak = summary["run"].get("peak_rss_mb")
+    print(f"  outputs in {out}/ ({summary['run']['run_time_s']:.0f} s"
+          + (f", peak {resources.format_bytes(peak * 2**20)} resident" if peak else "") + ")")
 
 
 def _cmd_coverage(args: argparse.Namespace) -> int:
@@ -252,7 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _setup_logging(args.quiet)
     try:
-        with diagnostics.collect() as diag:
+        with diagnostics.collect() as diag, resources.collect_steps(), \
+                resources.memory_limit(_memory_limit(args)):
             code = _COMMANDS[args.command](args)
         if code == 0 and args.strict and diag.warnings:
             return _strict_failure(diag)

@@ -102,6 +102,24 @@ class OutputSpec(_Strict):
     basemap: Literal["osm", "gaode"] | None = None
 
 
+class RunSpec(_Strict):
+    """How the run uses the machine."""
+
+    memory_limit: str | None = None
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _size(cls, v: str | None) -> str | None:
+        if v is not None:
+            from geosvc.resources import parse_memory
+
+            try:
+                parse_memory(v)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+
 class Config(_Strict):
     """A whole batch configuration."""
 
@@ -110,6 +128,7 @@ class Config(_Strict):
     analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
     siting: SitingSpec = Field(default_factory=SitingSpec)
     output: OutputSpec
+    run: RunSpec = Field(default_factory=RunSpec)
 
 
 def _format_error(path: Path, exc: ValidationError) -> str:
@@ -182,7 +201,20 @@ def _check(cfg: Config, where: Path) -> None:
 
 
 def run_config(cfg: Config) -> dict[str, Any]:
-    """Run everything a validated config asks for; returns the summary."""
+    """Run everything a validated config asks for; returns the summary.
+
+    ``[run] memory_limit`` applies unless a limit is already open (the CLI's
+    ``--memory-limit`` wins).
+    """
+    from geosvc import resources
+
+    keep_outer = resources.active_limit() is not None
+    with resources.memory_limit(None if keep_outer else cfg.run.memory_limit), \
+            resources.collect_steps():
+        return _run_config(cfg)
+
+
+def _run_config(cfg: Config) -> dict[str, Any]:
     from geosvc.demo import run_analysis
     from geosvc.pipeline import district_inputs, helsinki_inputs, load_inputs
     from geosvc.standards import load_profile

@@ -91,9 +91,23 @@ def write_gpkg(layers: Mapping[str, gpd.GeoDataFrame], path: str | Path, *,
     options = None if spatial_index else {"SPATIAL_INDEX": "NO"}
     with atomic_path(final) as tmp:
         for name, gdf in layers.items():
-            pyogrio.write_dataframe(_gpkg_ready(gdf), tmp, layer=name, driver="GPKG",
-                                    use_arrow=True, layer_options=options)
+            rows = _rows_per_batch(gdf)
+            for start in range(0, max(len(gdf), 1), rows):
+                part = _gpkg_ready(gdf.iloc[start:start + rows])
+                pyogrio.write_dataframe(part, tmp, layer=name, driver="GPKG", use_arrow=True,
+                                        layer_options=options, append=start > 0)
     return final
+
+
+def _rows_per_batch(gdf: gpd.GeoDataFrame) -> int:
+    """Rows per write so that the Arrow copy (about twice the columns) fits the budget."""
+    from geosvc import resources
+
+    n = len(gdf)
+    if n == 0:
+        return 1
+    per_row = gdf.memory_usage(index=False, deep=False).sum() / n + 120  # + WKB, text
+    return int(max(10_000, min(n, resources.available_bytes(share=0.5) / (2 * per_row))))
 
 
 def to_jsonable(obj: Any) -> Any:

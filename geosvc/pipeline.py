@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geosvc import diagnostics
+from geosvc import diagnostics, resources
 from geosvc._errors import InputError
 from geosvc.coverage import CoverageResult, analyse_coverage
 from geosvc.demand import read_households
@@ -39,6 +39,7 @@ __all__ = [
     "run_coverage",
     "write_coverage",
     "step",
+    "attach_resources",
     "versions",
 ]
 
@@ -47,11 +48,16 @@ log = logging.getLogger(__name__)
 
 @contextmanager
 def step(label: str) -> Iterator[None]:
-    """Log a pipeline step with its duration (the CLI shows these as progress)."""
+    """Run a pipeline step: log its start, then its time and peak resident memory.
+
+    The CLI shows these lines as progress; inside :func:`geosvc.resources.collect_steps`
+    (every ``geosvc run``/``demo``) each step also lands in ``summary.json["steps"]``.
+    """
     log.info("%s ...", label)
-    t0 = time.perf_counter()
-    yield
-    log.info("%s done (%.1f s)", label, time.perf_counter() - t0)
+    with resources.measure(label) as rec:
+        yield
+    log.info("%s done (%.1f s, peak %s resident)", label, rec.seconds,
+             resources.format_bytes(rec.peak_rss_mb * 2**20))
 
 
 @dataclass
@@ -132,10 +138,12 @@ def load_inputs(
         G = read_graph(roads_p, crs=crs, layer=ly.get("roads"),
                        coord_system=cs.get("roads", "wgs84"))
         net = compile_network(G)
-    hh = read_households(households, layer=ly.get("households"),
-                         coord_system=cs.get("households", "wgs84")).to_crs(net.crs)
-    fac = read_facilities(facilities, layer=ly.get("facilities"),
-                          coord_system=cs.get("facilities", "wgs84")).to_crs(net.crs)
+    with step(f"reading households {Path(households).name}"):
+        hh = read_households(households, layer=ly.get("households"),
+                             coord_system=cs.get("households", "wgs84")).to_crs(net.crs)
+    with step(f"reading facilities {Path(facilities).name}"):
+        fac = read_facilities(facilities, layer=ly.get("facilities"),
+                              coord_system=cs.get("facilities", "wgs84")).to_crs(net.crs)
     sources = [_source_record(roads_p, net.n_edges, "roads", ly.get("roads")),
                _source_record(Path(households), len(hh), "households", ly.get("households")),
                _source_record(Path(facilities), len(fac), "facilities", ly.get("facilities"))]
@@ -277,6 +285,7 @@ def build_summary(result: CoverageResult, inputs: Inputs, *, started: float,
         "versions": versions(),
         "run_time_s": round(time.perf_counter() - started, 2),
     }
+    attach_resources(summary)
     summary["profile_values"] = result.profile.to_dict()
     summary["facilities"] = {
         "rows": int(len(result.facilities)),
@@ -289,6 +298,18 @@ def build_summary(result: CoverageResult, inputs: Inputs, *, started: float,
         summary.update(extra)
     diag = diagnostics.active()
     summary["warnings"] = diag.to_list() if diag is not None else []
+    return summary
+
+
+def attach_resources(summary: dict[str, Any]) -> dict[str, Any]:
+    """Put the run's steps (time, peak memory), peak and memory limit into ``summary``."""
+    steps = resources.active_steps()
+    limit = resources.active_limit()
+    run = summary.setdefault("run", {})
+    run["memory_limit_mb"] = None if limit is None else round(limit / 2**20, 1)
+    run["peak_rss_mb"] = round(max(steps.peak_rss_mb if steps else 0.0,
+                                   resources.peak_rss_bytes() / 2**20), 1)
+    summary["steps"] = steps.to_list() if steps is not None else []
     return summary
 
 

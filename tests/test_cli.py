@@ -64,6 +64,15 @@ def test_demo_writes_every_output(demo_out):
         assert agree["share_within_tolerance"] >= 0.99  # the circles issue's goal
         assert agree["share"] >= 0.97
     assert "coverage" in proc.stdout
+    steps = summary["steps"]
+    names = [s["name"] for s in steps]
+    assert any(n.startswith("walking-time coverage") for n in names), names
+    assert "writing households.gpkg" in names and "map.html" in names
+    for s in steps:
+        assert s["seconds"] >= 0 and s["peak_rss_mb"] >= s["rss_start_mb"] > 0, s
+    assert summary["run"]["peak_rss_mb"] >= max(s["peak_rss_mb"] for s in steps)
+    assert summary["run"]["memory_limit_mb"] is None
+    assert "peak" in proc.stderr and "resident" in proc.stderr  # progress lines
 
 
 def test_rerun_replaces_results(tmp_path, district_file):
@@ -120,6 +129,8 @@ def test_run_files_config(tmp_path, district_file):
     (("k = 10", 'k = "ten"'), "siting.k = 'ten': Input should be a valid integer"),
     (('model = "max-coverage"', 'model = "best"'), "siting.model = 'best': Input should be"),
     (("[siting]", "[siting]\nbudget = 3"), "siting.budget = 3: unknown key"),
+    (("[siting]", "[run]\nmemory_limit = 'lots'\n[siting]"),
+     "run.memory_limit = 'lots': .*expected a size such as '8GB'"),
     (('"categories.elderly_care.speed_m_s" = 0.8', '"categories.elderly_care.sped" = 0.8'),
      "unknown profile key 'categories.elderly_care.sped'"),
 ])
