@@ -7,7 +7,9 @@ Exit codes: 0 success, 2 bad input or configuration (one clear line), 1 internal
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import math
 import sys
 import time
 import traceback
@@ -41,9 +43,91 @@ def _add_inputs(p: argparse.ArgumentParser, *, households: bool = True) -> None:
     p.add_argument("--profile", default="cn-community-2023", help="standards profile name or "
                    ".toml path (default cn-community-2023)")
     p.add_argument("--crs", help="projected working CRS, e.g. EPSG:32650 (default: local UTM)")
-    p.add_argument("--coord-system", default="wgs84", choices=["wgs84", "gcj02", "bd09"],
-                   help="datum of lon/lat inputs (Chinese web-map data is often gcj02)")
+    p.add_argument("--coord-system", action="append", default=[], metavar="[INPUT=]SYSTEM",
+                   help="datum of lon/lat inputs: wgs84 (default), gcj02 or bd09 (Chinese "
+                   "web-map data is often gcj02); INPUT=SYSTEM for one input, e.g. "
+                   "facilities=gcj02 (repeatable)")
     p.add_argument("--out", required=True, help="output folder")
+    _add_input_options(p, households=households)
+
+
+def _add_input_options(p: argparse.ArgumentParser, *, households: bool) -> None:
+    """Layers, column mappings, per-input CRS/coord_system and output-folder policy."""
+    g = p.add_argument_group("input details (see README 'Inputs you can give')")
+    kinds = ["roads", "facilities", "compounds"] + (["households"] if households else [])
+    for kind in kinds:
+        g.add_argument(f"--{kind}-layer", metavar="NAME",
+                       help=f"layer of a multi-layer {kind} file (or Excel sheet)")
+    for kind in ["facilities"] + (["households"] if households else []):
+        g.add_argument(f"--{kind}-xy", metavar="X,Y",
+                       help=f"coordinate columns of a {kind} CSV/Excel table (default: "
+                       "detected: lon/lat, lng/lat, longitude/latitude, 经度/纬度, x/y)")
+        g.add_argument(f"--{kind}-crs", metavar="CRS",
+                       help=f"CRS of the {kind} coordinates (tables; layers without a CRS); "
+                       "default EPSG:4326 for lon/lat")
+    if households:
+        g.add_argument("--households-columns", metavar="KEY=COL[,KEY=COL]",
+                       help="household columns: id, households, persons, elderly "
+                       "(e.g. id=bldg_id,households=hh)")
+        g.add_argument("--one-household-per-point", action="store_true",
+                       help="count one household per point (address points; no count column)")
+    g.add_argument("--facilities-columns", metavar="KEY=COL[,KEY=COL]",
+                   help="facility columns: id, category, subtype, floor_area "
+                   "(e.g. id=fid,category=type)")
+    p.add_argument("--no-overwrite", action="store_true",
+                   help="refuse an output folder that holds an earlier run's results (default: "
+                   "the files listed in its manifest are replaced)")
+
+
+_HH_KEYS = {"id": "id_col", "households": "households_col", "persons": "persons_col",
+            "elderly": "elderly_col"}
+_FAC_KEYS = {"id": "id_col", "category": "category_col", "subtype": "subtype_col",
+             "floor_area": "floor_area_col"}
+_INPUTS = ("roads", "households", "facilities", "areas", "compounds")
+
+
+def _parse_columns(spec: str | None, keys: dict[str, str], option: str) -> dict[str, Any]:
+    from geosvc._errors import ConfigError
+
+    out: dict[str, Any] = {}
+    for part in (spec or "").split(","):
+        if not part.strip():
+            continue
+        key, sep, col = part.partition("=")
+        key = key.strip()
+        if not sep or key not in keys or not col.strip():
+            raise ConfigError(f"{option} {spec!r}: expected KEY=COLUMN pairs separated by commas "
+                              f"with KEY one of {', '.join(keys)}")
+        out[keys[key]] = col.strip()
+    return out
+
+
+def _parse_coord_systems(specs: Sequence[str]) -> dict[str, str]:
+    from geosvc._errors import ConfigError
+
+    systems = ("wgs84", "gcj02", "bd09")
+    out = {k: "wgs84" for k in _INPUTS}
+    for spec in specs:
+        kind, sep, system = spec.rpartition("=")
+        if system not in systems or (sep and kind not in _INPUTS):
+            raise ConfigError(f"--coord-system {spec!r}: expected one of {', '.join(systems)} "
+                              f"for every input, or INPUT=SYSTEM with INPUT one of "
+                              f"{', '.join(_INPUTS)} (e.g. facilities=gcj02)")
+        for k in ([kind] if sep else _INPUTS):
+            out[k] = system
+    return out
+
+
+def _xy(spec: str | None, option: str) -> tuple[str, ...] | None:
+    from geosvc._errors import ConfigError
+
+    if spec is None:
+        return None
+    parts = tuple(s.strip() for s in spec.split(","))
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"{option} {spec!r}: give the x (longitude) and y (latitude) "
+                          "columns, e.g. lng,lat")
+    return parts
 
 
 def _version_text() -> str:
@@ -78,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--lang", default="zh", choices=["zh", "en"], help="map and figure labels")
     d.add_argument("--seed", type=int, default=2023, help="district generator seed")
     d.add_argument("--k", type=int, default=10, help="new stations to propose per category")
+    d.add_argument("--no-overwrite", action="store_true",
+                   help="refuse an output folder that holds an earlier run's results")
 
     c = sub.add_parser("coverage", help="walking-time coverage per household and area")
     _add_inputs(c)
@@ -102,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (d, c, ci, s, r):
         p.add_argument("--memory-limit", metavar="SIZE", help="memory budget for the run, "
                        "e.g. 8GB or 512MB (for `run`: overrides [run] memory_limit)")
+    r.add_argument("--no-overwrite", action="store_true",
+                   help="refuse an output folder that holds an earlier run's results")
     return parser
 
 
@@ -126,14 +214,24 @@ def _parse_areas(specs: Sequence[str]) -> dict[str, dict[str, Any]]:
 
 def _inputs_from_args(args: argparse.Namespace) -> Any:
     from geosvc.pipeline import load_inputs
+    from geosvc.standards import load_profile
 
-    cs = args.coord_system
+    has_hh = getattr(args, "households", None) is not None
+    hh_cols = _parse_columns(getattr(args, "households_columns", None), _HH_KEYS,
+                             "--households-columns")
+    if getattr(args, "one_household_per_point", False):
+        hh_cols["households_col"] = None
     return load_inputs(
-        roads=args.roads, households=getattr(args, "households", None) or args.facilities,
+        roads=args.roads, households=args.households if has_hh else None,
         facilities=args.facilities, areas=_parse_areas(args.areas), compounds=args.compounds,
-        crs=args.crs,
-        coord_system={k: cs for k in ("roads", "households", "facilities", "areas",
-                                      "compounds")},
+        crs=args.crs, coord_system=_parse_coord_systems(args.coord_system),
+        layers={k: getattr(args, f"{k}_layer", None) for k in _INPUTS},
+        household_columns=hh_cols, profile=load_profile(args.profile),
+        facility_columns=_parse_columns(args.facilities_columns, _FAC_KEYS,
+                                        "--facilities-columns"),
+        input_crs={k: getattr(args, f"{k}_crs", None) for k in ("households", "facilities")},
+        xy={k: _xy(getattr(args, f"{k}_xy", None), f"--{k}-xy")
+            for k in ("households", "facilities")},
         name="command line inputs")
 
 
@@ -146,13 +244,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pct(v: Any) -> str:
+    """A share as a percentage; ``n/a`` when undefined (no households)."""
+    return f"{v:.1%}" if isinstance(v, int | float) and math.isfinite(v) else "n/a"
+
+
 def _print_key_figures(summary: dict[str, Any], out: Path) -> None:
     print(f"geosvc: {summary['run']['name']}")
     print(f"  households {summary['households_total']:.0f} in {summary['rows_total']} rows "
           f"({summary['rows_invalid']} invalid); elderly {summary['elderly_total']:.0f}")
     for name, c in summary["categories"].items():
         print(f"  {name}: {c['threshold_min']:g} min at {c['speed_m_s']} m/s -> coverage "
-              f"{c['coverage_rate']:.1%} (radius method {c['radius_method_coverage_rate']:.1%}); "
+              f"{_pct(c['coverage_rate'])} (radius method {_pct(c['radius_method_coverage_rate'])}); "
               f"uncovered {c['households_uncovered']:.0f} hh, unreachable "
               f"{c['households_unreachable']:.0f}, off-network {c['households_off_network']:.0f}; "
               f"elderly outside {c['elderly_uncovered']:.0f}")
@@ -207,8 +310,9 @@ def _cmd_site(args: argparse.Namespace) -> int:
     from geosvc.siting import propose_sites, write_siting
     from geosvc.standards import load_profile
 
-    inputs = _inputs_from_args(args)
     prof = load_profile(args.profile)
+    prof.category(args.category)  # an unknown category fails before any work
+    inputs = _inputs_from_args(args)
     cov = run_coverage(inputs, profile=prof)
     plan = propose_sites(inputs.net, cov, category=args.category, model=args.model, k=args.k,
                          target=args.target, solver=args.solver,
@@ -220,9 +324,13 @@ def _cmd_site(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from geosvc.config import load_config, run_config
+    from geosvc.io import output_run
 
     cfg = load_config(args.config)
-    summary = run_config(cfg)
+    args.strict = args.strict or cfg.strict
+    with output_run(cfg.output.folder, overwrite=cfg.output.overwrite and not args.no_overwrite,
+                    option=f"{args.config}: output.folder", command="run"):
+        summary = run_config(cfg)
     _print_key_figures(summary, Path(cfg.output.folder))
     return 0
 
@@ -247,7 +355,7 @@ def _setup_logging(quiet: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING if quiet else logging.INFO)
     logging.getLogger("geosvc").setLevel(logging.WARNING if quiet else logging.INFO)
-    for noisy in ("numba", "matplotlib", "fiona", "pyogrio", "PIL"):
+    for noisy in ("numba", "matplotlib", "fiona", "pyogrio", "PIL", "numexpr"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -259,14 +367,27 @@ def _strict_failure(diag: diagnostics.Diagnostics) -> int:
     return 2
 
 
+def _output_folder(args: argparse.Namespace) -> contextlib.AbstractContextManager[Any]:
+    """The output folder of commands with ``--out``: checked before any work, manifest kept."""
+    from geosvc.io import output_run
+
+    if args.command == "run" or getattr(args, "out", None) is None:
+        return contextlib.nullcontext()
+    return output_run(args.out, overwrite=not getattr(args, "no_overwrite", False),
+                      command=args.command)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``geosvc`` command; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.quiet)
+    from geosvc.io import install_signal_cleanup
+
+    install_signal_cleanup()
     try:
         with diagnostics.collect() as diag, resources.collect_steps(), \
-                resources.memory_limit(_memory_limit(args)):
+                resources.memory_limit(_memory_limit(args)), _output_folder(args):
             code = _COMMANDS[args.command](args)
         if code == 0 and args.strict and diag.warnings:
             return _strict_failure(diag)

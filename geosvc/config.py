@@ -44,6 +44,18 @@ class HouseholdColumns(_Strict):
     elderly: str | None = "elderly"
 
 
+class FacilityColumns(_Strict):
+    """Column names of the facility layer."""
+
+    id: str = "facility_id"
+    category: str = "category"
+    subtype: str = "subtype"
+    floor_area: str = "floor_area_m2"
+
+
+InputName = Literal["roads", "households", "facilities", "compounds", "areas"]
+
+
 class InputsSpec(_Strict):
     """Input files, or a bundled sample."""
 
@@ -58,9 +70,23 @@ class InputsSpec(_Strict):
     compounds: Path | None = None
     compounds_layer: str | None = None
     crs: str | None = None
-    coord_system: CoordSystem = "wgs84"
+    coord_system: CoordSystem | dict[InputName, CoordSystem] = "wgs84"
+    households_crs: str | None = None
+    facilities_crs: str | None = None
+    compounds_crs: str | None = None
+    households_xy: list[str] | None = Field(default=None, min_length=2, max_length=2)
+    facilities_xy: list[str] | None = Field(default=None, min_length=2, max_length=2)
     households_columns: HouseholdColumns = Field(default_factory=HouseholdColumns)
+    one_household_per_point: bool = False
+    facilities_columns: FacilityColumns = Field(default_factory=FacilityColumns)
     areas: list[AreaSpec] = Field(default_factory=list)
+
+    def coord_systems(self) -> dict[str, str]:
+        """Datum per input (a single ``coord_system`` applies to every input)."""
+        names = ("roads", "households", "facilities", "compounds", "areas")
+        if isinstance(self.coord_system, str):
+            return {k: self.coord_system for k in names}
+        return {k: self.coord_system.get(k, "wgs84") for k in names}  # type: ignore[call-overload]
 
 
 class ProfileSpec(_Strict):
@@ -100,6 +126,7 @@ class OutputSpec(_Strict):
     folder: Path
     lang: Literal["zh", "en"] = "zh"
     basemap: Literal["osm", "gaode"] | None = None
+    overwrite: bool = True
 
 
 class RunSpec(_Strict):
@@ -129,6 +156,7 @@ class Config(_Strict):
     siting: SitingSpec = Field(default_factory=SitingSpec)
     output: OutputSpec
     run: RunSpec = Field(default_factory=RunSpec)
+    strict: bool = False
 
 
 def _format_error(path: Path, exc: ValidationError) -> str:
@@ -176,7 +204,9 @@ def _resolve(cfg: Config, base: Path) -> Config:
 
 
 def _check(cfg: Config, where: Path) -> None:
+    from geosvc.io import check_output_folder
     from geosvc.standards import load_profile
+    from geosvc.tables import parse_crs
 
     inp = cfg.inputs
     if inp.sample is None:
@@ -190,6 +220,17 @@ def _check(cfg: Config, where: Path) -> None:
     for key, f in files:
         if f is not None and not f.exists():
             raise ConfigError(f"{where}: {key} = '{f}': file not found")
+    for key in ("crs", "households_crs", "facilities_crs", "compounds_crs"):
+        value = getattr(inp, key)
+        if value is not None:
+            try:
+                parse_crs(value, option=f"inputs.{key}")
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+    try:
+        check_output_folder(cfg.output.folder, option="output.folder")
+    except InputError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     try:
         prof = load_profile(cfg.profile.name, overrides=cfg.profile.overrides)
     except ConfigError as exc:
@@ -229,20 +270,25 @@ def _run_config(cfg: Config) -> dict[str, Any]:
     else:
         assert inp.roads and inp.households and inp.facilities
         cols = inp.households_columns
+        fcols = inp.facilities_columns
         inputs = load_inputs(
             roads=inp.roads, households=inp.households, facilities=inp.facilities,
             areas={a.level: {"path": a.path, "layer": a.layer, "id": a.id, "name": a.name}
                    for a in inp.areas},
             compounds=inp.compounds, crs=inp.crs,
-            coord_system={k: inp.coord_system for k in ("roads", "households", "facilities",
-                                                        "compounds", "areas")},
+            coord_system=inp.coord_systems(),
             layers={"roads": inp.roads_layer, "households": inp.households_layer,
                     "facilities": inp.facilities_layer, "compounds": inp.compounds_layer},
-            household_columns={"id_col": cols.id, "households_col": cols.households,
+            household_columns={"id_col": cols.id,
+                               "households_col": None if inp.one_household_per_point
+                               else cols.households,
                                "persons_col": cols.persons, "elderly_col": cols.elderly},
-            name=f"config {inp.roads.name if inp.roads else ''}")
-    if not inputs.facilities.empty and "category" not in inputs.facilities.columns:
-        raise InputError("facilities layer has no 'category' column")
+            facility_columns={"id_col": fcols.id, "category_col": fcols.category,
+                              "subtype_col": fcols.subtype, "floor_area_col": fcols.floor_area},
+            input_crs={"households": inp.households_crs, "facilities": inp.facilities_crs,
+                       "compounds": inp.compounds_crs},
+            xy={"households": inp.households_xy, "facilities": inp.facilities_xy},
+            profile=prof, name=f"config {inp.roads.name if inp.roads else ''}")
     return run_analysis(inputs, prof, out_dir=Path(cfg.output.folder), lang=cfg.output.lang,
                         k=cfg.siting.k, model=cfg.siting.model, target=cfg.siting.target,
                         solver=cfg.siting.solver, categories=cfg.analysis.categories,

@@ -22,6 +22,7 @@ from scipy.spatial import cKDTree
 
 from geosvc import resources
 from geosvc._errors import InputError
+from geosvc._plausibility import mark_unprojectable, warn_after_snapping
 from geosvc.access import (
     SNAP_OFF_NETWORK,
     Anchors,
@@ -293,7 +294,7 @@ def analyse_coverage(
     fac = facilities if facilities.attrs.get("geosvc_prepared") == prof.name else \
         prepare_facilities(facilities, prof, source=str(facilities.attrs.get("source",
                                                                               "facilities")))
-    hh = hh.to_crs(net.crs)
+    hh = mark_unprojectable(hh.to_crs(net.crs))
     fac = fac.to_crs(net.crs)
     cats = tuple(categories) if categories is not None else prof.category_names
     for c in cats:
@@ -304,6 +305,7 @@ def analyse_coverage(
                            compound=_compound_ids(hh, compounds))
     f_anchor = snap_points(net, fac.geometry.to_numpy(), max_snap_m=prof.max_snap_m,
                            compound=_compound_ids(fac, compounds))
+    warn_after_snapping(net, hh, h_anchor.ok, invalid, fac, f_anchor.ok, cats, prof.max_snap_m)
     hxy = _xy(hh)
     ctx = _Context(net, prof, fac, fac["facility_id"].to_numpy(), f_anchor, h_anchor, invalid,
                    np.nan_to_num(hh["households"].to_numpy(dtype=float)), _xy(fac),

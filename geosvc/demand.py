@@ -1,12 +1,17 @@
 """Households (demand): reading and validating residential points.
 
 Every input row is kept.  Rows that cannot be analysed get an ``invalid_reason``
-(missing geometry, non-numeric or negative counts, duplicate id) and leave every analysis
-with status ``invalid``; they are never dropped.
+(missing geometry, coordinates outside the lon/lat range, non-numeric, infinite, negative,
+non-integral or implausibly large counts, duplicate or missing id) and leave every analysis
+with status ``invalid``; they are never dropped.  Problems that concern the whole input
+(a missing column, lines given as households, lon/lat swapped in every row) are errors
+naming the file and the fix.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,30 +20,161 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geosvc import diagnostics
 from geosvc._errors import CRSError, InputError
 
 __all__ = ["prepare_households", "read_households", "households_from_buildings",
-           "households_from_raster", "rasterize_population"]
+           "households_from_raster", "rasterize_population", "read_points",
+           "MAX_HOUSEHOLDS_PER_POINT", "MAX_PERSONS_PER_POINT",
+           "check_household_columns"]
+
+log = logging.getLogger(__name__)
+
+MAX_HOUSEHOLDS_PER_POINT = 20_000.0
+"""Largest plausible household count of one point (a very large compound is ~10,000)."""
+MAX_PERSONS_PER_POINT = 100_000.0
+"""Largest plausible person (or elderly) count of one point."""
+
+_LINE_TYPES = (1, 2, 5)  # LineString, LinearRing, MultiLineString
+_POLYGON_TYPES = (3, 6)
+_DEFAULT_LAYERS = {"households": ("households", "buildings", "residential"),
+                   "facilities": ("facilities",), "candidates": ("candidates",),
+                   "compounds": ("compounds",)}
 
 
 def read_households(path: str | Path, *, layer: str | None = None,
-                    coord_system: str = "wgs84") -> gpd.GeoDataFrame:
-    """Read a household layer (GeoPackage, Shapefile, GeoJSON, CSV with x/y not supported)."""
-    return _read_layer(path, layer=layer, coord_system=coord_system, what="households")
+                    coord_system: str = "wgs84", crs: Any = None,
+                    xy: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+    """Read a household layer or table.
+
+    GeoPackage, Shapefile, GeoJSON, or a ``.csv``/``.xlsx`` table with coordinate
+    columns (see :func:`geosvc.tables.read_table`).  ``layer`` names the GeoPackage layer
+    or Excel sheet; ``crs`` is the CRS of a table's coordinates (or of a layer that has
+    none); ``coord_system`` the datum of lon/lat (``wgs84``, ``gcj02``, ``bd09``).
+    """
+    return read_points(path, layer=layer, coord_system=coord_system, what="households",
+                       crs=crs, xy=xy)
 
 
-def _read_layer(path: str | Path, *, layer: str | None, coord_system: str,
-                what: str) -> gpd.GeoDataFrame:
+def _option(what: str, key: str) -> str:
+    """The CLI option and config key that set ``key`` for input ``what`` (for messages)."""
+    if what == "areas":
+        return f"the areas spec (config: inputs.areas[].{key})"
+    return f"--{what}-{key} (config: inputs.{what}_{key})"
+
+
+def _pick_layer(p: Path, layer: str | None, what: str) -> str | None:
+    import pyogrio
+
+    try:
+        names = [str(n) for n in pyogrio.list_layers(p)[:, 0]]
+    except Exception as exc:
+        raise InputError(f"{p}: cannot read the {what} file ({exc}); is it a GeoPackage, "
+                         "Shapefile, GeoJSON, CSV or .xlsx file?") from None
+    if layer is not None:
+        if layer not in names:
+            raise InputError(f"{p}: no layer {layer!r}; layers are {names}; fix "
+                             f"{_option(what, 'layer')}")
+        return layer
+    if len(names) <= 1:
+        return None
+    for name in _DEFAULT_LAYERS.get(what, (what,)):
+        if name in names:
+            return name
+    raise InputError(f"{p} holds {len(names)} layers {names}; name the {what} layer with "
+                     f"{_option(what, 'layer')}")
+
+
+def _set_crs(gdf: gpd.GeoDataFrame, crs: Any, p: Path, what: str) -> gpd.GeoDataFrame:
+    from geosvc.tables import parse_crs
+
+    if crs is None:
+        if gdf.crs is None:
+            raise CRSError(f"{p}: the {what} layer has no CRS; set it in the file or give it "
+                           f"with {_option(what, 'crs')} (e.g. EPSG:4326)")
+        return gdf
+    want = parse_crs(crs, option=_option(what, "crs"))
+    if gdf.crs is None:
+        return gdf.set_crs(want)
+    if not gdf.crs.equals(want):
+        raise CRSError(f"{p}: the {what} layer says its CRS is {gdf.crs.to_string()} but "
+                       f"{_option(what, 'crs')} says {want.to_string()}; drop the option or fix "
+                       "the file")
+    return gdf
+
+
+def _check_lonlat(gdf: gpd.GeoDataFrame, p: Path, what: str) -> None:
+    """Error when (nearly) every row is outside the lon/lat range and swapped would fit."""
+    if gdf.crs is None or not gdf.crs.is_geographic or len(gdf) == 0:
+        return
+    b = shapely.bounds(gdf.geometry.to_numpy())
+    ok = np.isfinite(b).all(axis=1)
+    if not ok.any():
+        return
+    b = b[ok]
+    out = (np.abs(b[:, [0, 2]]) > 180).any(axis=1) | (np.abs(b[:, [1, 3]]) > 90).any(axis=1)
+    if out.mean() <= 0.5:
+        return  # a few rows: each becomes invalid with its reason
+    swapped_fits = ((np.abs(b[:, [1, 3]]) <= 180).all(axis=1)
+                    & (np.abs(b[:, [0, 2]]) <= 90).all(axis=1))
+    row = int(np.flatnonzero(ok)[np.flatnonzero(out)[0]])
+    ex = f"row {row}: x={b[out][0, 0]:g}, y={b[out][0, 1]:g}"
+    hint = ("are lon/lat swapped? Put longitude first (x) and latitude second (y)"
+            if swapped_fits[out].mean() > 0.9 else
+            f"give the layer's real CRS with {_option(what, 'crs')}")
+    raise InputError(f"{p}: {int(out.sum())} of {len(b)} {what} rows lie outside the lon/lat "
+                     f"range of {gdf.crs.to_string()} ({ex}); {hint}")
+
+
+def read_points(path: str | Path, *, layer: str | None = None, coord_system: str = "wgs84",
+                what: str = "points", crs: Any = None,
+                xy: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+    """Read a vector layer or a CSV/Excel table of ``what`` (every row kept).
+
+    Parameters
+    ----------
+    path
+        GeoPackage/Shapefile/GeoJSON, or ``.csv``/``.xlsx``.
+    layer
+        Layer of a multi-layer file, or Excel sheet.  A file with several layers and no
+        layer named is read from the layer called ``what`` (households: also
+        ``buildings``), else it is an error listing the layers.
+    coord_system
+        Datum of lon/lat coordinates: ``wgs84``, ``gcj02`` or ``bd09``.
+    what
+        ``households``, ``facilities``, ``candidates``, ``compounds``, ``areas``: used in
+        messages and option names.
+    crs
+        CRS of a table's coordinates, or of a layer that carries none.
+    xy
+        Coordinate column names of a table (default: detected).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The rows with their CRS (EPSG:4326 after a ``gcj02``/``bd09`` conversion).
+    """
+    from geosvc.tables import is_table, read_table
+
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: {what} file not found; check the path")
-    try:
-        gdf = gpd.read_file(p, layer=layer)
-    except Exception as exc:
-        raise InputError(f"{p}: cannot read the {what} layer"
-                         + (f" {layer!r}" if layer else "") + f" ({exc})") from exc
-    if gdf.crs is None:
-        raise CRSError(f"{p}: the {what} layer has no CRS; set it (e.g. EPSG:4326)")
+    if p.is_dir() and p.suffix.lower() != ".gdb":
+        raise InputError(f"{p}: is a folder, not a {what} file")
+    if is_table(p):
+        gdf = read_table(p, what=what, xy=xy, crs=crs, sheet=layer,
+                         option=_option(what, "xy"), crs_option=_option(what, "crs"))
+    else:
+        if p.suffix.lower() in (".xls",):
+            raise InputError(f"{p}: old Excel .xls is not read; save it as .xlsx or .csv")
+        use = _pick_layer(p, layer, what)
+        try:
+            gdf = gpd.read_file(p, layer=use, engine="pyogrio")
+        except Exception as exc:
+            raise InputError(f"{p}: cannot read the {what} layer"
+                             + (f" {use!r}" if use else "") + f" ({exc})") from exc
+        gdf = _set_crs(gdf, crs, p, what)
+    _check_lonlat(gdf, p, what)
     if coord_system != "wgs84":
         from geosvc.crs import to_wgs84_frame
 
@@ -47,13 +183,28 @@ def _read_layer(path: str | Path, *, layer: str | None, coord_system: str,
     return gdf
 
 
-def _numeric(frame: pd.DataFrame, col: str, reason: np.ndarray, label: str,
-             required: bool) -> np.ndarray:
+def _read_layer(path: str | Path, *, layer: str | None, coord_system: str,
+                what: str) -> gpd.GeoDataFrame:
+    """Backwards-compatible alias of :func:`read_points`."""
+    return read_points(path, layer=layer, coord_system=coord_system, what=what)
+
+
+def _numeric(frame: pd.DataFrame, col: str, reason: np.ndarray, label: str, *,
+             required: bool, maximum: float, integer: bool) -> np.ndarray:
+    """Counts of ``col`` as floats; implausible rows get a reason (unusable values -> NaN)."""
     raw = frame[col]
     num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
     bad_type = np.isnan(num) & (raw.notna().to_numpy() | required)
     _add_reason(reason, bad_type, f"{label} is not a number")
+    _add_reason(reason, np.isinf(num), f"{label} is infinite")
     _add_reason(reason, num < 0, f"{label} is negative")
+    big = np.isfinite(num) & (num > maximum)
+    _add_reason(reason, big, f"{label} exceeds the per-point maximum of {maximum:g}")
+    if integer:
+        fin = np.where(np.isfinite(num), num, 0.0)
+        frac = np.abs(fin - np.round(fin)) > 1e-9
+        _add_reason(reason, frac, f"{label} is not a whole number")
+    num = np.where(np.isinf(num) | big, np.nan, num)
     return num
 
 
@@ -75,64 +226,75 @@ def prepare_households(
     persons_col: str | None = "persons",
     elderly_col: str | None = "elderly",
     source: str = "households",
+    max_households_per_point: float = MAX_HOUSEHOLDS_PER_POINT,
+    max_persons_per_point: float = MAX_PERSONS_PER_POINT,
+    integer_counts: bool = True,
 ) -> gpd.GeoDataFrame:
     """Validate household points and return a new frame with the standard columns.
 
     Parameters
     ----------
     gdf
-        Residential points (or polygons: their centroid is used) with a CRS.
+        Residential points with a CRS.  Polygons are used by their representative point
+        (a point inside each polygon; stated in a warning); lines and multi-part points are
+        refused (an error naming the rows).
     id_col
         Column of unique ids; default the index.  Repeated ids after the first become
         ``invalid`` ("duplicate id").
     households_col
-        Household count per row; ``None`` counts one household per row.
+        Household count per row; ``None`` counts one household per row (address points).
     persons_col, elderly_col
         Optional counts of persons and of elderly (60+) persons.
     source
         Name used in error messages (file name).
+    max_households_per_point, max_persons_per_point
+        Counts above these are ``invalid`` ("exceeds the per-point maximum").
+    integer_counts
+        Counts must be whole numbers (estimates from rasters pass ``False``).
 
     Returns
     -------
     geopandas.GeoDataFrame
         The input columns plus ``hh_id``, ``households``, ``persons``, ``elderly`` (float,
-        NaN when unknown) and ``invalid_reason`` ("" for valid rows), same row order.
+        NaN when unknown or unusable) and ``invalid_reason`` ("" for valid rows), same row
+        order.  A row is invalid for: missing/empty geometry, coordinates outside the
+        lon/lat range, a count that is empty (households), not a number, infinite,
+        negative, not whole, above the maximum, elderly above persons, a missing or
+        duplicate id.
     """
     if not isinstance(gdf, gpd.GeoDataFrame):
         raise InputError(f"{source}: expected a GeoDataFrame of household points")
     if gdf.crs is None:
         raise CRSError(f"{source}: households have no CRS; set it (e.g. EPSG:4326)")
-    cols = list(gdf.columns)
-    for name, col in (("households", households_col), ("persons", persons_col),
-                      ("elderly", elderly_col)):
-        if col is not None and col not in gdf.columns and name == "households":
-            raise InputError(
-                f"{source}: no column {col!r} with household counts; columns are {cols}. "
-                "Name the right column (households_col=...) or pass households_col=None "
-                "to count one household per point"
-            )
-    if id_col is not None and id_col not in gdf.columns:
-        raise InputError(f"{source}: no id column {id_col!r}; columns are {cols}")
+    check_household_columns(gdf, id_col=id_col, households_col=households_col,
+                            source=source)
     out = gdf.copy()
     n = len(out)
     reason = np.full(n, "", dtype=object)
-    geoms = out.geometry.to_numpy()
+    geoms = _point_geometries(out, source)
+    out = out.set_geometry(gpd.array.from_shapely(geoms, crs=out.crs))
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     xy = np.full((n, 2), np.nan)
-    point = ~missing & (shapely.get_type_id(geoms) == 0)
-    xy[point] = shapely.get_coordinates(geoms[point])[:, :2]  # a point is its own centroid
-    other = ~missing & ~point
-    if other.any():
-        xy[other] = shapely.get_coordinates(shapely.centroid(geoms[other]))[:, :2]
-    _add_reason(reason, missing | ~np.isfinite(xy).all(axis=1), "missing or empty geometry")
+    if (~missing).any():
+        xy[~missing] = shapely.get_coordinates(geoms[~missing])[:, :2]
+    _add_reason(reason, missing, "missing or empty geometry")
+    _add_reason(reason, ~missing & ~np.isfinite(xy).all(axis=1), "coordinates are not finite")
+    if out.crs.is_geographic:
+        outside = ~missing & ((np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > 90))
+        _add_reason(reason, outside, "coordinates outside the lon/lat range "
+                    "(|lon| <= 180, |lat| <= 90)")
     if households_col is None:
         hh = np.ones(n)
     else:
-        hh = _numeric(out, households_col, reason, households_col, required=True)
-    persons = (_numeric(out, persons_col, reason, persons_col, required=False)
+        hh = _numeric(out, households_col, reason, households_col, required=True,
+                      maximum=max_households_per_point, integer=integer_counts)
+    persons = (_numeric(out, persons_col, reason, persons_col, required=False,
+                        maximum=max_persons_per_point, integer=integer_counts)
                if persons_col is not None and persons_col in out.columns else np.full(n, np.nan))
-    elderly = (_numeric(out, elderly_col, reason, elderly_col, required=False)
+    elderly = (_numeric(out, elderly_col, reason, elderly_col, required=False,
+                        maximum=max_persons_per_point, integer=integer_counts)
                if elderly_col is not None and elderly_col in out.columns else np.full(n, np.nan))
+    _add_reason(reason, elderly > persons + 1e-9, f"{elderly_col} exceeds {persons_col}")
     ids: Any = out[id_col] if id_col is not None else pd.Series(out.index, index=out.index)
     dup = ids.duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
     _add_reason(reason, dup, "duplicate id")
@@ -143,7 +305,59 @@ def prepare_households(
     out["elderly"] = elderly
     out["invalid_reason"] = reason.astype(str)
     out.attrs["source"] = source
+    if n == 0:
+        diagnostics.warn("no_households", f"{source}: 0 household rows; every coverage rate is "
+                         "undefined (check the file and layer)", source=source)
     return out
+
+
+def check_household_columns(gdf: pd.DataFrame, *, id_col: str | None = None,
+                            households_col: str | None = "households",
+                            source: str = "households", **_: Any) -> None:
+    """Raise :class:`InputError` when a named household column is missing (preflight)."""
+    cols = list(gdf.columns)
+    if households_col is not None and households_col not in gdf.columns:
+        raise InputError(
+            f"{source}: no column {households_col!r} with household counts; columns are "
+            f"{cols}. Name the right column (--households-columns households=NAME / "
+            "inputs.households_columns.households) or count one household per point "
+            "(--one-household-per-point / inputs.one_household_per_point = true)")
+    if id_col is not None and id_col not in gdf.columns:
+        raise InputError(f"{source}: no id column {id_col!r}; columns are {cols}; fix "
+                         "--households-columns id=NAME (config: inputs.households_columns.id)")
+
+
+def _point_geometries(gdf: gpd.GeoDataFrame, source: str) -> np.ndarray:
+    """Point per row: points as they are, polygons by their representative point.
+
+    Lines, multi-part points and collections are refused: their centroid is not where
+    anybody lives, and silently using it would give a plausible wrong answer.
+    """
+    geoms = gdf.geometry.to_numpy()
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    kind = np.where(present, shapely.get_type_id(geoms), 0)
+    multi_pt = (kind == 4) & (shapely.get_num_geometries(geoms) == 1)
+    geoms = geoms.copy()
+    if multi_pt.any():
+        geoms[multi_pt] = shapely.get_geometry(geoms[multi_pt], 0)
+        kind[multi_pt] = 0
+    bad = present & ~np.isin(kind, (0, *_POLYGON_TYPES))
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        names = sorted({str(t) for t in shapely.get_type_id(geoms[rows])})
+        types = {"1": "LineString", "2": "LinearRing", "4": "MultiPoint", "5": "MultiLineString",
+                 "7": "GeometryCollection"}
+        raise InputError(
+            f"{source}: {len(rows)} rows are {'/'.join(types.get(t, t) for t in names)} "
+            f"geometries (rows {rows[:5].tolist()}); points are expected: give point or polygon "
+            "layers (e.g. building points), or the right layer/file")
+    poly = present & np.isin(kind, _POLYGON_TYPES)
+    if poly.any():
+        geoms[poly] = shapely.point_on_surface(geoms[poly])
+        diagnostics.warn("polygons_as_points", f"{source}: {int(poly.sum())} polygon rows are "
+                         "used by their representative point (a point inside each polygon)",
+                         source=source, rows=int(poly.sum()))
+    return geoms
 
 
 def households_from_buildings(
@@ -255,7 +469,8 @@ def households_from_raster(
     -------
     geopandas.GeoDataFrame
         Points in the network CRS with ``point_id``, ``persons``, ``households``,
-        ``elderly``, ``cell``, ``on_street``.
+        ``elderly``, ``cell``, ``on_street``, already validated (``hh_id``,
+        ``invalid_reason``; fractional counts are allowed).
     """
     import rasterio
     from pyproj import Transformer
@@ -308,7 +523,7 @@ def households_from_raster(
         persons_pt = np.concatenate([persons_pt, flat[lonely]])
         cells_pt = np.concatenate([cells_pt, lonely])
     on_street = np.r_[np.ones(int(use.sum()), bool), np.zeros(len(lonely), bool)]
-    return gpd.GeoDataFrame({
+    pts = gpd.GeoDataFrame({
         "point_id": np.arange(len(pts_xy)),
         "persons": persons_pt,
         "households": persons_pt / persons_per_household,
@@ -316,3 +531,7 @@ def households_from_raster(
         "cell": cells_pt,
         "on_street": on_street,
     }, geometry=shapely.points(pts_xy), crs=net.crs)
+    # estimates are fractional by construction: validated here, not as whole-number counts
+    return prepare_households(pts, id_col="point_id", integer_counts=False,
+                              max_households_per_point=np.inf, max_persons_per_point=np.inf,
+                              source=str(p))

@@ -1,7 +1,13 @@
 """Safe output writing: every file goes to a temporary name and is renamed when complete.
 
 An interrupted run never leaves a half-written file that looks finished, and rerunning
-into the same folder replaces results cleanly.
+into the same folder replaces results cleanly:
+
+* :func:`output_run` checks the folder before any work (not a file, writable, disk space),
+  removes the temporaries of dead processes, removes the files the previous run listed in
+  its manifest (``.geosvc-manifest.json``; never anything else) or refuses with
+  ``overwrite=False``, and writes the new run's manifest at the end;
+* :func:`install_signal_cleanup` makes SIGTERM and SIGINT remove the temporaries in flight.
 """
 
 from __future__ import annotations
@@ -11,15 +17,200 @@ import hashlib
 import json
 import math
 import os
+import re
+import shutil
+import signal
+import sys
+import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-__all__ = ["atomic_path", "write_gpkg", "write_json", "write_csv", "file_sha256", "to_jsonable"]
+from geosvc._errors import InputError
+
+__all__ = ["atomic_path", "write_gpkg", "write_json", "write_csv", "file_sha256", "to_jsonable",
+           "MANIFEST", "OutputRun", "output_run", "check_output_folder",
+           "remove_stale_temporaries", "install_signal_cleanup"]
+
+MANIFEST = ".geosvc-manifest.json"
+"""Name of the file listing the outputs of the last run in a folder."""
+MIN_FREE_MB = 50.0
+"""Free disk space an output folder needs before a run starts."""
+_TMP_RE = re.compile(r"^\..+\.tmp-(\d+)(\.[^/]*)?$")
+_LIVE_TMP: set[Path] = set()
+
+
+@dataclass
+class OutputRun:
+    """The output folder of one run and the files written into it."""
+
+    folder: Path
+    written: list[Path] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def register(self, path: Path) -> None:
+        """Record a finished output file (called by :func:`atomic_path`)."""
+        p = Path(path).resolve()
+        if p.parent == self.folder.resolve() and p not in self.written:
+            self.written.append(p)
+
+
+_RUNS: list[OutputRun] = []
+
+
+def check_output_folder(folder: str | Path, *, option: str = "--out",
+                        min_free_mb: float = MIN_FREE_MB) -> Path:
+    """Preflight of an output folder: an error naming ``option`` when it cannot be used.
+
+    The folder may not exist yet (its nearest existing parent must then be a writable
+    folder).  Checks: not an existing file, writable, at least ``min_free_mb`` free.
+    """
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{option} '{out}': is an existing file, not a folder; give a folder "
+                         "path (it is created when missing)")
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise InputError(f"{option} '{out}': '{probe}' is a file, so the folder cannot be "
+                         "created; give another path")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"{option} '{out}': '{probe}' is not writable; choose a folder you "
+                         "can write to or fix its permissions")
+    free_mb = shutil.disk_usage(probe).free / 1e6
+    if free_mb < min_free_mb:
+        raise InputError(f"{option} '{out}': only {free_mb:.0f} MB free on its disk; a run "
+                         f"needs at least {min_free_mb:.0f} MB; free space or choose another "
+                         "folder")
+    return out
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[str]:
+    """Remove ``.<name>.tmp-<pid>.<ext>`` files of processes that no longer run."""
+    out = Path(folder)
+    removed = []
+    if not out.is_dir():
+        return removed
+    for p in out.iterdir():
+        m = _TMP_RE.match(p.name)
+        if m and p.is_file() and not _pid_alive(int(m.group(1))):
+            with contextlib.suppress(OSError):
+                p.unlink()
+                removed.append(p.name)
+    return removed
+
+
+def _read_manifest(out: Path) -> list[str]:
+    mf = out / MANIFEST
+    if not mf.is_file():
+        return []
+    try:
+        files = json.loads(mf.read_text(encoding="utf-8")).get("files", [])
+    except (ValueError, OSError, AttributeError):
+        return []
+    # only plain names of files directly inside the folder: never anything else
+    return [f for f in files if isinstance(f, str) and f and Path(f).name == f
+            and f not in (".", "..", MANIFEST)]
+
+
+@contextlib.contextmanager
+def output_run(folder: str | Path, *, overwrite: bool = True, option: str = "--out",
+               command: str = "") -> Iterator[OutputRun]:
+    """Own an output folder for one run (see the module notes).
+
+    Parameters
+    ----------
+    folder
+        Output folder (created when missing).
+    overwrite
+        ``False`` refuses a folder that holds an earlier run's outputs.
+    option
+        Option or config key naming the folder, for messages.
+    command
+        Recorded in the manifest.
+    """
+    out = check_output_folder(folder, option=option)
+    old = _read_manifest(out)
+    if old and not overwrite:
+        raise InputError(f"{option} '{out}': holds the {len(old)} output files of an earlier run "
+                         f"(listed in {MANIFEST}); choose another folder or drop --no-overwrite "
+                         "(config: output.overwrite = true)")
+    out.mkdir(parents=True, exist_ok=True)
+    stale = remove_stale_temporaries(out)
+    run = OutputRun(out)
+    for name in old:
+        p = out / name
+        if p.is_file() and not p.is_symlink():
+            with contextlib.suppress(OSError):
+                p.unlink()
+                run.removed.append(name)
+    (out / MANIFEST).unlink(missing_ok=True)
+    if stale:
+        run.removed.extend(stale)
+    _RUNS.append(run)
+    complete = False
+    try:
+        yield run
+        complete = True
+    finally:
+        _RUNS.remove(run)
+        _write_manifest(run, complete=complete, command=command)
+
+
+def _write_manifest(run: OutputRun, *, complete: bool, command: str) -> None:
+    files = sorted(p.name for p in run.written if p.exists())
+    if not files and not complete:
+        return
+    data = {"files": files, "complete": complete, "command": command,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "pid": os.getpid()}
+    with contextlib.suppress(OSError):
+        (run.folder / MANIFEST).write_text(json.dumps(data, ensure_ascii=False, indent=2),
+                                           encoding="utf-8")
+
+
+def _remove_live_temporaries() -> None:
+    for p in list(_LIVE_TMP):
+        with contextlib.suppress(OSError):
+            p.unlink()
+        _LIVE_TMP.discard(p)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    _remove_live_temporaries()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    sys.exit(128 + signum)
+
+
+def install_signal_cleanup() -> None:
+    """SIGTERM and SIGINT remove the temporary files in flight, then stop the run.
+
+    SIGINT raises :class:`KeyboardInterrupt`, SIGTERM exits with 128 + 15.  Call from the
+    main thread of a command-line program (the CLI does); a library never installs it.
+    """
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
 
 
 @contextlib.contextmanager
@@ -31,10 +222,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = final.with_name(f".{final.stem}.tmp-{os.getpid()}{final.suffix}")
     if tmp.exists():
         tmp.unlink()
+    _LIVE_TMP.add(tmp)
     try:
         yield tmp
         os.replace(tmp, final)
+        for run in _RUNS:
+            run.register(final)
     finally:
+        _LIVE_TMP.discard(tmp)
         if tmp.exists():
             tmp.unlink()
 

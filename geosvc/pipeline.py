@@ -23,9 +23,9 @@ import pandas as pd
 import shapely
 
 from geosvc import diagnostics, resources
-from geosvc._errors import InputError
+from geosvc._errors import CRSError, InputError
 from geosvc.coverage import CoverageResult, analyse_coverage
-from geosvc.demand import read_households
+from geosvc.demand import read_households, read_points
 from geosvc.facilities import read_facilities
 from geosvc.io import file_sha256, write_gpkg, write_json
 from geosvc.network import CompiledNetwork, compile_network, read_graph
@@ -99,7 +99,7 @@ def _area_frame(gdf: gpd.GeoDataFrame, id_col: str, name_col: str | None, where:
 def load_inputs(
     *,
     roads: str | Path,
-    households: str | Path,
+    households: str | Path | None,
     facilities: str | Path,
     areas: Mapping[str, Mapping[str, Any]] | None = None,
     compounds: str | Path | None = None,
@@ -108,13 +108,22 @@ def load_inputs(
     layers: Mapping[str, str | None] | None = None,
     household_columns: Mapping[str, Any] | None = None,
     name: str = "inputs",
+    profile: Profile | None = None,
+    facility_columns: Mapping[str, str] | None = None,
+    input_crs: Mapping[str, Any] | None = None,
+    xy: Mapping[str, Any] | None = None,
 ) -> Inputs:
-    """Read user files into :class:`Inputs`.
+    """Read user files into :class:`Inputs`, checking everything possible before the network.
+
+    Households, facilities, areas and compounds are read and validated first (files,
+    layers, columns, CRS, ids, value ranges), so a mistake there is reported before the
+    street network is read; the network comes last.
 
     Parameters
     ----------
     roads, households, facilities
-        File paths (roads: OSM XML/PBF, GraphML or line layer; points: vector files).
+        File paths (roads: OSM XML/PBF, GraphML or line layer; points: vector files or
+        ``.csv``/``.xlsx`` tables).  ``households`` may be ``None`` (circles only).
     areas
         Level name to ``{"path": ..., "layer": ..., "id": "area id column",
         "name": "name column"}``.
@@ -126,42 +135,91 @@ def load_inputs(
         Datum per input (``roads``, ``households``, ``facilities``, ``areas``,
         ``compounds``): ``wgs84`` (default), ``gcj02`` or ``bd09``.
     layers
-        Layer names per input for multi-layer files.
+        Layer names (or Excel sheets) per input for multi-layer files.
     household_columns
         Options for :func:`geosvc.demand.prepare_households` (``id_col``,
-        ``households_col``, ``persons_col``, ``elderly_col``).
+        ``households_col`` (``None``: one household per point), ``persons_col``,
+        ``elderly_col``).
+    profile
+        Standards profile; when given, facilities are validated against it (categories,
+        sub-types) before the network is read.
+    facility_columns
+        Options for :func:`geosvc.facilities.prepare_facilities` (``id_col``,
+        ``category_col``, ``subtype_col``, ``floor_area_col``).
+    input_crs
+        CRS per input (``households``, ``facilities``, ``compounds``) for tables and for
+        layers without one.
+    xy
+        Coordinate column pair per input for tables (default: detected).
     """
+    from geosvc.demand import prepare_households
+    from geosvc.facilities import prepare_facilities
+    from geosvc.tables import parse_crs
+
     cs = dict(coord_system or {})
     ly = dict(layers or {})
+    icrs = dict(input_crs or {})
+    ixy = dict(xy or {})
+    if crs is not None:
+        work = parse_crs(crs, option="--crs (config: inputs.crs)")
+        if not work.is_projected:
+            raise CRSError(f"--crs {crs!r} (config: inputs.crs): {work.name} is not a projected "
+                           "CRS in metres; give e.g. EPSG:32650, or leave it out for the local "
+                           "UTM zone")
     roads_p = Path(roads)
+    if not roads_p.exists():
+        raise InputError(f"{roads_p}: file not found; check --roads (config: inputs.roads)")
+    hh_cols = dict(household_columns or {})
+    with step("checking the inputs"):
+        if households is not None:
+            hh_raw = read_households(households, layer=ly.get("households"),
+                                     coord_system=cs.get("households", "wgs84"),
+                                     crs=icrs.get("households"), xy=ixy.get("households"))
+            hh = prepare_households(hh_raw, source=str(households), **hh_cols)
+        else:
+            hh = None
+        fac = read_facilities(facilities, layer=ly.get("facilities"),
+                              coord_system=cs.get("facilities", "wgs84"),
+                              crs=icrs.get("facilities"), xy=ixy.get("facilities"))
+        if profile is not None:
+            fac = prepare_facilities(fac, profile, source=str(facilities),
+                                     **dict(facility_columns or {}))
+        area_raw: dict[str, tuple[Path, gpd.GeoDataFrame, Mapping[str, Any]]] = {}
+        for level, spec in (areas or {}).items():
+            p = Path(spec["path"])
+            gdf = read_points(p, layer=spec.get("layer"), coord_system=cs.get("areas", "wgs84"),
+                              what="areas")
+            _area_frame(gdf, spec.get("id", "area_id"), spec.get("name"), f"{p} ({level})")
+            area_raw[level] = (p, gdf, spec)
+        comp_raw = None
+        if compounds is not None:
+            comp_raw = read_points(compounds, layer=ly.get("compounds"),
+                                   coord_system=cs.get("compounds", "wgs84"), what="compounds",
+                                   crs=icrs.get("compounds"))
     with step(f"reading street network {roads_p.name}"):
         G = read_graph(roads_p, crs=crs, layer=ly.get("roads"),
                        coord_system=cs.get("roads", "wgs84"))
         net = compile_network(G)
-    with step(f"reading households {Path(households).name}"):
-        hh = read_households(households, layer=ly.get("households"),
-                             coord_system=cs.get("households", "wgs84")).to_crs(net.crs)
-    with step(f"reading facilities {Path(facilities).name}"):
-        fac = read_facilities(facilities, layer=ly.get("facilities"),
-                              coord_system=cs.get("facilities", "wgs84")).to_crs(net.crs)
-    sources = [_source_record(roads_p, net.n_edges, "roads", ly.get("roads")),
-               _source_record(Path(households), len(hh), "households", ly.get("households")),
-               _source_record(Path(facilities), len(fac), "facilities", ly.get("facilities"))]
+    if hh is None:
+        hh = gpd.GeoDataFrame({"hh_id": [], "households": [], "persons": [], "elderly": [],
+                               "invalid_reason": []}, geometry=[], crs=net.crs)
+    hh = hh.to_crs(net.crs)
+    fac = fac.to_crs(net.crs)
+    sources = [_source_record(roads_p, net.n_edges, "roads", ly.get("roads"))]
+    if households is not None:
+        sources.append(_source_record(Path(households), len(hh), "households",
+                                      ly.get("households")))
+    sources.append(_source_record(Path(facilities), len(fac), "facilities", ly.get("facilities")))
     area_frames: dict[str, gpd.GeoDataFrame] = {}
-    for level, spec in (areas or {}).items():
-        p = Path(spec["path"])
-        gdf = read_households(p, layer=spec.get("layer"),
-                              coord_system=cs.get("areas", "wgs84")).to_crs(net.crs)
-        area_frames[level] = _area_frame(gdf, spec.get("id", "area_id"), spec.get("name"),
-                                         f"{p} ({level})")
+    for level, (p, gdf, spec) in area_raw.items():
+        area_frames[level] = _area_frame(gdf.to_crs(net.crs), spec.get("id", "area_id"),
+                                         spec.get("name"), f"{p} ({level})")
         sources.append(_source_record(p, len(gdf), f"areas:{level}", spec.get("layer")))
     comp = None
-    if compounds is not None:
-        comp = read_households(compounds, layer=ly.get("compounds"),
-                               coord_system=cs.get("compounds", "wgs84")).to_crs(net.crs)
+    if comp_raw is not None and compounds is not None:
+        comp = comp_raw.to_crs(net.crs)
         sources.append(_source_record(Path(compounds), len(comp), "compounds"))
-    return Inputs(name, G, net, hh, fac, area_frames, comp, sources,
-                  dict(household_columns or {}))
+    return Inputs(name, G, net, hh, fac, area_frames, comp, sources, hh_cols)
 
 
 def district_inputs(*, seed: int = 2023) -> Inputs:

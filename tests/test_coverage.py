@@ -91,7 +91,7 @@ def test_unknown_category_lists_valid_ones(big_grid):
 def test_missing_household_column_names_it(big_grid):
     hh = _households([(0, 0)]).rename(columns={"households": "hh"})
     with pytest.raises(InputError, match="no column 'households'.*households_col"):
-        analyse_coverage(big_grid, hh, _facilities([(0, 0)], ["elderly_care"], ["x"]))
+        analyse_coverage(big_grid, hh, _facilities([(0, 0)], ["elderly_care"], ["nursing_home"]))
 
 
 def test_off_network_and_unreachable(two_component_lines):
@@ -145,7 +145,7 @@ def test_convenience_needs_every_required_type(big_grid):
 
 def test_two_step_fca_against_brute_force(big_grid):
     rng = np.random.default_rng(8)
-    fac = _facilities(rng.uniform(0, 1050, (6, 2)), ["elderly_care"] * 6, ["x"] * 6,
+    fac = _facilities(rng.uniform(0, 1050, (6, 2)), ["elderly_care"] * 6, ["nursing_home"] * 6,
                       floor=rng.uniform(100, 800, 6))
     hh = _households(rng.uniform(0, 1050, (120, 2)), hh=rng.integers(1, 60, 120).astype(float))
     res = analyse_coverage(big_grid, hh, fac, categories=["elderly_care"])
@@ -170,7 +170,7 @@ def test_two_step_fca_hand_case():
 def test_areas_add_up_and_floor_area_shortfall(big_grid):
     rng = np.random.default_rng(5)
     hh = _households(rng.uniform(0, 1050, (200, 2)), hh=np.full(200, 10.0))
-    fac = _facilities([(100, 100), (900, 900)], ["elderly_care"] * 2, ["x", "x"],
+    fac = _facilities([(100, 100), (900, 900)], ["elderly_care"] * 2, ["nursing_home", "nursing_home"],
                       floor=[300.0, 200.0])
     west = shapely.box(-1, -1, 525, 1051)
     east = shapely.box(525, -1, 1051, 1051)
@@ -196,7 +196,7 @@ def test_areas_add_up_and_floor_area_shortfall(big_grid):
 def test_inputs_are_not_mutated(big_grid):
     hh = _households([(10, 10), (500, 500)])
     before = hh.copy()
-    analyse_coverage(big_grid, hh, _facilities([(0, 0)], ["elderly_care"], ["x"]),
+    analyse_coverage(big_grid, hh, _facilities([(0, 0)], ["elderly_care"], ["nursing_home"]),
                      categories=["elderly_care"])
     pd.testing.assert_frame_equal(hh, before)
 
@@ -213,7 +213,7 @@ def test_status_accounting_property(rows):
     geoms[[r[3] and i % 3 == 0 for i, r in enumerate(rows)]] = None
     hh = hh.set_geometry(geoms)
     fac = _facilities([(0, 0), (700, 700)] + [(10.0 * k, 5) for k in range(12)],
-                      ["elderly_care"] * 2 + ["convenience"] * 12, ["x", "y"] + SUBTYPES)
+                      ["elderly_care"] * 2 + ["convenience"] * 12, ["nursing_home", "day_care_center"] + SUBTYPES)
     res = analyse_coverage(net, hh, fac)
     for cat, s in res.summary["categories"].items():
         assert sum(s[f"rows_{k}"] for k in STATUSES) == len(rows)

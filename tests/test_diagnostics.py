@@ -35,7 +35,7 @@ def _two_component_roads(tmp_path: Path) -> tuple[Path, Path, Path]:
     hh = gpd.GeoDataFrame({"households": [3, 4]},
                           geometry=[shapely.Point(50, 5), shapely.Point(5050, 5)], crs=crs)
     fac = gpd.GeoDataFrame({"facility_id": ["F1"], "category": ["elderly_care"],
-                            "subtype": ["station"], "floor_area_m2": [300.0]},
+                            "subtype": ["community_station"], "floor_area_m2": [300.0]},
                            geometry=[shapely.Point(100, 0)], crs=crs)
     paths = (tmp_path / "roads.gpkg", tmp_path / "hh.gpkg", tmp_path / "fac.gpkg")
     for frame, path in zip((roads, hh, fac), paths, strict=True):
