@@ -37,9 +37,10 @@ def _add_inputs(p: argparse.ArgumentParser, *, households: bool = True) -> None:
                    help="facility points with 'facility_id', 'category', 'subtype', "
                    "'floor_area_m2'")
     p.add_argument("--compounds", help="gated-compound polygons with 'compound_id' (optional)")
-    p.add_argument("--areas", action="append", default=[], metavar="LEVEL=PATH[:ID[:NAME]]",
+    p.add_argument("--areas", action="append", default=[],
+                   metavar="LEVEL=PATH[:ID[:NAME[:LAYER]]]",
                    help="area layer for per-area results, e.g. community=communities.gpkg:"
-                   "community_id:name (repeatable)")
+                   "community_id:name (repeatable; LAYER defaults to LEVEL, LEVELs, 'areas')")
     p.add_argument("--profile", default="cn-community-2023", help="standards profile name or "
                    ".toml path (default cn-community-2023)")
     p.add_argument("--crs", help="projected working CRS, e.g. EPSG:32650 (default: local UTM)")
@@ -208,7 +209,8 @@ def _parse_areas(specs: Sequence[str]) -> dict[str, dict[str, Any]]:
         level, rest = spec.split("=", 1)
         parts = rest.split(":")
         out[level] = {"path": parts[0], "id": parts[1] if len(parts) > 1 else "area_id",
-                      "name": parts[2] if len(parts) > 2 else None}
+                      "name": parts[2] if len(parts) > 2 else None,
+                      "layer": parts[3] if len(parts) > 3 and parts[3] else None}
     return out
 
 

@@ -225,7 +225,7 @@ def _check(cfg: Config, where: Path) -> None:
         if value is not None:
             try:
                 parse_crs(value, option=f"inputs.{key}")
-            except ConfigError as exc:
+            except InputError as exc:
                 raise ConfigError(f"{where}: {exc}") from None
     try:
         check_output_folder(cfg.output.folder, option="output.folder")

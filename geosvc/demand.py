@@ -63,7 +63,8 @@ def _option(what: str, key: str) -> str:
     return f"--{what}-{key} (config: inputs.{what}_{key})"
 
 
-def _pick_layer(p: Path, layer: str | None, what: str) -> str | None:
+def _pick_layer(p: Path, layer: str | None, what: str,
+                defaults: Sequence[str] | None = None) -> str | None:
     import pyogrio
 
     try:
@@ -78,7 +79,7 @@ def _pick_layer(p: Path, layer: str | None, what: str) -> str | None:
         return layer
     if len(names) <= 1:
         return None
-    for name in _DEFAULT_LAYERS.get(what, (what,)):
+    for name in defaults or _DEFAULT_LAYERS.get(what, (what,)):
         if name in names:
             return name
     raise InputError(f"{p} holds {len(names)} layers {names}; name the {what} layer with "
@@ -115,8 +116,8 @@ def _check_lonlat(gdf: gpd.GeoDataFrame, p: Path, what: str) -> None:
     out = (np.abs(b[:, [0, 2]]) > 180).any(axis=1) | (np.abs(b[:, [1, 3]]) > 90).any(axis=1)
     if out.mean() <= 0.5:
         return  # a few rows: each becomes invalid with its reason
-    swapped_fits = ((np.abs(b[:, [1, 3]]) <= 180).all(axis=1)
-                    & (np.abs(b[:, [0, 2]]) <= 90).all(axis=1))
+    swapped_fits: np.ndarray = np.asarray((np.abs(b[:, [1, 3]]) <= 180).all(axis=1)
+                                          & (np.abs(b[:, [0, 2]]) <= 90).all(axis=1))
     row = int(np.flatnonzero(ok)[np.flatnonzero(out)[0]])
     ex = f"row {row}: x={b[out][0, 0]:g}, y={b[out][0, 1]:g}"
     hint = ("are lon/lat swapped? Put longitude first (x) and latitude second (y)"
@@ -127,8 +128,8 @@ def _check_lonlat(gdf: gpd.GeoDataFrame, p: Path, what: str) -> None:
 
 
 def read_points(path: str | Path, *, layer: str | None = None, coord_system: str = "wgs84",
-                what: str = "points", crs: Any = None,
-                xy: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+                what: str = "points", crs: Any = None, xy: Sequence[str] | None = None,
+                default_layers: Sequence[str] | None = None) -> gpd.GeoDataFrame:
     """Read a vector layer or a CSV/Excel table of ``what`` (every row kept).
 
     Parameters
@@ -148,6 +149,8 @@ def read_points(path: str | Path, *, layer: str | None = None, coord_system: str
         CRS of a table's coordinates, or of a layer that carries none.
     xy
         Coordinate column names of a table (default: detected).
+    default_layers
+        Layer names tried, in order, when a multi-layer file is read without ``layer``.
 
     Returns
     -------
@@ -167,7 +170,7 @@ def read_points(path: str | Path, *, layer: str | None = None, coord_system: str
     else:
         if p.suffix.lower() in (".xls",):
             raise InputError(f"{p}: old Excel .xls is not read; save it as .xlsx or .csv")
-        use = _pick_layer(p, layer, what)
+        use = _pick_layer(p, layer, what, default_layers)
         try:
             gdf = gpd.read_file(p, layer=use, engine="pyogrio")
         except Exception as exc:

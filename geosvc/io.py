@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from glob import escape as glob_escape
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -109,7 +110,7 @@ def _pid_alive(pid: int) -> bool:
 def remove_stale_temporaries(folder: str | Path) -> list[str]:
     """Remove ``.<name>.tmp-<pid>.<ext>`` files of processes that no longer run."""
     out = Path(folder)
-    removed = []
+    removed: list[str] = []
     if not out.is_dir():
         return removed
     for p in out.iterdir():
@@ -192,7 +193,8 @@ def _write_manifest(run: OutputRun, *, complete: bool, command: str) -> None:
 def _remove_live_temporaries() -> None:
     for p in list(_LIVE_TMP):
         with contextlib.suppress(OSError):
-            p.unlink()
+            for side in p.parent.glob(glob_escape(p.name) + "*"):  # GDAL's -journal/-wal too
+                side.unlink()
         _LIVE_TMP.discard(p)
 
 

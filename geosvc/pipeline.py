@@ -188,7 +188,8 @@ def load_inputs(
         for level, spec in (areas or {}).items():
             p = Path(spec["path"])
             gdf = read_points(p, layer=spec.get("layer"), coord_system=cs.get("areas", "wgs84"),
-                              what="areas")
+                              what="areas", default_layers=(level, f"{level}s",
+                                                            level[:-1] + "ies", "areas"))
             _area_frame(gdf, spec.get("id", "area_id"), spec.get("name"), f"{p} ({level})")
             area_raw[level] = (p, gdf, spec)
         comp_raw = None

@@ -595,3 +595,183 @@ def test_bad_input(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str
         assert s["households_total"] is not None  # finite
     warnings_printed = [ln for ln in err.splitlines() if ln.startswith("warning:")]
     assert len(warnings_printed) == len({w["message"] for w in summary["warnings"]})
+
+
+def test_case_table_is_large_enough() -> None:
+    assert len(CASES) >= 40
+    assert len({c.name for c in CASES}) == len(CASES)
+
+
+def _helsinki(f: Files) -> None:
+    """Move the whole district to Helsinki, where swapped lon/lat is still a valid lon/lat."""
+    def move(g: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        geoms = shapely.transform(g.geometry.to_numpy(),
+                                  lambda xy: xy - [LON0, LAT0] + [24.94, 60.17])
+        return g.set_geometry(geoms, crs="EPSG:4326")
+
+    f.roads, f.hh, f.fac = move(f.roads), move(f.hh), move(f.fac)
+
+
+def test_swapped_but_in_range_is_a_warning_naming_the_swap(tmp_path, capsys) -> None:
+    f = Files(tmp_path)
+    _helsinki(f)
+    xy = shapely.get_coordinates(f.hh.geometry.to_numpy())
+    f.hh = f.hh.set_geometry(shapely.points(xy[:, 1], xy[:, 0]), crs="EPSG:4326")
+    code, _, err = _run(f.write(), capsys)
+    assert code == 0, err
+    assert re.search(r"^warning: .*none of the 12 valid households is within 300 m of a street; "
+                     r"are lon/lat swapped\?", err, flags=re.M), err
+    code, _, err = _run(["--strict", *f.write()], capsys)
+    assert code == 2 and "no_household_near_streets" in err.splitlines()[-1]
+
+
+def _config(f: Files, body: str) -> Path:
+    args = f.write()
+    cfg = f.folder / "run.toml"
+    for key, value in (("@roads@", args[2]), ("@hh@", args[4]), ("@fac@", args[6]),
+                       ("@out@", str(f.out))):
+        body = body.replace(key, value)
+    cfg.write_text(body, encoding="utf-8")
+    return cfg
+
+
+CONFIG = """@top@
+[inputs]
+roads = "@roads@"
+households = "@hh@"
+facilities = "@fac@"
+@inputs@
+
+[analysis]
+thresholds_min = [15]
+
+[siting]
+k = 1
+
+[output]
+folder = "@out@"
+lang = "en"
+@output@
+"""
+
+
+def _cfg_text(top: str = "", inputs: str = "", output: str = "") -> str:
+    return CONFIG.replace("@top@", top).replace("@inputs@", inputs).replace("@output@", output)
+
+
+def test_config_strict_equals_flag(tmp_path, capsys) -> None:
+    f = Files(tmp_path)
+    f.fac = f.fac[f.fac["category"] != "elderly_care"]  # a category with 0 facilities
+    cfg = _config(f, _cfg_text(top="strict = true"))
+    code, _, err = _run(["run", str(cfg)], capsys)
+    assert code == 2, err
+    assert re.search(r"^geosvc: error: --strict: .*no_facilities", err.splitlines()[-1])
+    summary = json.loads((f.out / "summary.json").read_text(encoding="utf-8"))
+    assert "no_facilities" in {w["code"] for w in summary["warnings"]}
+
+
+def test_config_columns_per_input_coord_system_and_one_per_point(tmp_path, capsys) -> None:
+    from geosvc.crs import wgs84_to_gcj02
+
+    f = Files(tmp_path)
+    xy = shapely.get_coordinates(f.fac.geometry.to_numpy())
+    lon, lat = wgs84_to_gcj02(xy[:, 0], xy[:, 1])
+    t = pd.DataFrame({"fid": f.fac["facility_id"], "kind": f.fac["category"],
+                      "type": [PROFILE.subtype_label_zh(s) for s in f.fac["subtype"]],
+                      "lng": lon, "lat": lat})
+    f.fac_path = _csv(f, t, "fac.csv")
+    f.hh = f.hh.drop(columns=["households", "persons", "elderly"])
+    cfg = _config(f, _cfg_text(inputs="""one_household_per_point = true
+coord_system = { facilities = "gcj02" }
+[inputs.households_columns]
+id = "bid"
+[inputs.facilities_columns]
+id = "fid"
+category = "kind"
+subtype = "type"
+"""))
+    code, out, err = _run(["run", str(cfg)], capsys)
+    assert code == 0, err
+    hh = gpd.read_file(f.out / "households.gpkg", layer="households")
+    assert len(hh) == N_HH and hh["households"].tolist() == [1.0] * N_HH
+    # the GCJ-02 shift (~500 m here) is undone: every facility sits on its street again
+    fac = gpd.read_file(f.out / "service_circles.gpkg", layer="facility_circles")
+    assert set(fac["snap_status"]) == {"ok"}
+    assert fac["access_m"].max() < 15.0
+
+
+def test_config_bad_input_crs_and_output_file(tmp_path, capsys) -> None:
+    f = Files(tmp_path)
+    cfg = _config(f, _cfg_text(inputs='households_crs = "EPSG:999999"'))
+    code, _, err = _run(["run", str(cfg)], capsys)
+    assert code == 2
+    assert re.search(r"run\.toml: inputs.households_crs 'EPSG:999999': not a known", err)
+    f.out.write_text("a file")
+    cfg = _config(f, _cfg_text())
+    code, _, err = _run(["run", str(cfg)], capsys)
+    assert code == 2 and re.search(r"output.folder '.*out': is an existing file", err), err
+
+
+def test_rerun_removes_only_the_earlier_runs_files(tmp_path, capsys) -> None:
+    f = Files(tmp_path)
+    f.out.mkdir()
+    (f.out / "notes.txt").write_text("the planner's own file")
+    cfg = _config(f, _cfg_text())
+    code, _, err = _run(["run", str(cfg)], capsys)
+    assert code == 0, err
+    first = json.loads((f.out / ".geosvc-manifest.json").read_text(encoding="utf-8"))
+    assert {"households.gpkg", "summary.json", "map.html", "siting.csv"} <= set(first["files"])
+    assert "notes.txt" not in first["files"] and first["complete"]
+    # a dead process's temporary and a second, smaller run (coverage only) into the same folder
+    (f.out / ".map.tmp-999999999.png").write_text("left by a killed run")
+    code, _, err = _run(f.write(), capsys)
+    assert code == 0, err
+    names = {p.name for p in f.out.iterdir()}
+    assert "map.html" not in names and "siting.csv" not in names  # earlier run's, removed
+    assert "notes.txt" in names  # never anything else
+    assert ".map.tmp-999999999.png" not in names
+    second = json.loads((f.out / ".geosvc-manifest.json").read_text(encoding="utf-8"))
+    assert set(second["files"]) == {"households.gpkg", "summary.json"}
+    code, _, err = _run([*f.write(), "--no-overwrite"], capsys)
+    assert code == 2 and re.search(r"--out '.*out': holds the 2 output files of an earlier run",
+                                   err), err
+    assert (f.out / "households.gpkg").exists()
+
+
+def test_sigterm_leaves_no_temporary(tmp_path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import time, sys\n"
+              "from geosvc.io import atomic_path, install_signal_cleanup\n"
+              "install_signal_cleanup()\n"
+              f"with atomic_path({str(tmp_path / 'map.png')!r}) as tmp:\n"
+              "    tmp.write_text('half')\n"
+              "    print('ready', flush=True)\n"
+              "    time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    assert list(tmp_path.glob(".map.tmp-*.png"))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    time.sleep(0.1)
+    assert not list(tmp_path.iterdir())
+
+
+def test_site_unknown_category_fails_before_the_network(tmp_path, capsys) -> None:
+    f = Files(tmp_path)
+    args = f.write()
+    f.roads_path.write_text("not read")  # type: ignore[union-attr]
+    code, _, err = _run(["site", *args[1:], "--category", "eldercare"], capsys)
+    assert code == 2 and "unknown category 'eldercare'" in err
+
+
+def test_column_errors_come_before_the_network(tmp_path, capsys) -> None:
+    f = Files(tmp_path)
+    f.hh = f.hh.rename(columns={"households": "hh"})
+    args = f.write()
+    f.roads_path.write_text("not a road file")  # type: ignore[union-attr]
+    code, _, err = _run(args, capsys)
+    assert code == 2 and "no column 'households'" in err, err

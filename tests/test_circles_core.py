@@ -183,7 +183,7 @@ def test_circle_agreement_with_verdicts(net):
                           geometry=shapely.points(rng.uniform(0, 1050, (800, 2))
                                                   + rng.uniform(-8, 8, (800, 2))), crs=UTM)
     fac = gpd.GeoDataFrame({"facility_id": ["A", "B"], "category": ["elderly_care"] * 2,
-                            "subtype": ["x", "y"], "floor_area_m2": [300.0, 300.0]},
+                            "subtype": ["nursing_home", "day_care_center"], "floor_area_m2": [300.0, 300.0]},
                            geometry=shapely.points([[150, 160], [800, 700]]), crs=UTM)
     prof = load_profile()
     res = analyse_coverage(net, hh, fac, categories=["elderly_care"], profile=prof)
