@@ -204,7 +204,7 @@ def _parse_areas(specs: Sequence[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for spec in specs:
         if "=" not in spec:
-            raise ConfigError(f"--areas {spec!r}: expected LEVEL=PATH[:ID[:NAME]], "
+            raise ConfigError(f"--areas {spec!r}: expected LEVEL=PATH[:ID[:NAME[:LAYER]]], "
                               "e.g. community=communities.gpkg:community_id:name")
         level, rest = spec.split("=", 1)
         parts = rest.split(":")
