@@ -775,3 +775,46 @@ def test_column_errors_come_before_the_network(tmp_path, capsys) -> None:
     f.roads_path.write_text("not a road file")  # type: ignore[union-attr]
     code, _, err = _run(args, capsys)
     assert code == 2 and "no column 'households'" in err, err
+
+
+BAUTZEN = Path("/work/shared/data/osm/bautzen.osm")
+
+
+@pytest.mark.skipif(not BAUTZEN.exists(), reason="real OSM extract not available")
+def test_real_osm_table_and_swapped_table(tmp_path, capsys) -> None:
+    """Address points taken from the raw OSM nodes (read by osmnx, not by geosvc)."""
+    import warnings
+
+    import osmnx as ox
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        G = ox.graph_from_xml(BAUTZEN, simplify=False, retain_all=True)
+    walk = {"residential", "unclassified", "primary", "service", "track"}  # walkable ways
+    on_walk = sorted({n for u, v, d in G.edges(data=True) if d.get("highway") in walk
+                      and d.get("access") not in ("no", "private") for n in (u, v)})
+    nodes = ox.graph_to_gdfs(G, edges=False).loc[on_walk].sample(150, random_state=1,
+                                                                  replace=len(on_walk) < 150)
+    lon, lat = nodes.geometry.x.to_numpy(), nodes.geometry.y.to_numpy()
+    hh = pd.DataFrame({"编号": [f"H{i}" for i in range(150)], "户数": 3, "经度": lon, "纬度": lat})
+    hh.to_csv(tmp_path / "hh.csv", index=False, encoding="utf-8-sig")
+    hh.rename(columns={"经度": "lat", "纬度": "lon"}).to_csv(tmp_path / "swapped.csv", index=False)
+    fac = nodes.iloc[:3]
+    pd.DataFrame({"facility_id": ["E0", "E1", "E2"], "category": "elderly_care",
+                  "subtype": ["养老院", "日间照料中心", "社区养老服务站"],
+                  "lng": fac.geometry.x, "lat": fac.geometry.y}).to_csv(tmp_path / "fac.csv",
+                                                                      index=False)
+    base = ["coverage", "--roads", str(BAUTZEN), "--facilities", str(tmp_path / "fac.csv"),
+            "--households-columns", "id=编号,households=户数"]
+    code, _, err = _run([*base, "--households", str(tmp_path / "hh.csv"), "--out",
+                         str(tmp_path / "a")], capsys)
+    assert code == 0, err
+    out = gpd.read_file(tmp_path / "a" / "households.gpkg", layer="households")
+    assert len(out) == 150 and (out["invalid_reason"] == "").all()
+    assert out["access_m"].max() < 1.0  # nodes of walkable OSM ways: on the network
+    assert "no_household_near_streets" not in err and "swapped" not in err
+    code, _, err = _run([*base, "--households", str(tmp_path / "swapped.csv"), "--out",
+                         str(tmp_path / "b")], capsys)
+    assert code == 0, err
+    assert re.search(r"^warning: .*swapped\.csv: none of the 150 valid households is within "
+                     r"300 m of a street; are lon/lat swapped\?", err, flags=re.M), err
