@@ -5,7 +5,8 @@ into the same folder replaces results cleanly:
 
 * :func:`output_run` checks the folder before any work (not a file, writable, disk space),
   removes the temporaries of dead processes, removes the files the previous run listed in
-  its manifest (``.geosvc-manifest.json``; never anything else) or refuses with
+  its manifest (``.geosvc-manifest.json``; never anything else) right before the first new
+  file is written (a rerun stopped by bad input keeps them) or refuses with
   ``overwrite=False``, and writes the new run's manifest at the end;
 * :func:`install_signal_cleanup` makes SIGTERM and SIGINT remove the temporaries in flight.
 """
@@ -54,6 +55,25 @@ class OutputRun:
     folder: Path
     written: list[Path] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    earlier: list[str] = field(default_factory=list)
+
+    def owns(self, path: Path) -> bool:
+        """True when ``path`` is directly inside this run's folder."""
+        return Path(path).resolve().parent == self.folder.resolve()
+
+    def clear_earlier(self) -> None:
+        """Remove the earlier run's listed files, once, right before the first write.
+
+        Deferred until then so that a rerun stopped by bad input keeps the earlier results.
+        """
+        for name in self.earlier:
+            p = self.folder / name
+            if p.is_file() and not p.is_symlink():
+                with contextlib.suppress(OSError):
+                    p.unlink()
+                    self.removed.append(name)
+        self.earlier = []
+        (self.folder / MANIFEST).unlink(missing_ok=True)
 
     def register(self, path: Path) -> None:
         """Record a finished output file (called by :func:`atomic_path`)."""
@@ -158,17 +178,8 @@ def output_run(folder: str | Path, *, overwrite: bool = True, option: str = "--o
                          f"(listed in {MANIFEST}); choose another folder or drop --no-overwrite "
                          "(config: output.overwrite = true)")
     out.mkdir(parents=True, exist_ok=True)
-    stale = remove_stale_temporaries(out)
-    run = OutputRun(out)
-    for name in old:
-        p = out / name
-        if p.is_file() and not p.is_symlink():
-            with contextlib.suppress(OSError):
-                p.unlink()
-                run.removed.append(name)
-    (out / MANIFEST).unlink(missing_ok=True)
-    if stale:
-        run.removed.extend(stale)
+    run = OutputRun(out, earlier=old)
+    run.removed.extend(remove_stale_temporaries(out))
     _RUNS.append(run)
     complete = False
     try:
@@ -180,6 +191,8 @@ def output_run(folder: str | Path, *, overwrite: bool = True, option: str = "--o
 
 
 def _write_manifest(run: OutputRun, *, complete: bool, command: str) -> None:
+    if run.earlier:  # nothing was written: the earlier run's files and manifest stay
+        return
     files = sorted(p.name for p in run.written if p.exists())
     if not files and not complete:
         return
@@ -224,6 +237,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = final.with_name(f".{final.stem}.tmp-{os.getpid()}{final.suffix}")
     if tmp.exists():
         tmp.unlink()
+    for run in _RUNS:
+        if run.owns(final):
+            run.clear_earlier()
     _LIVE_TMP.add(tmp)
     try:
         yield tmp

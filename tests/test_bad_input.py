@@ -736,6 +736,12 @@ def test_rerun_removes_only_the_earlier_runs_files(tmp_path, capsys) -> None:
     assert code == 2 and re.search(r"--out '.*out': holds the 2 output files of an earlier run",
                                    err), err
     assert (f.out / "households.gpkg").exists()
+    # a rerun stopped by bad input keeps the earlier results and their manifest
+    f.hh_path = f.folder / "nowhere.csv"
+    code, _, err = _run(f.write(), capsys)
+    assert code == 2 and "nowhere.csv: households file not found" in err
+    assert {"households.gpkg", "summary.json", ".geosvc-manifest.json"} <= {
+        p.name for p in f.out.iterdir()}
 
 
 def test_sigterm_leaves_no_temporary(tmp_path) -> None:
