@@ -824,3 +824,24 @@ def test_real_osm_table_and_swapped_table(tmp_path, capsys) -> None:
     assert code == 0, err
     assert re.search(r"^warning: .*swapped\.csv: none of the 150 valid households is within "
                      r"300 m of a street; are lon/lat swapped\?", err, flags=re.M), err
+
+
+def test_output_folder_not_writable_or_full(tmp_path, monkeypatch, capsys) -> None:
+    """Checked before any work (root may write anywhere, so the OS answer is simulated)."""
+    import shutil
+    from collections import namedtuple
+
+    import geosvc.io as gio
+
+    f = Files(tmp_path)
+    args = f.write()
+    monkeypatch.setattr(gio.os, "access", lambda *a, **k: False)
+    code, _, err = _run(args, capsys)
+    assert code == 2 and re.search(r"--out '.*out': '.*' is not writable; choose a folder", err)
+    monkeypatch.undo()
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 10**6, 10**6))
+    code, _, err = _run(args, capsys)
+    assert code == 2 and re.search(r"--out '.*out': only 1 MB free on its disk; a run needs at "
+                                   r"least 50 MB", err), err
+    assert not f.out.exists()
