@@ -296,6 +296,58 @@ def test_page_stays_light_for_10k_households(tmp_path) -> None:
     assert sum(len(r) for r in rows) == int((status != "covered").sum() * 2)
 
 
+def _random_households(n: int, seed: int, p_covered: float = 0.3) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(seed)
+    status = rng.choice(["covered", "uncovered", "unreachable", "off_network"], n,
+                        p=[p_covered, (1 - p_covered) * 0.8, (1 - p_covered) * 0.15,
+                           (1 - p_covered) * 0.05])
+    return gpd.GeoDataFrame({
+        "hh_id": np.arange(n), "households": rng.integers(1, 5, n), "invalid_reason": "",
+        "time_elderly_care_min": np.where(status == "covered", 8.0, 30.0),
+        "status_elderly_care": pd.Categorical(status),
+    }, geometry=shapely.points(rng.uniform(430000, 460000, n),
+                               rng.uniform(3808000, 3838000, n)), crs=UTM)
+
+
+def test_households_above_the_marker_budget_are_summed_in_cells(tmp_path) -> None:
+    hh = _random_households(30_000, 5)
+    out = write_map(coverage_map(hh, lang="en", max_markers=1_000, max_cells=400),
+                    tmp_path / "map.html")
+    html = out.read_text(encoding="utf-8")
+    assert not [r for r in point_layers(html) if r and isinstance(r[0][2], int)]  # no markers
+    gap = [g for g in geojson_layers(html)
+           if g["features"] and "not covered" in g["features"][0]["properties"]["t"]]
+    assert len(gap) == 1
+    # 30 km square, at most ~400 cells -> 1.5 km needed -> 2000 m cells (1-2-5 steps)
+    assert "Uncovered households (2000 m grid)" in html
+    assert len(gap[0]["features"]) <= 16 * 16
+    total = sum(int(f["properties"]["t"].split(" ")[0].replace(",", ""))
+                for f in gap[0]["features"])
+    not_cov = hh["status_elderly_care"].isin(["uncovered", "unreachable", "off_network"])
+    assert total == int(hh.loc[not_cov, "households"].sum())  # every household in a cell
+    one = gap[0]["features"][0]
+    poly = shapely.geometry.shape(one["geometry"])
+    assert poly.geom_type == "Polygon"
+    assert "outside the circle" in one["properties"]["t"]  # per-status breakdown
+    assert out.stat().st_size < 1_000_000
+
+
+def test_map_size_stays_bounded_for_a_city(tmp_path) -> None:
+    hh = _random_households(300_000, 6, p_covered=0.5)
+    size = write_map(coverage_map(hh, lang="en"), tmp_path / "map.html").stat().st_size
+    assert size < 3_000_000, size  # default budget: 20,000 markers, ~4,000 cells per layer
+
+
+def test_map_figure_draws_cells_above_the_point_budget(tmp_path, monkeypatch) -> None:
+    from geosvc.viz import _figures
+
+    hh = _random_households(4_000, 8)
+    monkeypatch.setattr(_figures, "SCATTER_MAX_POINTS", 500)
+    path = _figures.figure_coverage_map(hh, "elderly_care", lang="en",
+                                        path=tmp_path / "cells.png")
+    _assert_png(path)
+
+
 # --- figures -------------------------------------------------------------------------
 
 

@@ -84,6 +84,9 @@ _TEXT: dict[str, dict[str, str]] = {
         "legend_rate": "{level}户覆盖率",
         "legend_grid": "每格已覆盖户数",
         "grid_tip": "已覆盖 {n} 户（{rows} 个居住点）",
+        "gap_tip": "未覆盖 {n} 户（{rows} 个居住点）",
+        "uncovered_grid": "未覆盖住户（{cell}米网格）· {cat}",
+        "legend_gap_grid": "每格未覆盖户数",
         "no_data": "无住户",
         "summary": "{cat}覆盖率 {rate}（未覆盖 {n} 户）",
         "total": "共 {n} 户",
@@ -143,6 +146,9 @@ _TEXT: dict[str, dict[str, str]] = {
         "legend_rate": "{level} household coverage",
         "legend_grid": "Covered households per cell",
         "grid_tip": "{n} households covered ({rows} residential points)",
+        "gap_tip": "{n} households not covered ({rows} residential points)",
+        "uncovered_grid": "Uncovered households ({cell} m grid) · {cat}",
+        "legend_gap_grid": "Uncovered households per cell",
         "no_data": "no households",
         "summary": "{cat} coverage {rate} ({n} households uncovered)",
         "total": "{n} households",
@@ -279,13 +285,13 @@ def household_weights(households: pd.DataFrame) -> np.ndarray:
 
 def coverage_rate(households: pd.DataFrame, category: str) -> tuple[float, float]:
     """(share of valid households covered, households not covered) for one category."""
-    status = households[f"status_{category}"].to_numpy()
+    status = households[f"status_{category}"]  # pandas compares categoricals by code
     w = household_weights(households)
-    valid = status != "invalid"
+    valid = (status != "invalid").to_numpy()
     total = float(w[valid].sum())
-    covered = float(w[status == "covered"].sum())
+    covered = float(w[(status == "covered").to_numpy()].sum())
     rate = covered / total if total > 0 else float("nan")
-    return rate, float(w[np.isin(status, NOT_COVERED)].sum())
+    return rate, float(w[status.isin(NOT_COVERED).to_numpy()].sum())
 
 
 def metric_crs(frame: gpd.GeoDataFrame, what: str) -> pyproj.CRS:

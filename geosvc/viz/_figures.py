@@ -147,6 +147,31 @@ def _scale_bar(ax: Axes, xmin: float, xmax: float, ymin: float, ymax: float) -> 
             fontsize=9)
 
 
+#: Above this many households of one status a map figure draws the cells they occupy
+#: (a raster of about 600 x 600 cells) instead of one marker each: same picture at print
+#: size, drawing time independent of the number of households.
+SCATTER_MAX_POINTS = 50_000
+_RASTER_CELLS = 600
+
+
+def _occupied_cells(ax: Axes, x: np.ndarray, y: np.ndarray,
+                    extent: tuple[float, float, float, float], colour: str, *,
+                    zorder: int) -> None:
+    from matplotlib.colors import to_rgba
+
+    xmin, xmax, ymin, ymax = extent
+    side = max(xmax - xmin, ymax - ymin, 1e-9) / _RASTER_CELLS
+    nx = max(1, int(np.ceil((xmax - xmin) / side)))
+    ny = max(1, int(np.ceil((ymax - ymin) / side)))
+    ok = np.isfinite(x) & np.isfinite(y)
+    counts, _, _ = np.histogram2d(x[ok], y[ok], bins=(nx, ny),
+                                  range=((xmin, xmin + nx * side), (ymin, ymin + ny * side)))
+    img = np.zeros((ny, nx, 4))
+    img[counts.T > 0] = to_rgba(colour)
+    ax.imshow(img, origin="lower", extent=(xmin, xmin + nx * side, ymin, ymin + ny * side),
+              interpolation="nearest", zorder=zorder)
+
+
 def figure_coverage_map(
     households: gpd.GeoDataFrame,
     category: str,
@@ -216,9 +241,13 @@ def figure_coverage_map(
             _add_polygons(ax, circ[circ.geometry.notna()].to_crs(crs).geometry.to_numpy(),
                           facecolors=colour, edgecolors=colour, linewidths=1.0, alpha=0.15,
                           zorder=2)
-        pts = shapely.point_on_surface(hh.geometry.to_numpy())
+        pts = hh.geometry.to_numpy()
+        if not (shapely.get_type_id(pts) == 0).all():
+            pts = shapely.point_on_surface(pts)
         x, y = shapely.get_x(pts), shapely.get_y(pts)
         status = hh[f"status_{category}"].to_numpy()
+        weights = household_weights(hh)
+        extent = (minx, maxx, miny, maxy)
         from matplotlib.lines import Line2D
 
         handles = []
@@ -231,11 +260,14 @@ def figure_coverage_map(
             sel = status == st
             if not sel.any():
                 continue
-            ax.scatter(x[sel], y[sel], zorder=z, **kw)
+            if sel.sum() > SCATTER_MAX_POINTS:  # a raster of occupied cells, not 1M markers
+                _occupied_cells(ax, x[sel], y[sel], extent, str(kw["c"]), zorder=z)
+            else:
+                ax.scatter(x[sel], y[sel], zorder=z, **kw)
             handles.append(Line2D([], [], linestyle="none", marker=kw["marker"],
                                   color=kw["c"], markersize=6 if st != "covered" else 4,
                                   label=f"{text(flang, f'status_{st}')} "
-                                        f"({fmt_int(household_weights(hh)[sel].sum())})"))
+                                        f"({fmt_int(weights[sel].sum())})"))
         if facilities is not None and len(facilities):
             fac = facilities[(facilities["category"] == category)
                              & facilities.geometry.notna()].to_crs(crs)

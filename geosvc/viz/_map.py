@@ -41,7 +41,7 @@ from geosvc.viz._common import (
     text,
 )
 
-__all__ = ["BASEMAPS", "coverage_map", "write_map"]
+__all__ = ["BASEMAPS", "MAX_MARKERS", "MAX_CELLS", "coverage_map", "write_map"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,14 @@ _RATE_BREAKS = (0.5, 0.7, 0.85, 0.95)
 _RATE_COLOURS = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641")
 _NO_DATA = "#bdbdbd"
 _GRID_COLOURS = ("#c6dbef", "#9ecae1", "#6baed6", "#3182bd", "#08519c")
+_GAP_COLOURS = ("#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15")
+#: Size budget of the page: at most this many household markers in total (above it, the
+#: households outside the circle are summed in grid cells like the covered ones) ...
+MAX_MARKERS = 20_000
+#: ... and at most about this many cells per grid layer (the cell grows in 1-2-5 steps).
+MAX_CELLS = 4_000
+_NICE_CELLS_M = (100.0, 200.0, 250.0, 500.0, 1000.0, 2000.0, 2500.0, 5000.0, 10000.0,
+                 20000.0, 50000.0)
 _STATUS_ORDER = ("uncovered", "unreachable", "off_network")
 
 _CSS = """
@@ -203,9 +211,18 @@ class _Display:
 
     def latlon(self, geoms: Any, crs: Any) -> tuple[np.ndarray, np.ndarray]:
         """Latitude and longitude arrays of points (surface points of other shapes)."""
-        pts = shapely.point_on_surface(np.asarray(geoms, dtype=object))
-        disp = self.geoms(pts, crs)
-        return shapely.get_y(disp), shapely.get_x(disp)
+        pts = _points(np.asarray(geoms, dtype=object))
+        return self.latlon_xy(np.column_stack([shapely.get_x(pts), shapely.get_y(pts)]), crs)
+
+    def latlon_xy(self, xy: np.ndarray, crs: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Latitude and longitude arrays of ``(n, 2)`` coordinates (arrays only, no shapes)."""
+        tr = pyproj.Transformer.from_crs(pyproj.CRS.from_user_input(crs), 4326, always_xy=True)
+        lon, lat = tr.transform(xy[:, 0], xy[:, 1])
+        if self.coord_system != "wgs84":
+            from geosvc.crs import convert_lonlat
+
+            lon, lat = convert_lonlat(lon, lat, source="wgs84", target=self.coord_system)
+        return np.round(np.asarray(lat, dtype=float), 6), np.round(np.asarray(lon, dtype=float), 6)
 
 
 def _features(geoms: np.ndarray, props: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -393,39 +410,111 @@ def _circle_layers(m: folium.Map, ctx: _Ctx, circles: Mapping[str, gpd.GeoDataFr
         ).add_to(m)
 
 
+def _points(geoms: np.ndarray) -> np.ndarray:
+    """A point per geometry (points as they are; polygons their point on surface)."""
+    is_point = shapely.get_type_id(geoms) == 0
+    if is_point.all():
+        return geoms
+    out = geoms.copy()
+    out[~is_point] = shapely.point_on_surface(geoms[~is_point])
+    return out
+
+
+def _cell_size(xy: np.ndarray, cell_m: float, max_cells: int) -> float:
+    """``cell_m``, or the next 1-2-5 size whose grid over the points' extent has at most
+    ``max_cells`` cells."""
+    ok = np.isfinite(xy).all(axis=1)
+    if not ok.any():
+        return cell_m
+    span = xy[ok].max(axis=0) - xy[ok].min(axis=0)
+    need = float(np.sqrt(max(span[0], 1.0) * max(span[1], 1.0) / max(max_cells, 1)))
+    if cell_m >= need:
+        return cell_m
+    return next((c for c in _NICE_CELLS_M if c >= need), need)
+
+
+@dataclass
+class _Cells:
+    """Points summed in square cells: cell boxes (display CRS), weights and row counts."""
+
+    geoms: np.ndarray
+    weight: np.ndarray
+    rows: np.ndarray
+    inverse: np.ndarray  # cell of each selected point
+
+
+def _cells(ctx: _Ctx, xy: np.ndarray, w: np.ndarray) -> _Cells:
+    cells = np.floor(xy / ctx.cell_m).astype(np.int64)
+    base = cells.min(axis=0)
+    cells -= base
+    width = int(cells[:, 1].max()) + 1
+    flat, inv = np.unique(cells[:, 0] * width + cells[:, 1], return_inverse=True)
+    inv = inv.ravel()
+    keys = np.column_stack([flat // width, flat % width]) + base  # same order as axis=0
+    lo = keys * ctx.cell_m
+    boxes = shapely.box(lo[:, 0], lo[:, 1], lo[:, 0] + ctx.cell_m, lo[:, 1] + ctx.cell_m)
+    return _Cells(ctx.display.geoms(boxes, ctx.crs),
+                  np.bincount(inv, weights=w, minlength=len(keys)),
+                  np.bincount(inv, minlength=len(keys)), inv)
+
+
+def _grid_layer(m: folium.Map, name: str, cells: _Cells, tips: list[str],
+                colours: Sequence[str], breaks: list[float], *, show: bool) -> None:
+    cls = np.searchsorted(np.asarray(breaks, dtype=float), cells.weight, side="left")
+    fills = [colours[min(int(c), len(colours) - 1)] for c in cls]
+    folium.GeoJson(
+        _features(cells.geoms, [{"t": t} for t in tips]), name=name,
+        style_function=lambda f, fills=fills: {
+            "color": "#ffffff", "weight": 0.5, "fillColor": fills[int(f["id"])],
+            "fillOpacity": 0.75},
+        tooltip=folium.GeoJsonTooltip(fields=["t"], labels=False), show=show,
+    ).add_to(m)
+
+
 def _grid_layers(m: folium.Map, ctx: _Ctx, hh: gpd.GeoDataFrame, xy: np.ndarray,
                  w: np.ndarray) -> list[float]:
     """Covered households summed in square cells (vectorised floor division)."""
     breaks_all: list[float] = []
     finite = np.isfinite(xy).all(axis=1)
     for k, cat in enumerate(ctx.cats):
-        covered = (hh[f"status_{cat}"].to_numpy() == "covered") & finite
+        covered = (hh[f"status_{cat}"] == "covered").to_numpy() & finite
         if not covered.any():
             continue
-        cells = np.floor(xy[covered] / ctx.cell_m).astype(np.int64)
-        keys, inv = np.unique(cells, axis=0, return_inverse=True)
-        inv = inv.ravel()
-        counts = np.bincount(inv, weights=w[covered], minlength=len(keys))
-        rows = np.bincount(inv, minlength=len(keys))
-        lo = keys * ctx.cell_m
-        boxes = shapely.box(lo[:, 0], lo[:, 1], lo[:, 0] + ctx.cell_m, lo[:, 1] + ctx.cell_m)
-        geoms = ctx.display.geoms(boxes, ctx.crs)
-        breaks = _grid_breaks(counts) if k == 0 or not breaks_all else breaks_all
+        cells = _cells(ctx, xy[covered], w[covered])
+        breaks = _grid_breaks(cells.weight) if k == 0 or not breaks_all else breaks_all
         breaks_all = breaks_all or breaks
-        cls = np.searchsorted(np.asarray(breaks, dtype=float), counts, side="left")
-        fills = [_GRID_COLOURS[min(int(c), len(_GRID_COLOURS) - 1)] for c in cls]
-        props = [{"t": esc(ctx.t("grid_tip", n=fmt_int(c), rows=r))}
-                 for c, r in zip(counts, rows, strict=True)]
-        folium.GeoJson(
-            _features(geoms, props),
-            name=esc(ctx.t("covered_grid", cell=fmt_minutes(ctx.cell_m),
-                           cat=category_label(ctx.profile, cat, ctx.lang))),
-            style_function=lambda f, fills=fills: {
-                "color": "#ffffff", "weight": 0.5, "fillColor": fills[int(f["id"])],
-                "fillOpacity": 0.75},
-            tooltip=folium.GeoJsonTooltip(fields=["t"], labels=False),
-            show=k == 0,
-        ).add_to(m)
+        tips = [esc(ctx.t("grid_tip", n=fmt_int(c), rows=r))
+                for c, r in zip(cells.weight, cells.rows, strict=True)]
+        _grid_layer(m, esc(ctx.t("covered_grid", cell=fmt_minutes(ctx.cell_m),
+                                 cat=category_label(ctx.profile, cat, ctx.lang))),
+                    cells, tips, _GRID_COLOURS, breaks, show=k == 0)
+    return breaks_all
+
+
+def _gap_layers(m: folium.Map, ctx: _Ctx, hh: gpd.GeoDataFrame, xy: np.ndarray,
+                w: np.ndarray) -> list[float]:
+    """Households not covered summed in cells (for pages above the marker budget)."""
+    breaks_all: list[float] = []
+    finite = np.isfinite(xy).all(axis=1)
+    for k, cat in enumerate(ctx.cats):
+        status = hh[f"status_{cat}"].to_numpy()
+        sel = hh[f"status_{cat}"].isin(NOT_COVERED).to_numpy() & finite
+        if not sel.any():
+            continue
+        cells = _cells(ctx, xy[sel], w[sel])
+        code = pd.Categorical(status[sel], categories=_STATUS_ORDER).codes
+        k_st = len(_STATUS_ORDER)
+        by_status = np.bincount(cells.inverse * k_st + code, weights=w[sel],
+                                minlength=len(cells.weight) * k_st).reshape(-1, k_st)
+        breaks = _grid_breaks(cells.weight) if k == 0 or not breaks_all else breaks_all
+        breaks_all = breaks_all or breaks
+        labels = [esc(ctx.t(f"status_{s}")) for s in _STATUS_ORDER]
+        tips = [esc(ctx.t("gap_tip", n=fmt_int(c), rows=r)) + "<br>" + " · ".join(
+                    f"{lab} {fmt_int(v)}" for lab, v in zip(labels, row, strict=True) if v > 0)
+                for c, r, row in zip(cells.weight, cells.rows, by_status, strict=True)]
+        _grid_layer(m, esc(ctx.t("uncovered_grid", cell=fmt_minutes(ctx.cell_m),
+                                 cat=category_label(ctx.profile, cat, ctx.lang))),
+                    cells, tips, _GAP_COLOURS, breaks, show=k == 0)
     return breaks_all
 
 
@@ -439,7 +528,7 @@ def _household_layers(m: folium.Map, ctx: _Ctx, hh: gpd.GeoDataFrame, lat: np.nd
     n_points = 0
     for cat in ctx.cats:
         status = hh[f"status_{cat}"].to_numpy()
-        sel = np.flatnonzero(np.isin(status, NOT_COVERED) & ok)
+        sel = np.flatnonzero(hh[f"status_{cat}"].isin(NOT_COVERED).to_numpy() & ok)
         tcol = f"time_{cat}_min"
         minutes = hh[tcol].to_numpy(dtype=float) if tcol in hh.columns else \
             np.full(len(hh), np.nan)
@@ -549,13 +638,15 @@ def _class_labels(breaks: Sequence[float]) -> list[str]:
 
 
 def _legend(ctx: _Ctx, *, level_name: str | None, grid_breaks: list[float] | None,
-            facility_cats: list[str], station_cats: list[str], circle_cats: list[str]) -> str:
+            facility_cats: list[str], station_cats: list[str], circle_cats: list[str],
+            gap_breaks: list[float] | None = None) -> str:
     parts = [f"<h4>{esc(ctx.t('legend'))}</h4>"]
     for cat in ctx.cats:
         c = ctx.colour(cat)
         parts.append(f"<div><b>{ctx.label(cat)}</b></div>")
-        parts.append(f'<div><i class="dot" style="background:{c}"></i>'
-                     f"{esc(ctx.t('uncovered_pt'))}</div>")
+        if gap_breaks is None:
+            parts.append(f'<div><i class="dot" style="background:{c}"></i>'
+                         f"{esc(ctx.t('uncovered_pt'))}</div>")
         if cat in facility_cats:
             parts.append(f'<div><i style="background:{c};width:10px;height:10px;'
                          f'margin:0 6px 0 2px"></i>{esc(ctx.t("facility"))}</div>')
@@ -584,6 +675,10 @@ def _legend(ctx: _Ctx, *, level_name: str | None, grid_breaks: list[float] | Non
         parts.append(f"<h4>{esc(ctx.t('legend_grid'))}</h4>")
         for colour, label in zip(_GRID_COLOURS, _class_labels(grid_breaks), strict=False):
             parts.append(f'<div><i style="background:{colour}"></i>{label}</div>')
+    if gap_breaks is not None:
+        parts.append(f"<h4>{esc(ctx.t('legend_gap_grid'))}</h4>")
+        for colour, label in zip(_GAP_COLOURS, _class_labels(gap_breaks), strict=False):
+            parts.append(f'<div><i style="background:{colour}"></i>{label}</div>')
     return "".join(parts)
 
 
@@ -601,6 +696,8 @@ def coverage_map(
     categories: Sequence[str] | None = None,
     cell_m: float = 250.0,
     inline_assets: bool = True,
+    max_markers: int = MAX_MARKERS,
+    max_cells: int = MAX_CELLS,
 ) -> folium.Map:
     """Interactive map of a coverage run: who is outside the circle and where to build.
 
@@ -648,6 +745,12 @@ def coverage_map(
         Side of the square cells of the covered-household grid (metres).
     inline_assets
         Embed Leaflet in the page (default) instead of linking to a CDN.
+    max_markers, max_cells
+        Size budget of the page (a city of a million households stays a few MB): when
+        more than ``max_markers`` households are not covered (all categories together),
+        they are drawn summed in grid cells (red, with a per-status breakdown) instead of
+        one marker each; ``cell_m`` grows in 1-2-5 steps until a grid over the households'
+        extent has at most ``max_cells`` cells.
 
     Returns
     -------
@@ -670,13 +773,14 @@ def coverage_map(
     cats = pick_categories(households, prof, categories)
     crs = metric_crs(households, "households")
     hh = households.to_crs(crs)
-    ctx = _Ctx(prof, lang, cats, crs, _Display("gcj02" if basemap == "gaode" else "wgs84"),
-               float(cell_m))
-    pts = shapely.point_on_surface(hh.geometry.to_numpy())
+    pts = _points(hh.geometry.to_numpy())
     xy = np.column_stack([shapely.get_x(pts), shapely.get_y(pts)])
-    lat, lon = ctx.display.latlon(pts, crs)
+    ctx = _Ctx(prof, lang, cats, crs, _Display("gcj02" if basemap == "gaode" else "wgs84"),
+               _cell_size(xy, float(cell_m), max_cells))
+    lat, lon = ctx.display.latlon_xy(xy, crs)
     w = household_weights(hh)
-    n_markers = sum(int(np.isin(hh[f"status_{c}"].to_numpy(), NOT_COVERED).sum()) for c in cats)
+    n_markers = sum(int(hh[f"status_{c}"].isin(NOT_COVERED).sum()) for c in cats)
+    aggregate = n_markers > max_markers
 
     ok = np.isfinite(lat) & np.isfinite(lon)
     centre = [float(np.mean(lat[ok])), float(np.mean(lon[ok]))] if ok.any() else [0.0, 0.0]
@@ -690,7 +794,8 @@ def coverage_map(
     circle_frames = as_frames(circles, "circles")
     _circle_layers(m, ctx, circle_frames)
     grid_breaks = _grid_layers(m, ctx, hh, xy, w)
-    n_points = _household_layers(m, ctx, hh, lat, lon, w)
+    gap_breaks = _gap_layers(m, ctx, hh, xy, w) if aggregate else None
+    n_points = 0 if aggregate else _household_layers(m, ctx, hh, lat, lon, w)
     fac_cats = _facility_layers(m, ctx, facilities) if facilities is not None and len(
         facilities) else []
     st_cats = _station_layers(m, ctx, as_frames(stations, "stations"))
@@ -709,13 +814,18 @@ def coverage_map(
     m.add_child(_MapBox("legend", _legend(
         ctx, level_name=level_name, grid_breaks=grid_breaks if has_grid else None,
         facility_cats=fac_cats, station_cats=st_cats,
-        circle_cats=[c for c in circle_frames if c in cats])))
+        circle_cats=[c for c in circle_frames if c in cats], gap_breaks=gap_breaks)))
     folium.LayerControl(collapsed=False).add_to(m)
     if ok.any():
         m.fit_bounds([[float(lat[ok].min()), float(lon[ok].min())],
                       [float(lat[ok].max()), float(lon[ok].max())]])
-    log.info("map: %d household markers, %d categories, basemap %s", n_points, len(cats),
-             basemap or "none")
+    if aggregate:
+        log.info("map: %d households outside the circle (above the %d-marker budget) summed "
+                 "in %g m cells, %d categories, basemap %s", n_markers, max_markers,
+                 ctx.cell_m, len(cats), basemap or "none")
+    else:
+        log.info("map: %d household markers, %d categories, basemap %s", n_points, len(cats),
+                 basemap or "none")
     return m
 
 
