@@ -20,6 +20,8 @@ Cases (see ISSUES 3, 4, 5 and 8 for the goals):
 ``siting``       max coverage, set cover, p-median on planar instances vs spopt (PuLP + CBC)
 ``maxcov_city``  max coverage with all candidates on the city-size case (greedy and exact)
 ``orlib``        OR-Library pmed1-20 (exact optimum reproduced, greedy gap)
+``city_run``     the generated city written as GeoPackages, run end to end through
+                 ``geosvc run`` and the Python API: every step's time and peak memory
 """
 
 from __future__ import annotations
@@ -42,13 +44,13 @@ from typing import Any
 __all__ = ["CASES", "main", "render_markdown"]
 
 CASES = ("district", "nearest", "snap", "pairs", "circles", "siting", "maxcov_city", "orlib",
-         "pgrouting")
+         "pgrouting", "city_run")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 TIMEOUT_S = {"quick": 900, "full": 3600}
 
 
 def _case_fn(name: str) -> Callable[[bool], Any]:
-    from benchmarks import suite_network, suite_pgrouting, suite_siting
+    from benchmarks import suite_city, suite_network, suite_pgrouting, suite_siting
 
     table: dict[str, Callable[[bool], Any]] = {
         "district": suite_network.case_district,
@@ -60,6 +62,7 @@ def _case_fn(name: str) -> Callable[[bool], Any]:
         "maxcov_city": suite_siting.case_maxcov_city,
         "orlib": suite_siting.case_orlib,
         "pgrouting": suite_pgrouting.case_pgrouting,
+        "city_run": suite_city.case_city_run,
     }
     return table[name]
 
