@@ -13,12 +13,13 @@ import math
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from geosvc import diagnostics, resources
 from geosvc._errors import GeosvcError
+from geosvc._uri import is_db_uri
 
 __all__ = ["main", "build_parser"]
 
@@ -207,7 +208,12 @@ def _parse_areas(specs: Sequence[str]) -> dict[str, dict[str, Any]]:
             raise ConfigError(f"--areas {spec!r}: expected LEVEL=PATH[:ID[:NAME[:LAYER]]], "
                               "e.g. community=communities.gpkg:community_id:name")
         level, rest = spec.split("=", 1)
-        parts = rest.split(":")
+        if is_db_uri(rest):  # postgresql://user@host:port/db?table=t[:ID[:NAME]]
+            base, _, query = rest.partition("?")
+            extra = query.split(":")
+            parts = [f"{base}?{extra[0]}", *extra[1:]]
+        else:
+            parts = rest.split(":")
         out[level] = {"path": parts[0], "id": parts[1] if len(parts) > 1 else "area_id",
                       "name": parts[2] if len(parts) > 2 else None,
                       "layer": parts[3] if len(parts) > 3 and parts[3] else None}
@@ -242,7 +248,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     summary = run_demo(out_dir=Path(args.out), sample=args.sample, lang=args.lang,
                        seed=args.seed, k=args.k)
-    _print_key_figures(summary, Path(args.out))
+    _print_key_figures(summary, getattr(args, "out_display", None) or Path(args.out))
     return 0
 
 
@@ -251,7 +257,7 @@ def _pct(v: Any) -> str:
     return f"{v:.1%}" if isinstance(v, int | float) and math.isfinite(v) else "n/a"
 
 
-def _print_key_figures(summary: dict[str, Any], out: Path) -> None:
+def _print_key_figures(summary: dict[str, Any], out: Path | str) -> None:
     print(f"geosvc: {summary['run']['name']}")
     print(f"  households {summary['households_total']:.0f} in {summary['rows_total']} rows "
           f"({summary['rows_invalid']} invalid); elderly {summary['elderly_total']:.0f}")
@@ -266,7 +272,7 @@ def _print_key_figures(summary: dict[str, Any], out: Path) -> None:
               f"{plan['coverage_before']:.1%} -> {plan['coverage_after']:.1%} "
               f"(gap {plan['gap']:.2%})")
     peak = summary["run"].get("peak_rss_mb")
-    print(f"  outputs in {out}/ ({summary['run']['run_time_s']:.0f} s"
+    print(f"  outputs in {out}{'/' if isinstance(out, Path) else ''} ({summary['run']['run_time_s']:.0f} s"
           + (f", peak {resources.format_bytes(peak * 2**20)} resident" if peak else "") + ")")
 
 
@@ -278,7 +284,7 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
     inputs = _inputs_from_args(args)
     res = run_coverage(inputs, profile=load_profile(args.profile))
     summary = write_coverage(res, inputs, args.out, started=t0)
-    _print_key_figures(summary, Path(args.out))
+    _print_key_figures(summary, getattr(args, "out_display", None) or Path(args.out))
     return 0
 
 
@@ -330,6 +336,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     args.strict = args.strict or cfg.strict
+    if isinstance(cfg.output.folder, str):  # a postgresql:// URI
+        with _database_output(args, cfg.output.folder) as tmp:
+            local = cfg.model_copy(update={"output": cfg.output.model_copy(
+                update={"folder": tmp})})
+            summary = run_config(local)
+            _print_key_figures(summary, args.out_display)
+        return 0
     with output_run(cfg.output.folder, overwrite=cfg.output.overwrite and not args.no_overwrite,
                     option=f"{args.config}: output.folder", command="run"):
         summary = run_config(cfg)
@@ -370,13 +383,42 @@ def _strict_failure(diag: diagnostics.Diagnostics) -> int:
 
 
 def _output_folder(args: argparse.Namespace) -> contextlib.AbstractContextManager[Any]:
-    """The output folder of commands with ``--out``: checked before any work, manifest kept."""
+    """The output folder of commands with ``--out``: checked before any work, manifest kept.
+
+    A ``postgresql://…?schema=…`` output runs into a temporary folder (``args.out`` points
+    there during the command) whose tables are written to the database in one transaction
+    when the command succeeds.
+    """
     from geosvc.io import output_run
 
     if args.command == "run" or getattr(args, "out", None) is None:
         return contextlib.nullcontext()
+    if is_db_uri(args.out):
+        return _database_output(args, args.out)
     return output_run(args.out, overwrite=not getattr(args, "no_overwrite", False),
                       command=args.command)
+
+
+@contextlib.contextmanager
+def _database_output(args: argparse.Namespace, uri: str) -> Iterator[Path]:
+    """Run into a temporary folder, then publish its tables to PostGIS (all or nothing)."""
+    import shutil
+    import tempfile
+
+    from geosvc.postgis import check_db_output, mask_uri, publish_folder
+
+    schema = check_db_output(uri)  # before any work: a wrong URI fails in a second
+    tmp = Path(tempfile.mkdtemp(prefix="geosvc-out-"))
+    args.out_display = f"{mask_uri(uri).split('?')[0]} (schema {schema})"
+    try:
+        args.out = str(tmp)
+        yield tmp
+        written = publish_folder(tmp, uri)
+        print(f"geosvc: {len(written)} tables written to {args.out_display}: "
+              f"{', '.join(t.split('.', 1)[1] for t in written)}")
+    finally:
+        args.out = uri
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,15 +9,28 @@ from __future__ import annotations
 import time
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from geosvc._errors import ConfigError, InputError
 
 __all__ = ["Config", "load_config", "run_config"]
 
 CoordSystem = Literal["wgs84", "gcj02", "bd09"]
+
+
+def _path_or_uri(value: Any) -> Any:
+    """Keep a ``postgresql://`` URI as text; anything else is a file path."""
+    from geosvc.postgis import is_db_uri
+
+    if isinstance(value, str) and not is_db_uri(value):
+        return Path(value)
+    return value
+
+
+#: A file path, or a PostGIS URI (``postgresql://…?table=…``; output: ``?schema=…``).
+Location = Annotated[Path | str, BeforeValidator(_path_or_uri)]
 
 
 class _Strict(BaseModel):
@@ -28,7 +41,7 @@ class AreaSpec(_Strict):
     """One area layer (communities, streets, ...)."""
 
     level: str
-    path: Path
+    path: Location
     layer: str | None = None
     id: str = "area_id"
     name: str | None = "name"
@@ -61,13 +74,13 @@ class InputsSpec(_Strict):
 
     sample: Literal["district", "helsinki"] | None = None
     seed: int = 2023
-    roads: Path | None = None
+    roads: Location | None = None
     roads_layer: str | None = None
-    households: Path | None = None
+    households: Location | None = None
     households_layer: str | None = None
-    facilities: Path | None = None
+    facilities: Location | None = None
     facilities_layer: str | None = None
-    compounds: Path | None = None
+    compounds: Location | None = None
     compounds_layer: str | None = None
     crs: str | None = None
     coord_system: CoordSystem | dict[InputName, CoordSystem] = "wgs84"
@@ -123,7 +136,7 @@ class SitingSpec(_Strict):
 class OutputSpec(_Strict):
     """Where and how results are written."""
 
-    folder: Path
+    folder: Location
     lang: Literal["zh", "en"] = "zh"
     basemap: Literal["osm", "gaode"] | None = None
     overwrite: bool = True
@@ -192,8 +205,10 @@ def load_config(path: str | Path) -> Config:
 
 
 def _resolve(cfg: Config, base: Path) -> Config:
-    def fix(v: Path | None) -> Path | None:
-        return None if v is None else (v if v.is_absolute() else base / v)
+    def fix(v: Path | str | None) -> Path | str | None:
+        if v is None or isinstance(v, str):  # None, or a database URI
+            return v
+        return v if v.is_absolute() else base / v
 
     inp = cfg.inputs.model_copy(update={
         "roads": fix(cfg.inputs.roads), "households": fix(cfg.inputs.households),
@@ -218,7 +233,7 @@ def _check(cfg: Config, where: Path) -> None:
              ("inputs.facilities", inp.facilities), ("inputs.compounds", inp.compounds)]
     files += [(f"inputs.areas[{a.level}].path", a.path) for a in inp.areas]
     for key, f in files:
-        if f is not None and not f.exists():
+        if isinstance(f, Path) and not f.exists():
             raise ConfigError(f"{where}: {key} = '{f}': file not found")
     for key in ("crs", "households_crs", "facilities_crs", "compounds_crs"):
         value = getattr(inp, key)
@@ -228,7 +243,8 @@ def _check(cfg: Config, where: Path) -> None:
             except InputError as exc:
                 raise ConfigError(f"{where}: {exc}") from None
     try:
-        check_output_folder(cfg.output.folder, option="output.folder")
+        if isinstance(cfg.output.folder, Path):
+            check_output_folder(cfg.output.folder, option="output.folder")
     except InputError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     try:
@@ -239,6 +255,14 @@ def _check(cfg: Config, where: Path) -> None:
         if c not in prof.category_names:
             raise ConfigError(f"{where}: analysis.categories contains {c!r}; valid categories: "
                               f"{', '.join(prof.category_names)}")
+
+
+def _input_name(loc: Path | str | None) -> str:
+    from geosvc.postgis import mask_uri
+
+    if loc is None:
+        return ""
+    return loc.name if isinstance(loc, Path) else mask_uri(loc).split("?")[-1]
 
 
 def run_config(cfg: Config) -> dict[str, Any]:
@@ -288,7 +312,7 @@ def _run_config(cfg: Config) -> dict[str, Any]:
             input_crs={"households": inp.households_crs, "facilities": inp.facilities_crs,
                        "compounds": inp.compounds_crs},
             xy={"households": inp.households_xy, "facilities": inp.facilities_xy},
-            profile=prof, name=f"config {inp.roads.name if inp.roads else ''}")
+            profile=prof, name=f"config {_input_name(inp.roads)}")
     return run_analysis(inputs, prof, out_dir=Path(cfg.output.folder), lang=cfg.output.lang,
                         k=cfg.siting.k, model=cfg.siting.model, target=cfg.siting.target,
                         solver=cfg.siting.solver, categories=cfg.analysis.categories,

@@ -104,7 +104,7 @@ def _set_crs(gdf: gpd.GeoDataFrame, crs: Any, p: Path, what: str) -> gpd.GeoData
     return gdf
 
 
-def _check_lonlat(gdf: gpd.GeoDataFrame, p: Path, what: str) -> None:
+def _check_lonlat(gdf: gpd.GeoDataFrame, p: Path | str, what: str) -> None:
     """Error when (nearly) every row is outside the lon/lat range and swapped would fit."""
     if gdf.crs is None or not gdf.crs.is_geographic or len(gdf) == 0:
         return
@@ -157,8 +157,11 @@ def read_points(path: str | Path, *, layer: str | None = None, coord_system: str
     geopandas.GeoDataFrame
         The rows with their CRS (EPSG:4326 after a ``gcj02``/``bd09`` conversion).
     """
+    from geosvc.postgis import is_db_uri
     from geosvc.tables import is_table, read_table
 
+    if is_db_uri(path):
+        return _read_db_points(str(path), coord_system=coord_system, what=what)
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: {what} file not found; check the path")
@@ -183,6 +186,20 @@ def read_points(path: str | Path, *, layer: str | None = None, coord_system: str
 
         gdf = to_wgs84_frame(gdf, coord_system=coord_system)
     gdf.attrs["source"] = str(p)
+    return gdf
+
+
+def _read_db_points(uri: str, *, coord_system: str, what: str) -> gpd.GeoDataFrame:
+    """A PostGIS table or query (``postgresql://…?table=…``) read like a file."""
+    from geosvc.postgis import mask_uri, read_postgis_layer
+
+    gdf = read_postgis_layer(uri)
+    _check_lonlat(gdf, mask_uri(uri), what)
+    if coord_system != "wgs84":
+        from geosvc.crs import to_wgs84_frame
+
+        gdf = to_wgs84_frame(gdf, coord_system=coord_system)
+    gdf.attrs["source"] = mask_uri(uri)
     return gdf
 
 

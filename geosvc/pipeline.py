@@ -29,6 +29,7 @@ from geosvc.demand import read_households, read_points
 from geosvc.facilities import read_facilities
 from geosvc.io import file_sha256, write_gpkg, write_json
 from geosvc.network import CompiledNetwork, compile_network, read_graph
+from geosvc.postgis import describe_source, is_db_uri, mask_uri, parse_db_uri, read_postgis_layer
 from geosvc.standards import Profile, load_profile
 
 __all__ = [
@@ -75,8 +76,10 @@ class Inputs:
     household_columns: dict[str, Any] = field(default_factory=dict)
 
 
-def _source_record(path: Path | None, rows: int, kind: str, layer: str | None = None
+def _source_record(path: Path | str | None, rows: int, kind: str, layer: str | None = None
                    ) -> dict[str, Any]:
+    if is_db_uri(path):
+        return {"kind": kind, **describe_source(parse_db_uri(str(path)), rows)}
     rec: dict[str, Any] = {"kind": kind, "rows": int(rows)}
     if path is not None:
         rec.update({"path": str(path), "sha256": file_sha256(path)})
@@ -94,6 +97,25 @@ def _area_frame(gdf: gpd.GeoDataFrame, id_col: str, name_col: str | None, where:
     out["name"] = out[name_col].astype(str) if name_col and name_col in out.columns else \
         out["area_id"]
     return out
+
+
+def _location(value: str | Path) -> Path | str:
+    """A file path, or a database URI kept as text (``Path`` would mangle its ``//``)."""
+    return str(value) if is_db_uri(str(value)) else Path(value)
+
+
+def _display_name(loc: Path | str) -> str:
+    return mask_uri(loc).split("?")[-1] if isinstance(loc, str) else loc.name
+
+
+def _read_roads(loc: Path | str, **kw: Any) -> nx.MultiDiGraph:
+    """Street network from a file, or road lines from a PostGIS table/query."""
+    if isinstance(loc, str):
+        from geosvc.network import graph_from_lines
+
+        return graph_from_lines(read_postgis_layer(loc), crs=kw.get("crs"),
+                                coord_system=kw.get("coord_system", "wgs84"))
+    return read_graph(loc, **kw)
 
 
 def load_inputs(
@@ -166,8 +188,8 @@ def load_inputs(
             raise CRSError(f"--crs {crs!r} (config: inputs.crs): {work.name} is not a projected "
                            "CRS in metres; give e.g. EPSG:32650, or leave it out for the local "
                            "UTM zone")
-    roads_p = Path(roads)
-    if not roads_p.exists():
+    roads_p = _location(roads)
+    if isinstance(roads_p, Path) and not roads_p.exists():
         raise InputError(f"{roads_p}: file not found; check --roads (config: inputs.roads)")
     hh_cols = dict(household_columns or {})
     with step("checking the inputs"):
@@ -184,9 +206,9 @@ def load_inputs(
         if profile is not None:
             fac = prepare_facilities(fac, profile, source=str(facilities),
                                      **dict(facility_columns or {}))
-        area_raw: dict[str, tuple[Path, gpd.GeoDataFrame, Mapping[str, Any]]] = {}
+        area_raw: dict[str, tuple[Path | str, gpd.GeoDataFrame, Mapping[str, Any]]] = {}
         for level, spec in (areas or {}).items():
-            p = Path(spec["path"])
+            p = _location(spec["path"])
             gdf = read_points(p, layer=spec.get("layer"), coord_system=cs.get("areas", "wgs84"),
                               what="areas", default_layers=(level, f"{level}s",
                                                             level[:-1] + "ies", "areas"))
@@ -197,9 +219,9 @@ def load_inputs(
             comp_raw = read_points(compounds, layer=ly.get("compounds"),
                                    coord_system=cs.get("compounds", "wgs84"), what="compounds",
                                    crs=icrs.get("compounds"))
-    with step(f"reading street network {roads_p.name}"):
-        G = read_graph(roads_p, crs=crs, layer=ly.get("roads"),
-                       coord_system=cs.get("roads", "wgs84"))
+    with step(f"reading street network {_display_name(roads_p)}"):
+        G = _read_roads(roads_p, crs=crs, layer=ly.get("roads"),
+                        coord_system=cs.get("roads", "wgs84"))
         net = compile_network(G)
     if hh is None:
         hh = gpd.GeoDataFrame({"hh_id": [], "households": [], "persons": [], "elderly": [],
@@ -208,9 +230,10 @@ def load_inputs(
     fac = fac.to_crs(net.crs)
     sources = [_source_record(roads_p, net.n_edges, "roads", ly.get("roads"))]
     if households is not None:
-        sources.append(_source_record(Path(households), len(hh), "households",
+        sources.append(_source_record(_location(households), len(hh), "households",
                                       ly.get("households")))
-    sources.append(_source_record(Path(facilities), len(fac), "facilities", ly.get("facilities")))
+    sources.append(_source_record(_location(facilities), len(fac), "facilities",
+                                  ly.get("facilities")))
     area_frames: dict[str, gpd.GeoDataFrame] = {}
     for level, (p, gdf, spec) in area_raw.items():
         area_frames[level] = _area_frame(gdf.to_crs(net.crs), spec.get("id", "area_id"),
@@ -219,7 +242,7 @@ def load_inputs(
     comp = None
     if comp_raw is not None and compounds is not None:
         comp = comp_raw.to_crs(net.crs)
-        sources.append(_source_record(Path(compounds), len(comp), "compounds"))
+        sources.append(_source_record(_location(compounds), len(comp), "compounds"))
     return Inputs(name, G, net, hh, fac, area_frames, comp, sources, hh_cols)
 
 

@@ -28,6 +28,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -35,32 +36,17 @@ import geopandas as gpd
 import pandas as pd
 
 from geosvc._errors import CRSError, InputError
+from geosvc._uri import is_db_uri, mask_uri
 
 __all__ = ["is_db_uri", "mask_uri", "DbSource", "parse_db_uri", "read_postgis_layer",
-           "write_postgis_tables", "describe_source", "GEOSVC_MARK"]
+           "write_postgis_tables", "describe_source", "check_db_output", "publish_folder",
+           "GEOSVC_MARK"]
 
 log = logging.getLogger(__name__)
 
 #: Table comment that marks a table as created by geosvc (only such tables are replaced).
 GEOSVC_MARK = "created by geosvc"
-_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2")
 _OWN_KEYS = ("table", "sql", "geom", "schema")
-
-
-def is_db_uri(value: object) -> bool:
-    """True when ``value`` is a PostgreSQL URI (``postgresql://…``)."""
-    return isinstance(value, str) and value.split("://", 1)[0].lower() in _SCHEMES \
-        and "://" in value
-
-
-def mask_uri(uri: str) -> str:
-    """The URI with its password replaced by ``***`` (for messages and summaries)."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
 
 
 @dataclass(frozen=True)
@@ -351,3 +337,54 @@ def write_postgis_tables(uri: str, tables: Mapping[str, pd.DataFrame], *,
         engine.dispose()
     log.info("wrote %d tables to %s (schema %s)", len(written), src.masked.split("?")[0], schema)
     return written
+
+
+def check_db_output(uri: str) -> str:
+    """Preflight of a database output: connect, check PostGIS; returns the schema name.
+
+    Run before any work, so a wrong host, password or database fails at once.
+    """
+    import sqlalchemy as sa
+
+    src = parse_db_uri(uri)
+    if src.table or src.sql:
+        raise InputError(f"{src.masked}: an output URI names a schema (?schema=name), not a "
+                         "table or query")
+    engine = _engine(src)
+    try:
+        with engine.connect() as conn:
+            has = conn.execute(sa.text(
+                "SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).first()
+    except sa.exc.OperationalError as exc:
+        raise _connect_error(src, exc) from exc
+    finally:
+        engine.dispose()
+    if not has:
+        raise InputError(f"{src.masked}: the database has no PostGIS; run CREATE EXTENSION "
+                         "postgis (as its owner) or choose another database")
+    return src.schema or "geosvc"
+
+
+def publish_folder(folder: str | Path, uri: str) -> list[str]:
+    """Write the tables of a finished run folder to PostGIS (see :func:`write_postgis_tables`).
+
+    Every GeoPackage layer becomes a table named after the layer (households, community,
+    street, facility_circles, category_circles, stations_<category> …), CSV files without a
+    GeoPackage of the same name become tables too (siting_curve), ``summary.json`` the
+    ``summary`` table.
+    """
+    import pyogrio
+
+    root = Path(folder)
+    tables: dict[str, pd.DataFrame] = {}
+    for gpkg in sorted(root.glob("*.gpkg")):
+        for layer, _geom_type in pyogrio.list_layers(gpkg):
+            key = str(layer) if str(layer) not in tables else f"{gpkg.stem}_{layer}"
+            tables[key] = gpd.read_file(gpkg, layer=str(layer), engine="pyogrio")
+    for csv in sorted(root.glob("*.csv")):
+        if not (root / f"{csv.stem}.gpkg").exists():
+            tables[csv.stem] = pd.read_csv(csv)
+    summary_path = root / "summary.json"
+    summary = json.loads(summary_path.read_text(encoding="utf-8")) \
+        if summary_path.exists() else None
+    return write_postgis_tables(uri, tables, summary=summary)

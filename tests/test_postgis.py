@@ -183,3 +183,92 @@ def test_summary_is_valid_json(pg) -> None:
     write_postgis_tables(pg.uri + "?schema=run_e", {}, summary={"warnings": [], "x": [1, 2]})
     got = json.loads(pg.sql("SELECT summary::text FROM run_e.summary").strip())
     assert got == {"warnings": [], "x": [1, 2]}
+
+
+# ---------------------------------------------------------------------------------------------
+# the command line: inputs from PostGIS, outputs to PostGIS, equal to the file-based run
+# ---------------------------------------------------------------------------------------------
+LAYERS = {"roads": "roads", "households": "buildings", "facilities": "facilities",
+          "compounds": "compounds", "community": "communities"}
+
+
+@pytest.fixture(scope="module")
+def district_in_db(pg, tmp_path_factory):
+    import sqlalchemy as sa
+
+    from geosvc.datasets import generate_district, write_district
+
+    folder = tmp_path_factory.mktemp("pg_district")
+    path = write_district(generate_district(seed=5, scale=0.35), folder / "district.gpkg")
+    pg.sql("CREATE SCHEMA city")
+    engine = sa.create_engine(pg.uri.replace("postgresql://", "postgresql+psycopg://"))
+    files = {}
+    for key, layer in LAYERS.items():
+        gdf = gpd.read_file(path, layer=layer)
+        gdf.to_postgis(key, engine, schema="city")  # loaded by geopandas, not by geosvc
+        files[key] = folder / f"{key}.gpkg"
+        gdf.to_file(files[key])
+    engine.dispose()
+    return files
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "geosvc.cli", "-q", *args], capture_output=True,
+                          text=True, timeout=600, check=False,
+                          env=dict(os.environ, PGPASSWORD=PASSWORD))
+
+
+def test_cli_round_trip_equals_file_run(pg, district_in_db, tmp_path) -> None:
+    f = district_in_db
+    out = tmp_path / "files"
+    res = _cli("coverage", "--roads", str(f["roads"]), "--households", str(f["households"]),
+               "--facilities", str(f["facilities"]), "--compounds", str(f["compounds"]),
+               "--areas", f"community={f['community']}:community_id:name", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    t = {k: f"{pg.uri}?table=city.{k}" for k in LAYERS}
+    res = _cli("coverage", "--roads", t["roads"], "--households", t["households"],
+               "--facilities", t["facilities"], "--compounds", t["compounds"],
+               "--areas", f"community={t['community']}:community_id:name",
+               "--out", f"{pg.uri}?schema=run_rt")
+    assert res.returncode == 0, res.stderr
+    assert "tables written to" in res.stdout and PASSWORD not in res.stdout + res.stderr
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg.uri.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        db_hh = gpd.read_postgis("SELECT * FROM run_rt.households", conn, geom_col="geom")
+        db_comm = gpd.read_postgis("SELECT * FROM run_rt.community", conn, geom_col="geom")
+        db_summary = conn.execute(sa.text("SELECT summary FROM run_rt.summary")).scalar()
+    engine.dispose()
+    file_hh = gpd.read_file(out / "households.gpkg", layer="households")
+    assert len(db_hh) == len(file_hh)
+    assert list(db_hh["hh_id"]) == list(file_hh["hh_id"])
+    for col in [c for c in file_hh.columns if c.startswith(("status_", "time_"))]:
+        a, b = db_hh[col].to_numpy(), file_hh[col].to_numpy()
+        if col.startswith("time_"):
+            assert np.allclose(a.astype(float), b.astype(float), equal_nan=True, atol=1e-9), col
+        else:
+            assert (a == b).all(), col
+    file_comm = gpd.read_file(out / "areas.gpkg", layer="community")
+    assert np.allclose(db_comm["elderly_care_coverage_rate"].astype(float),
+                       file_comm["elderly_care_coverage_rate"].astype(float), equal_nan=True)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    for cat, c in summary["categories"].items():
+        assert db_summary["categories"][cat]["coverage_rate"] == pytest.approx(c["coverage_rate"])
+    uris = json.dumps(db_summary["run"]["inputs"])
+    assert "table" in uris and PASSWORD not in uris
+    assert db_hh.crs is not None and db_hh.crs.equals(file_hh.crs)
+
+
+def test_cli_database_errors_are_one_line_exit_2(pg, district_in_db, tmp_path) -> None:
+    f = district_in_db
+    bad_out = _cli("coverage", "--roads", str(f["roads"]), "--households", str(f["households"]),
+                   "--facilities", str(f["facilities"]),
+                   "--out", f"postgresql://geosvc@127.0.0.1:{pg.port + 1}/geosvc?schema=x")
+    assert bad_out.returncode == 2
+    line = bad_out.stderr.strip().splitlines()[-1]
+    assert line.startswith("geosvc: error:") and "cannot connect" in line
+    missing = _cli("coverage", "--roads", f"{pg.uri}?table=city.nope", "--households",
+                   str(f["households"]), "--facilities", str(f["facilities"]),
+                   "--out", str(tmp_path / "o"))
+    assert missing.returncode == 2 and "no table city.nope" in missing.stderr
