@@ -1,4 +1,4 @@
-"""Command line: ``geosvc demo | coverage | circles | site | run``.
+"""Command line: ``geosvc demo | coverage | circles | site | run | batch``.
 
 Exit codes: 0 success, 2 bad input or configuration (one clear line), 1 internal error.
 ``--debug`` shows the traceback.
@@ -187,6 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="batch run from a TOML config file")
     r.add_argument("config", help="path of the config file (see examples/district.toml)")
+
+    b = sub.add_parser("batch", help="many districts in one run: partitions with a halo on "
+                       "Dask, resumable (config with a [batch] section)")
+    b.add_argument("config", help="config file with [inputs] and [batch] (see "
+                   "examples/province.toml)")
+    b.add_argument("--scheduler", help="none (in-process), local[:N] (a Dask LocalCluster of "
+                   "N worker processes; default N = cores), threads[:N], or tcp://HOST:PORT "
+                   "(default: [batch] scheduler, else local)")
     for p in (d, c, ci, s, r):
         p.add_argument("--memory-limit", metavar="SIZE", help="memory budget for the run, "
                        "e.g. 8GB or 512MB (for `run`: overrides [run] memory_limit)")
@@ -330,11 +338,28 @@ def _cmd_site(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from geosvc._errors import ConfigError
+    from geosvc.batch import run_batch_config
+    from geosvc.config import load_config
+
+    cfg = load_config(args.config)
+    if cfg.batch is None:
+        raise ConfigError(f"{args.config}: no [batch] section; add one with districts = "
+                          "'districts.gpkg' (see examples/province.toml)")
+    args.strict = args.strict or cfg.strict
+    res = run_batch_config(cfg, scheduler=getattr(args, "scheduler", None))
+    print(res.describe(Path(cfg.output.folder)))
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from geosvc.config import load_config, run_config
     from geosvc.io import output_run
 
     cfg = load_config(args.config)
+    if cfg.batch is not None:
+        return _cmd_batch(args)
     args.strict = args.strict or cfg.strict
     if isinstance(cfg.output.folder, str):  # a postgresql:// URI
         with _database_output(args, cfg.output.folder) as tmp:
@@ -351,7 +376,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"demo": _cmd_demo, "coverage": _cmd_coverage, "circles": _cmd_circles,
-             "site": _cmd_site, "run": _cmd_run}
+             "site": _cmd_site, "run": _cmd_run, "batch": _cmd_batch}
 
 
 class _LineFormatter(logging.Formatter):

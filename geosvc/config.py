@@ -160,6 +160,17 @@ class RunSpec(_Strict):
         return v
 
 
+class BatchSection(_Strict):
+    """Many study areas in one run (``geosvc batch``; see the README "Many districts")."""
+
+    districts: Path
+    districts_layer: str | None = None
+    id: str = "district_id"
+    name: str | None = "name"
+    halo_m: float | None = Field(default=None, gt=0.0)
+    scheduler: str = "local"
+
+
 class Config(_Strict):
     """A whole batch configuration."""
 
@@ -170,6 +181,7 @@ class Config(_Strict):
     output: OutputSpec
     run: RunSpec = Field(default_factory=RunSpec)
     strict: bool = False
+    batch: BatchSection | None = None
 
 
 def _format_error(path: Path, exc: ValidationError) -> str:
@@ -215,7 +227,9 @@ def _resolve(cfg: Config, base: Path) -> Config:
         "facilities": fix(cfg.inputs.facilities), "compounds": fix(cfg.inputs.compounds),
         "areas": [a.model_copy(update={"path": fix(a.path)}) for a in cfg.inputs.areas]})
     out = cfg.output.model_copy(update={"folder": fix(cfg.output.folder)})
-    return cfg.model_copy(update={"inputs": inp, "output": out})
+    batch = None if cfg.batch is None else cfg.batch.model_copy(
+        update={"districts": fix(cfg.batch.districts)})
+    return cfg.model_copy(update={"inputs": inp, "output": out, "batch": batch})
 
 
 def _check(cfg: Config, where: Path) -> None:
@@ -232,6 +246,11 @@ def _check(cfg: Config, where: Path) -> None:
     files = [("inputs.roads", inp.roads), ("inputs.households", inp.households),
              ("inputs.facilities", inp.facilities), ("inputs.compounds", inp.compounds)]
     files += [(f"inputs.areas[{a.level}].path", a.path) for a in inp.areas]
+    if cfg.batch is not None:
+        if inp.sample is not None:
+            raise ConfigError(f"{where}: [batch] needs province files in [inputs] (roads, "
+                              "households, facilities), not inputs.sample")
+        files.append(("batch.districts", cfg.batch.districts))
     for key, f in files:
         if isinstance(f, Path) and not f.exists():
             raise ConfigError(f"{where}: {key} = '{f}': file not found")

@@ -1,0 +1,122 @@
+"""Merge finished partitions into the province tables and ``summary.json``.
+
+Each household comes from the one partition that owns it; per-area figures are computed
+once from the merged households (never summed from partition summaries), so a community
+that straddles two districts is counted once, with the facilities of the whole province.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+
+from geosvc import diagnostics
+from geosvc.batch._partition import PartitionTask, fix_unreachable, read_partition, resolve_paths
+
+__all__ = ["merge_partitions"]
+
+log = logging.getLogger(__name__)
+
+
+def _area_layer(level: str, spec: dict[str, Any]) -> gpd.GeoDataFrame:
+    from geosvc._errors import InputError
+
+    gdf = pyogrio.read_dataframe(spec["path"], layer=spec.get("layer"))
+    id_col = spec.get("id", "area_id")
+    if id_col not in gdf.columns:
+        raise InputError(f"{spec['path']} ({level}): no id column {id_col!r}; columns are "
+                         f"{list(gdf.columns)}")
+    name_col = spec.get("name")
+    out = gdf.copy()
+    out["area_id"] = out[id_col].astype(str)
+    out["name"] = out[name_col].astype(str) if name_col and name_col in out.columns else \
+        out["area_id"]
+    return out
+
+
+def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[str, Any]],
+                     info: dict[str, Any], *, started: float) -> Any:
+    """Concatenate the owned households, aggregate per district and area, write outputs."""
+    from geosvc.batch import BatchResult
+    from geosvc.coverage import STATUSES, aggregate_areas, status_counts
+    from geosvc.facilities import prepare_facilities
+    from geosvc.io import write_csv, write_gpkg, write_json
+    from geosvc.pipeline import step, versions
+    from geosvc.standards import load_profile
+
+    out = Path(spec.out)
+    prof = load_profile(spec.profile_name, overrides=spec.profile_overrides)
+    cats = list(spec.categories) if spec.categories else list(prof.category_names)
+    districts: gpd.GeoDataFrame = info["districts"]
+    with step(f"merging {len(tasks)} partitions"):
+        folders = [out / "partitions" / t.id for t in tasks]
+        parts = [read_partition(f) for f in folders]
+        hh = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=districts.crs)
+        hh = hh.sort_values("source_fid", kind="stable").reset_index(drop=True)
+        proven = resolve_paths(hh, folders, [t.id for t in tasks])
+        fix_unreachable(hh, records, proven)
+        fac = prepare_facilities(pyogrio.read_dataframe(
+            spec.inputs.facilities, layer=spec.inputs.layers.get("facilities")), prof)
+        fac = fac.to_crs(districts.crs)
+        dist_tab = aggregate_areas(hh, districts, fac, prof, cats, level="district")
+        areas = {level: aggregate_areas(hh, _area_layer(level, a).to_crs(districts.crs), fac,
+                                        prof, cats, level=level)
+                 for level, a in spec.areas.items()}
+    rows_file = int(pyogrio.read_info(spec.inputs.households,
+                                      layer=spec.inputs.layers.get("households"))["features"])
+    w = hh["households"].where(hh["households"] >= 0, 0.0).fillna(0.0)
+    summary: dict[str, Any] = {
+        "profile": prof.name, "categories": {},
+        "rows_in_file": rows_file, "rows_total": int(len(hh)),
+        "rows_outside_districts": rows_file - int(len(hh)),
+        "households_total": float(w.sum()),
+        "batch": {k: info[k] for k in ("halo_m", "exact_m", "max_snap_m", "min_halo_m",
+                                       "inputs_hash")},
+        "partitions": [{k: v for k, v in r.items() if k not in ("dtypes", "finite_path")}
+                       for r in records],
+    }
+    for name in cats:
+        by_hh = status_counts(hh.assign(_w=w), name, weight="_w")
+        rows = status_counts(hh, name)
+        total = sum(by_hh.values())
+        summary["categories"][name] = {
+            "threshold_min": prof.category(name).threshold_min,
+            "reach_m": prof.category(name).reach_m,
+            **{f"rows_{s}": int(rows[s]) for s in STATUSES},
+            **{f"households_{s}": by_hh[s] for s in STATUSES},
+            "coverage_rate": by_hh["covered"] / total if total else float("nan"),
+            "elderly_uncovered": float(hh["elderly"].where(
+                np.isin(hh[f"status_{name}"], ["uncovered", "unreachable", "off_network"]),
+                0.0).clip(lower=0).sum()),
+            "rows_time_withheld": int(hh[f"beyond_halo_{name}"].sum()),
+            "rows_status_unresolved": int(hh[f"unresolved_{name}"].sum()),
+        }
+        n_un = summary["categories"][name]["rows_status_unresolved"]
+        if n_un:
+            diagnostics.warn("batch_status_unresolved",
+                             f"{name}: {n_un} households have no facility within the halo and "
+                             "a street component that leaves their partition: reported "
+                             "'uncovered' (they may really be 'unreachable'); widen [batch] "
+                             "halo_m to settle them", category=name, rows=n_un)
+    summary["versions"] = versions()
+    summary["run_time_s"] = round(time.perf_counter() - started, 2)
+    for rec in records:
+        for w in rec.get("warnings", []):
+            diagnostics.warn(w["code"], f"partition {rec['id']}: {w['message']}",
+                             **{k: v for k, v in w.items() if k not in ("code", "message")})
+    diag = diagnostics.active()
+    summary["warnings"] = diag.to_list() if diag is not None else []
+    with step("writing households.gpkg, districts.gpkg, districts.csv, summary.json"):
+        write_gpkg({"households": hh}, out / "households.gpkg")
+        write_gpkg({"district": dist_tab, **areas}, out / "districts.gpkg")
+        write_csv(pd.DataFrame(dist_tab.drop(columns=dist_tab.geometry.name)),
+                  out / "districts.csv")
+        write_json(summary, out / "summary.json")
+    return BatchResult(hh, dist_tab, areas, summary, records)

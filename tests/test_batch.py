@@ -1,0 +1,266 @@
+"""Batch over many districts: the merged partitions equal the single-machine run.
+
+The oracle is the whole-province run of the ordinary pipeline on the same files (one
+network, no partitions, no halo); the generated province has facilities right on the
+partition borders (some inside gated compounds the borders cut), a street island without
+facilities across a border (unreachable), an island with its own station, an off-network,
+an invalid and a geometry-less household.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+import shapely.affinity
+
+from geosvc._errors import ConfigError
+from geosvc.batch import (
+    BatchError,
+    BatchInputs,
+    BatchSpec,
+    generate_province,
+    min_halo_m,
+    run_batch,
+)
+from geosvc.coverage import aggregate_areas
+from geosvc.network import compile_network, graph_from_lines
+from geosvc.pipeline import Inputs, run_coverage
+from geosvc.standards import load_profile
+
+# short circles keep the halo (2 x reach + snap) well inside the 4 km x 3 km province
+OVERRIDES = {"categories.elderly_care.threshold_min": 5.0,
+             "categories.convenience.threshold_min": 5.0,
+             "categories.elderly_care.radius_m": 300.0,
+             "categories.convenience.radius_m": 300.0,
+             "network.max_snap_m": 150.0}
+COLUMNS = {"id_col": "building_id"}
+
+
+@pytest.fixture(scope="module")
+def province(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return generate_province(tmp_path_factory.mktemp("province"), seed=7, scale=0.5,
+                             grid=(3, 2))
+
+
+def _spec(paths: dict[str, Path], out: Path, **kw: object) -> BatchSpec:
+    inputs = BatchInputs(roads=str(paths["roads"]), households=str(paths["households"]),
+                         facilities=str(paths["facilities"]),
+                         compounds=str(paths["compounds"]), household_columns=COLUMNS)
+    base: dict = {"districts": str(paths["districts"]), "inputs": inputs, "out": str(out),
+                  "profile_overrides": OVERRIDES,
+                  "areas": {"community": {"path": str(paths["communities"]),
+                                          "id": "community_id", "name": "name"}}}
+    base.update(kw)
+    return BatchSpec(**base)
+
+
+@pytest.fixture(scope="module")
+def single(province: dict[str, Path]):
+    roads = gpd.read_file(province["roads"])
+    G = graph_from_lines(roads, crs=roads.crs)
+    inputs = Inputs("whole province", G, compile_network(G),
+                    gpd.read_file(province["households"]),
+                    gpd.read_file(province["facilities"]), {},
+                    gpd.read_file(province["compounds"]), [], COLUMNS)
+    return run_coverage(inputs, profile=load_profile(overrides=OVERRIDES))
+
+
+@pytest.fixture(scope="module")
+def batch(province: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("batch")
+    return run_batch(_spec(province, out), scheduler="none"), out
+
+
+def test_province_has_the_border_cases(province: dict[str, Path]) -> None:
+    districts = gpd.read_file(province["districts"])
+    fac = gpd.read_file(province["facilities"])
+    comp = gpd.read_file(province["compounds"])
+    borders = shapely.union_all(districts.boundary.to_numpy())
+    on_border = fac[fac.geometry.distance(borders) < 1e-6]
+    assert len(on_border) >= 10
+    assert (on_border["compound_id"] >= 0).any()  # a station inside a cut compound
+    cut = [g for g in comp.geometry if (districts.geometry.intersection(g).area > 1).sum() > 1]
+    assert len(cut) >= 3
+
+
+def test_merged_batch_equals_single_run(batch, single, province) -> None:
+    res, _ = batch
+    prof = load_profile(overrides=OVERRIDES)
+    rows_file = len(gpd.read_file(province["households"]))
+    b = res.households.set_index("hh_id")
+    s = single.households.set_index("hh_id")
+    assert b.index.is_unique
+    # every row accounted: owned once, or outside every district (no geometry)
+    assert res.summary["rows_in_file"] == rows_file == len(b) + 1
+    assert res.summary["rows_outside_districts"] == 1
+    s = s.loc[b.index]
+    status_cols = [c for c in s.columns if c.startswith("status_")]
+    assert len(status_cols) == 14
+    for col in status_cols:
+        assert (b[col] == s[col]).all(), col
+    seen = set(np.concatenate([b[c].unique() for c in status_cols]))
+    assert {"covered", "uncovered", "unreachable", "off_network", "invalid"} <= seen
+    halo = res.summary["batch"]["halo_m"]
+    exact_m = res.summary["batch"]["exact_m"]
+    assert halo == pytest.approx(min_halo_m(prof))
+    withheld_total = 0
+    for col in [c for c in s.columns if c.startswith("time_")]:
+        cat = "elderly_care" if col.startswith("time_elderly_care") else "convenience"
+        speed = prof.category(cat).speed_m_s
+        bv, sv = b[col].to_numpy(float), s[col].to_numpy(float)
+        kept = ~np.isnan(bv)
+        assert np.array_equal(np.isinf(bv[kept]), np.isinf(sv[kept])), col
+        fin = kept & np.isfinite(bv)
+        np.testing.assert_allclose(bv[fin], sv[fin], rtol=0, atol=1e-9, err_msg=col)
+        # a withheld time is truly longer than the halo proves (or the row has no time)
+        w = ~kept & ~np.isnan(sv)
+        assert (sv[w] * 60 * speed > exact_m).all(), col
+        # and every single-run time within the proven reach is kept
+        assert not (np.isnan(bv) & (sv * 60 * speed <= exact_m)).any(), col
+        assert (b.loc[w, f"beyond_halo_{cat}"]).all()
+        withheld_total += int(w.sum())
+    assert withheld_total > 100  # the halo really cuts (not a trivially whole network)
+    for col in [c for c in s.columns if c.startswith(("access_index_", "radius_"))]:
+        np.testing.assert_allclose(b[col].astype(float), s[col].astype(float), atol=1e-12,
+                                   err_msg=col)
+    for col in ["nearest_elderly_care_id", "nearest_convenience_id"]:
+        kept = b[col].notna()
+        assert (b.loc[kept, col] == s.loc[kept, col]).all()
+    assert int(b[[c for c in b.columns if c.startswith("unresolved_")]].to_numpy().sum()) == 0
+
+
+def test_cross_border_walks_are_used(batch, single, province) -> None:
+    """Households are served by stations on, and beyond, their district's border."""
+    res, _ = batch
+    b = res.households
+    fac = gpd.read_file(province["facilities"])
+    served = b["nearest_elderly_care_id"].dropna()
+    border_ids = set(fac.loc[fac["facility_id"].str.startswith("B"), "facility_id"])
+    assert served.isin(border_ids).any()
+    dist = gpd.read_file(province["districts"]).set_index("district_id")
+    home = b.loc[served.index, "district_id"]
+    fpts = fac.set_index("facility_id").geometry
+    other = [not dist.geometry[d].covers(fpts[f]) for d, f in zip(home, served, strict=True)]
+    assert any(other)
+
+
+def test_district_table_counts_each_household_once(batch, single, province) -> None:
+    res, out = batch
+    prof = load_profile(overrides=OVERRIDES)
+    districts = gpd.read_file(province["districts"]).rename(columns={"district_id": "area_id"})
+    hh = single.households
+    oracle = aggregate_areas(hh, districts, single.facilities, prof, single.categories,
+                             level="district").set_index("area_id")
+    got = res.districts.set_index("area_id")
+    for col in [c for c in oracle.columns if c.endswith(("_coverage_rate", "_households_covered",
+                                                         "_elderly_uncovered",
+                                                         "_floor_area_m2", "_shortfall_m2"))]:
+        np.testing.assert_allclose(got[col].astype(float), oracle[col].astype(float),
+                                   err_msg=col)
+    assert got["households"].sum() == pytest.approx(hh.loc[hh.geometry.notna() & (
+        hh["households"] >= 0), "households"].sum())
+    csv = pd.read_csv(out / "districts.csv")
+    assert list(csv["area_id"]) == list(got.index)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["categories"]["elderly_care"]["rows_unreachable"] == 2
+    assert {"district", "community"} <= set(gpd.list_layers(out / "districts.gpkg")["name"])
+
+
+def test_rerun_skips_finished_partitions_and_resumes(province, tmp_path) -> None:
+    spec = _spec(province, tmp_path)
+    first = run_batch(spec, scheduler="none")
+    shutil.rmtree(tmp_path / "partitions" / "D2")
+    (tmp_path / "partitions" / "D5" / "partition.json").unlink()  # killed before it finished
+    again = run_batch(spec, scheduler="none")
+    computed = sorted(r["id"] for r in again.records if not r["skipped"])
+    assert computed == ["D2", "D5"]
+    pd.testing.assert_frame_equal(pd.DataFrame(first.households.drop(columns="geometry")),
+                                  pd.DataFrame(again.households.drop(columns="geometry")))
+    # other inputs (a different halo) invalidate every finished partition
+    wider = run_batch(_spec(province, tmp_path, halo_m=1200.0), scheduler="none")
+    assert not any(r["skipped"] for r in wider.records)
+    assert wider.summary["categories"]["elderly_care"]["rows_time_withheld"] < \
+        first.summary["categories"]["elderly_care"]["rows_time_withheld"]
+
+
+def test_failing_partition_is_named_and_others_complete(province, tmp_path) -> None:
+    districts = gpd.read_file(province["districts"])
+    far = districts.iloc[[0]].copy()
+    far["district_id"] = "FAR"
+    far["geometry"] = far.geometry.translate(50_000, 0)
+    path = tmp_path / "districts.gpkg"
+    pd.concat([districts, far]).pipe(gpd.GeoDataFrame, crs=districts.crs).to_file(path)
+    spec = _spec({**province, "districts": path}, tmp_path / "out")
+    with pytest.raises(BatchError, match=r"1 of 7 partitions failed: FAR \(InputError: "
+                       r"partition FAR: no road lines"):
+        run_batch(spec, scheduler="none")
+    done = sorted(p.name for p in (tmp_path / "out" / "partitions").iterdir())
+    assert done == ["D1", "D2", "D3", "D4", "D5", "D6"]
+
+
+def test_halo_narrower_than_the_reach_is_refused(province, tmp_path) -> None:
+    with pytest.raises(ConfigError, match="halo_m = 500 is narrower than the 871 m"):
+        run_batch(_spec(province, tmp_path, halo_m=500.0), scheduler="none")
+
+
+def test_local_cluster_matches_in_process(batch, province, tmp_path) -> None:
+    """Two threads on a Dask LocalCluster: the same merged households."""
+    res, _ = batch
+    got = run_batch(_spec(province, tmp_path), scheduler="threads:2")
+    pd.testing.assert_frame_equal(pd.DataFrame(res.households.drop(columns="geometry")),
+                                  pd.DataFrame(got.households.drop(columns="geometry")))
+
+
+def _config(province: dict[str, Path], tmp_path: Path, districts: Path) -> Path:
+    ov = "\n".join(f'"{k}" = {v}' for k, v in OVERRIDES.items())
+    cfg = tmp_path / "province.toml"
+    cfg.write_text(f"""
+[inputs]
+roads = "{province['roads']}"
+households = "{province['households']}"
+facilities = "{province['facilities']}"
+compounds = "{province['compounds']}"
+[inputs.households_columns]
+id = "building_id"
+[profile.overrides]
+{ov}
+[batch]
+districts = "{districts}"
+id = "district_id"
+name = "name"
+scheduler = "local:2"
+[output]
+folder = "{tmp_path / 'out'}"
+""")
+    return cfg
+
+
+def test_cli_batch_on_a_local_cluster(province, tmp_path) -> None:
+    """``geosvc batch`` with two worker processes, then a failing district: exit 2 naming it."""
+    cfg = _config(province, tmp_path, province["districts"])
+    proc = subprocess.run([sys.executable, "-m", "geosvc.cli", "batch", str(cfg)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "6 partitions (6 computed" in proc.stdout
+    assert (tmp_path / "out" / "households.gpkg").exists()
+    districts = gpd.read_file(province["districts"])
+    bad = districts.copy()
+    bad.loc[5, "geometry"] = shapely.affinity.translate(bad.geometry.iloc[5], 50_000, 0)
+    bad_path = tmp_path / "bad.gpkg"
+    bad.to_file(bad_path)
+    cfg = _config(province, tmp_path, bad_path)
+    proc = subprocess.run([sys.executable, "-m", "geosvc.cli", "batch", str(cfg),
+                           "--scheduler", "none"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("geosvc: error: 1 of 6 partitions failed: D6 (InputError: ")
+    assert "D1: skipped (finished before)" in proc.stderr  # unchanged districts resume
