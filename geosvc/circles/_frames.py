@@ -220,19 +220,22 @@ def circle_agreement(
     poly = rows.geometry.iloc[0]
     hh = households if households.crs is None or per_category.crs is None or \
         households.crs.equals(per_category.crs) else households.to_crs(per_category.crs)
-    status = hh[col].to_numpy()
+    status = hh[col]  # pandas compares categoricals by their codes
     any_col = f"time_{category}_any_min"
     if any_col in hh.columns:
         t_any = hh[any_col].to_numpy(dtype=float)
-        use = ~np.isin(status, ["off_network", "invalid"]) & ~np.isnan(t_any)
+        use = ~status.isin(["off_network", "invalid"]).to_numpy() & ~np.isnan(t_any)
         covered_all = t_any <= float(threshold_min) + 1e-9
         verdict = f"{any_col} <= {threshold_min:g}"
     else:
-        use = np.isin(status, ["covered", "uncovered"])
-        covered_all = status == "covered"
+        use = status.isin(["covered", "uncovered"]).to_numpy()
+        covered_all = (status == "covered").to_numpy()
         verdict = col
-    geoms = hh.geometry.to_numpy()[use]
-    pts = np.where(shapely.get_type_id(geoms) == 0, geoms, shapely.centroid(geoms))
+    pts = hh.geometry.to_numpy()[use]
+    not_point = shapely.get_type_id(pts) != 0
+    if not_point.any():
+        pts = pts.copy()
+        pts[not_point] = shapely.centroid(pts[not_point])
     shapely.prepare(poly)
     inside = shapely.intersects(poly, pts)
     covered = covered_all[use]
@@ -250,7 +253,9 @@ def circle_agreement(
     out["share"] = out["agree"] / out["n"] if out["n"] else float("nan")
     wrong = covered != inside
     if tolerance_m is not None and wrong.any():
-        near = shapely.distance(shapely.boundary(poly), pts[wrong]) <= float(tolerance_m)
+        edge = shapely.boundary(poly)
+        shapely.prepare(edge)  # indexed facets: no scan of the whole boundary per point
+        near = shapely.dwithin(edge, pts[wrong], float(tolerance_m))
         out["boundary_cases"] = int(near.sum())
     else:
         out["boundary_cases"] = 0
