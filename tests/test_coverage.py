@@ -263,3 +263,48 @@ def test_osm_rules_need_every_condition():
     assert got == [("CO-4", "convenience", "pharmacy"),
                    ("EL-1", "elderly_care", "day_care_center"),
                    ("EL-2", "elderly_care", "nursing_home")]  # the children's day care is out
+
+
+def test_access_index_in_facility_chunks_equals_one_pass(big_grid, monkeypatch):
+    """A memory budget only changes how many facilities share a pairs chunk, not the index."""
+    from geosvc import coverage
+    from geosvc.access._pairs import pairs_within
+
+    rng = np.random.default_rng(11)
+    lo, hi = big_grid.node_xy.min(axis=0), big_grid.node_xy.max(axis=0)
+    fxy = rng.uniform(lo, hi, size=(90, 2))
+    hxy = rng.uniform(lo, hi, size=(400, 2))
+    fac = _facilities(fxy, ["elderly_care"] * 90, ["community_station"] * 90,
+                      floor=rng.uniform(50, 500, 90))
+    hh = _households(hxy, hh=rng.integers(1, 20, 400).astype(float))
+    full = analyse_coverage(big_grid, hh, fac, categories=["elderly_care"])
+    # oracle: 2SFCA from every (facility, household) pair of one search, no chunks
+    reach = load_profile().category("elderly_care").reach_m
+    pf, ph, _ = pairs_within(big_grid, full.facility_anchors, full.household_anchors, reach)
+    expected = two_step_fca(pf, ph, fac["floor_area_m2"].to_numpy(), hh["households"].to_numpy(),
+                            len(hh))
+    np.testing.assert_allclose(full.households["access_index_elderly_care"], expected,
+                               rtol=1e-12)
+    calls = []
+    real = coverage.pairs_within
+    monkeypatch.setattr(coverage, "pairs_within",
+                        lambda *a, **k: calls.append(len(a[1])) or real(*a, **k))
+    monkeypatch.setattr(coverage.resources, "available_bytes", lambda **k: 1)  # no room
+    small = analyse_coverage(big_grid, hh, fac, categories=["elderly_care"])
+    assert calls[0] == 64 and set(calls[1:]) == {1} and sum(calls) == 90
+    np.testing.assert_allclose(small.households["access_index_elderly_care"], expected,
+                               rtol=1e-12)
+
+
+def test_coverage_that_cannot_fit_the_memory_limit_says_so(big_grid):
+    from geosvc import resources
+    from geosvc._errors import MemoryLimitError
+
+    fac = _facilities([[75.0, 0.0]], ["elderly_care"], ["community_station"])
+    hh = _households([[10.0, 10.0], [300.0, 5.0]])
+    with resources.memory_limit(resources.rss_bytes() + 1000), \
+            pytest.raises(MemoryLimitError, match=r"walking-time coverage of 2 household rows "
+                                                  r"\(1 network searches\) needs about"):
+        analyse_coverage(big_grid, hh, fac, categories=["elderly_care"])
+    with resources.memory_limit("64GB"):  # room enough: the same call runs
+        analyse_coverage(big_grid, hh, fac, categories=["elderly_care"])
