@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -93,6 +94,24 @@ def _api_child(folder: str, out: str) -> None:  # pragma: no cover - child proce
     print(json.dumps({"peak_mb": peak_mb}))
 
 
+_DONE = re.compile(r"\d\d:\d\d:\d\d (.*) done \(([\d.]+) s, cpu ([\d.]+) s, peak ([\d.]+) "
+                   r"(B|kB|MB|GB|TB) resident\)")
+_UNIT = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
+
+
+def _steps_from_log(log: Path) -> list[dict[str, Any]]:
+    """Finished steps from the progress lines of a run that was stopped before its summary."""
+    out = []
+    for line in log.read_text(errors="replace").splitlines():
+        m = _DONE.search(line)
+        if m:
+            peak = float(m.group(4)) * _UNIT[m.group(5)] / 2**20
+            out.append({"name": m.group(1), "seconds": float(m.group(2)),
+                        "cpu_seconds": float(m.group(3)), "peak_rss_mb": peak,
+                        "rss_start_mb": peak, "depth": 0})
+    return out
+
+
 def _steps(summary_path: Path) -> list[dict[str, Any]]:
     return list(json.loads(summary_path.read_text(encoding="utf-8")).get("steps", []))
 
@@ -137,7 +156,8 @@ def case_city_run(quick: bool) -> Recorder:
             peak_mb=peak, note=f"exit {code}")
     if code == "killed":
         rec.notes.append(f"geosvc run was killed above {KILL_ABOVE_MB:,.0f} MiB resident; the "
-                         "log's last lines show the step it was in")
+                         "steps it finished are taken from its progress lines")
+        _record_steps(rec, "cli (killed)", _steps_from_log(root / "cli.log"))
     if code == 0:
         steps = _steps(root / "out-cli" / "summary.json")
         _record_steps(rec, "cli", steps)

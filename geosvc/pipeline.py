@@ -57,8 +57,8 @@ def step(label: str) -> Iterator[None]:
     log.info("%s ...", label)
     with resources.measure(label) as rec:
         yield
-    log.info("%s done (%.1f s, peak %s resident)", label, rec.seconds,
-             resources.format_bytes(rec.peak_rss_mb * 2**20))
+    log.info("%s done (%.1f s, cpu %.1f s, peak %s resident)", label, rec.seconds,
+             rec.cpu_seconds, resources.format_bytes(rec.peak_rss_mb * 2**20))
 
 
 @dataclass
