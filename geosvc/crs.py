@@ -68,6 +68,7 @@ __all__ = [
     "from_wgs84_geometries",
     "to_wgs84_frame",
     "utm_crs_for",
+    "to_wgs84_vertices",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -665,3 +666,40 @@ def utm_crs_for(lon: float, lat: float) -> pyproj.CRS:
         )
     zone = min(int(math.floor((x + 180.0) / 6.0)) + 1, 60)
     return pyproj.CRS.from_epsg((32600 if y >= 0.0 else 32700) + zone)
+
+
+# ---------------------------------------------------------------------------
+# Line layers (junction-safe)
+# ---------------------------------------------------------------------------
+
+
+def to_wgs84_vertices(geoms: Any, *, coord_system: str) -> Any:
+    """Convert lon/lat line geometries to WGS-84 vertex by vertex, junction-safe.
+
+    Every distinct input vertex is converted exactly once and written back to every place it
+    occurs, so lines that share a vertex before the conversion share it afterwards (bit for
+    bit), whatever the batch, order or iteration count.  Junctions that are not vertices
+    (a line ending on another line's interior) are not preserved by any non-linear datum
+    shift; insert them as vertices first (the road readers do).
+
+    Parameters
+    ----------
+    geoms : numpy.ndarray of shapely.Geometry
+        Geometries in ``coord_system`` longitude/latitude (2D).
+    coord_system : str
+        One of :data:`COORD_SYSTEMS`.
+
+    Returns
+    -------
+    numpy.ndarray
+        New geometries in WGS-84 lon/lat.
+    """
+    system = _check_system(coord_system, "coord_system")
+    arr = np.asarray(geoms, dtype=object)
+    if system == "wgs84" or len(arr) == 0:
+        return arr.copy()
+    coords = shapely.get_coordinates(arr)
+    uniq, inverse = np.unique(coords, axis=0, return_inverse=True)
+    lon, lat = convert_lonlat(uniq[:, 0], uniq[:, 1], source=system, target="wgs84")
+    new = np.column_stack([lon, lat])[inverse.reshape(-1)]
+    return shapely.set_coordinates(shapely.force_2d(arr), new)

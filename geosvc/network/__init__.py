@@ -13,8 +13,15 @@ from geosvc.network._compiled import (
     compile_network,
     from_arrays,
     points_along_edges,
+    subset_edges,
     to_graph,
 )
+from geosvc.network._components import (
+    COMPONENT_MODES,
+    DEFAULT_MIN_COMPONENT_NODES,
+    keep_components,
+)
+from geosvc.network._connect import CONNECTIVITY_MODES, compile_lines, decide_connectivity
 from geosvc.network._lines import node_lines
 from geosvc.network._readers import (
     graph_from_graphml,
@@ -22,12 +29,25 @@ from geosvc.network._readers import (
     graph_from_osmnx,
     graph_from_pbf,
     graph_from_xml,
+    network_from_lines,
+    network_from_xml,
     read_graph,
+    read_network,
 )
 from geosvc.network._times import add_edge_times
 
 __all__ = [
+    "COMPONENT_MODES",
+    "CONNECTIVITY_MODES",
+    "DEFAULT_MIN_COMPONENT_NODES",
     "CompiledNetwork",
+    "compile_lines",
+    "decide_connectivity",
+    "keep_components",
+    "network_from_lines",
+    "network_from_xml",
+    "read_network",
+    "subset_edges",
     "add_edge_times",
     "compile_network",
     "from_arrays",

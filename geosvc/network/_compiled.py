@@ -16,7 +16,7 @@ from scipy.sparse.csgraph import connected_components
 from geosvc._errors import CRSError, NetworkError
 from geosvc.network._segments import SegmentIndex, build_segment_index
 
-__all__ = ["CompiledNetwork", "compile_network", "to_graph"]
+__all__ = ["CompiledNetwork", "compile_network", "from_arrays", "subset_edges", "to_graph"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -217,11 +217,16 @@ def from_arrays(
     crs: Any,
     edge_geometry: np.ndarray | None = None,
     edge_compound: np.ndarray | None = None,
+    node_ids: np.ndarray | None = None,
+    edge_attrs: dict[str, np.ndarray] | None = None,
+    graph_attrs: dict[str, Any] | None = None,
 ) -> CompiledNetwork:
-    """Compile a network straight from arrays (for generated cases and benchmarks).
+    """Compile a network straight from arrays (readers, generated cases, benchmarks).
 
     Straight edges are drawn between nodes when ``edge_geometry`` is not given; lengths
-    are the geometries' lengths.
+    are the geometries' lengths (measured on their own coordinates).  ``node_ids`` default
+    to ``0..n-1``; ``edge_attrs`` (e.g. ``highway``, ``name``) and ``graph_attrs`` (e.g.
+    ``source``, the reader's ``network_report``) are carried along.
     """
     node_xy = np.asarray(node_xy, dtype=np.float64)
     edge_u = np.asarray(edge_u, dtype=np.int64)
@@ -237,11 +242,14 @@ def from_arrays(
     if not crs_obj.is_projected:
         raise CRSError(f"CRS {crs_obj.to_string()} is geographic; give a projected CRS")
     return CompiledNetwork(
-        crs=crs_obj, node_ids=np.arange(len(node_xy), dtype=np.int64), node_xy=node_xy,
-        edge_u=edge_u, edge_v=edge_v, edge_length_m=length_m,
+        crs=crs_obj,
+        node_ids=(np.arange(len(node_xy), dtype=np.int64) if node_ids is None
+                  else np.asarray(node_ids)),
+        node_xy=node_xy, edge_u=edge_u, edge_v=edge_v, edge_length_m=length_m,
         edge_geometry=np.asarray(edge_geometry, dtype=object),
         edge_compound=np.asarray(edge_compound, dtype=np.int64),
         indptr=indptr, indices=indices, weights=weights, arc_edge=arc_edge,
+        edge_attrs=dict(edge_attrs or {}), graph_attrs=dict(graph_attrs or {}),
     )
 
 
@@ -254,16 +262,19 @@ def to_graph(net: CompiledNetwork) -> nx.MultiDiGraph:
     ids = net.node_ids.tolist()
     G.add_nodes_from((n, {"x": float(x), "y": float(y)}) for n, (x, y) in zip(ids, net.node_xy,
                                                                                  strict=True))
+    comp = net.node_component
+    nx.set_node_attributes(G, dict(zip(ids, comp.tolist(), strict=True)), "component")
+    G.graph["n_components"] = net.n_components
     rev = shapely.reverse(net.edge_geometry)
     for e in range(net.n_edges):
         u, v = ids[net.edge_u[e]], ids[net.edge_v[e]]
         base = {a: vals[e] for a, vals in net.edge_attrs.items() if vals[e] is not None}
         length = float(net.edge_length_m[e])
-        comp = int(net.edge_compound[e])
+        cid = int(net.edge_compound[e])
         G.add_edge(u, v, **base, geometry=net.edge_geometry[e], length_m=length, length=length,
-                   compound_id=comp)
+                   compound_id=cid)
         G.add_edge(v, u, **base, geometry=rev[e], length_m=length, length=length,
-                   compound_id=comp)
+                   compound_id=cid)
     return G
 
 
@@ -281,3 +292,19 @@ def points_along_edges(net: CompiledNetwork, spacing_m: float) -> tuple[np.ndarr
     frac = (k + 0.5) / np.repeat(n_per, n_per)
     pts = shapely.line_interpolate_point(net.edge_geometry[edge], frac, normalized=True)
     return shapely.get_coordinates(pts), edge
+
+
+def subset_edges(net: CompiledNetwork, keep_edge: np.ndarray, *,
+                 graph_attrs: dict[str, Any] | None = None) -> CompiledNetwork:
+    """A new network with only the edges ``keep_edge`` (and the nodes they use)."""
+    keep_edge = np.asarray(keep_edge, dtype=bool)
+    used = np.zeros(net.n_nodes, dtype=bool)
+    used[net.edge_u[keep_edge]] = True
+    used[net.edge_v[keep_edge]] = True
+    new_id = np.cumsum(used) - 1
+    return from_arrays(
+        net.node_xy[used], new_id[net.edge_u[keep_edge]], new_id[net.edge_v[keep_edge]],
+        crs=net.crs, edge_geometry=net.edge_geometry[keep_edge],
+        edge_compound=net.edge_compound[keep_edge], node_ids=net.node_ids[used],
+        edge_attrs={k: v[keep_edge] for k, v in net.edge_attrs.items()},
+        graph_attrs=dict(net.graph_attrs if graph_attrs is None else graph_attrs))
