@@ -49,6 +49,15 @@ def _add_inputs(p: argparse.ArgumentParser, *, households: bool = True) -> None:
                    help="datum of lon/lat inputs: wgs84 (default), gcj02 or bd09 (Chinese "
                    "web-map data is often gcj02); INPUT=SYSTEM for one input, e.g. "
                    "facilities=gcj02 (repeatable)")
+    p.add_argument("--connectivity", default="auto", choices=["endpoints", "crossings", "auto"],
+                   help="how road lines join: at shared end points only (OSM exports, clean "
+                   "centre lines), also where they cross (raw CAD lines), or auto (decide "
+                   "from the layer; default)")
+    p.add_argument("--components", default="all", choices=["all", "largest"],
+                   help="keep every network component or only the largest")
+    p.add_argument("--min-component-nodes", type=int, default=20, metavar="N",
+                   help="drop network fragments with fewer than N nodes (default 20, "
+                   "measured; 1 keeps all)")
     p.add_argument("--out", required=True, help="output folder")
     _add_input_options(p, households=households)
 
@@ -248,7 +257,8 @@ def _inputs_from_args(args: argparse.Namespace) -> Any:
         input_crs={k: getattr(args, f"{k}_crs", None) for k in ("households", "facilities")},
         xy={k: _xy(getattr(args, f"{k}_xy", None), f"--{k}-xy")
             for k in ("households", "facilities")},
-        name="command line inputs")
+        name="command line inputs", connectivity=args.connectivity,
+        components=args.components, min_component_nodes=args.min_component_nodes)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

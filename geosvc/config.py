@@ -89,6 +89,9 @@ class InputsSpec(_Strict):
     compounds_crs: str | None = None
     households_xy: list[str] | None = Field(default=None, min_length=2, max_length=2)
     facilities_xy: list[str] | None = Field(default=None, min_length=2, max_length=2)
+    connectivity: Literal["endpoints", "crossings", "auto"] = "auto"
+    components: Literal["all", "largest"] = "all"
+    min_component_nodes: int = Field(default=20, ge=1)
     households_columns: HouseholdColumns = Field(default_factory=HouseholdColumns)
     one_household_per_point: bool = False
     facilities_columns: FacilityColumns = Field(default_factory=FacilityColumns)
@@ -331,7 +334,9 @@ def _run_config(cfg: Config) -> dict[str, Any]:
             input_crs={"households": inp.households_crs, "facilities": inp.facilities_crs,
                        "compounds": inp.compounds_crs},
             xy={"households": inp.households_xy, "facilities": inp.facilities_xy},
-            profile=prof, name=f"config {_input_name(inp.roads)}")
+            profile=prof, name=f"config {_input_name(inp.roads)}",
+            connectivity=inp.connectivity, components=inp.components,
+            min_component_nodes=inp.min_component_nodes)
     return run_analysis(inputs, prof, out_dir=Path(cfg.output.folder), lang=cfg.output.lang,
                         k=cfg.siting.k, model=cfg.siting.model, target=cfg.siting.target,
                         solver=cfg.siting.solver, categories=cfg.analysis.categories,

