@@ -275,7 +275,7 @@ def district_inputs(*, seed: int = 2023) -> Inputs:
         path = get_path("district", seed=seed)
         d = read_district(path)
     with step("noding the district's road lines into a walking network"):
-        net = network_from_lines(d.roads)
+        net = network_from_lines(d.roads, min_component_nodes=RUN_MIN_COMPONENT_NODES)
     areas = {
         "community": _area_frame(d.communities, "community_id", "name", "communities"),
         "street": _area_frame(d.streets, "street_id", "name", "streets"),
@@ -305,7 +305,7 @@ def helsinki_inputs(*, profile: Profile | None = None, area_cell_m: float = 1000
     prof = profile or load_profile()
     path = get_path("helsinki")
     with step("reading the Helsinki OpenStreetMap sample"):
-        net = read_network(path)
+        net = read_network(path, min_component_nodes=RUN_MIN_COMPONENT_NODES)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             osm = pyrosm.OSM(str(path))

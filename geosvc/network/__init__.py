@@ -19,6 +19,7 @@ from geosvc.network._compiled import (
 from geosvc.network._components import (
     COMPONENT_MODES,
     DEFAULT_MIN_COMPONENT_NODES,
+    RUN_MIN_COMPONENT_NODES,
     keep_components,
 )
 from geosvc.network._connect import CONNECTIVITY_MODES, compile_lines, decide_connectivity
@@ -40,6 +41,7 @@ __all__ = [
     "COMPONENT_MODES",
     "CONNECTIVITY_MODES",
     "DEFAULT_MIN_COMPONENT_NODES",
+    "RUN_MIN_COMPONENT_NODES",
     "CompiledNetwork",
     "compile_lines",
     "decide_connectivity",

@@ -11,15 +11,20 @@ from geosvc import diagnostics
 from geosvc._errors import ConfigError
 from geosvc.network._compiled import CompiledNetwork, subset_edges
 
-__all__ = ["COMPONENT_MODES", "DEFAULT_MIN_COMPONENT_NODES", "keep_components"]
+__all__ = ["COMPONENT_MODES", "DEFAULT_MIN_COMPONENT_NODES", "RUN_MIN_COMPONENT_NODES",
+           "keep_components"]
 
 log = logging.getLogger(__name__)
 
 COMPONENT_MODES = ("all", "largest")
 
-#: Components with fewer nodes are dropped by default (measured on real OSM extracts; see
-#: the README section "Roads and connectivity").
+#: Library readers keep every component unless asked otherwise.
 DEFAULT_MIN_COMPONENT_NODES = 1
+#: Runs (CLI, config, :func:`geosvc.pipeline.load_inputs`) drop fragments below this size.
+#: Measured (README "Roads and connectivity"): of 20,000 points within 25 m of the main
+#: network, 1.26% snapped to a fragment in Helsinki with no filter, 0.36% at 10 nodes, 0.01%
+#: at 20, for 3.1% of the street length dropped (1.0% north of Bayreuth).
+RUN_MIN_COMPONENT_NODES = 20
 
 
 def keep_components(net: CompiledNetwork, *, components: str = "all",
