@@ -43,7 +43,8 @@ def keep_components(net: CompiledNetwork, *, components: str = "all",
         ``"all"`` (keep every component of at least ``min_component_nodes`` nodes) or
         ``"largest"`` (only the largest).
     min_component_nodes
-        Smallest component kept (nodes); 1 keeps everything.
+        Smallest component kept (nodes); 1 keeps everything.  A network whose largest
+        component is itself smaller is kept whole (it is small, not fragmented).
     source
         Name for messages.
 
@@ -63,6 +64,8 @@ def keep_components(net: CompiledNetwork, *, components: str = "all",
     label = net.node_component
     sizes = np.bincount(label)
     keep_comp = sizes >= int(min_component_nodes)
+    if len(sizes) and sizes[0] < int(min_component_nodes):
+        keep_comp[:] = True  # a tiny network is small, not fragmented: keep it whole
     if mode == "largest":
         keep_comp[1:] = False
     keep_comp[0] = True  # the largest always stays
