@@ -94,7 +94,7 @@ def _geosvc_minutes(net, crs, hh_xy: np.ndarray, fac_xy: np.ndarray
     hh = gpd.GeoDataFrame({"households": np.ones(len(hh_xy))},
                           geometry=shapely.points(hh_xy), crs=crs)
     fac = gpd.GeoDataFrame({"facility_id": [f"F{i}" for i in range(len(fac_xy))],
-                            "category": "elderly_care", "subtype": "day_care",
+                            "category": "elderly_care", "subtype": "community_station",
                             "floor_area_m2": 100.0}, geometry=shapely.points(fac_xy), crs=crs)
     res = analyse_coverage(net, hh, fac, categories=["elderly_care"])
     out = res.households
