@@ -158,19 +158,23 @@ def test_junctions_survive_datum_conversion(system, monkeypatch):
 def test_components_largest_and_min_nodes(two_component_lines):
     net = network_from_lines(two_component_lines)
     assert net.n_components == 2
-    # a 3 x 3 grid (9 nodes) with a 2-node island 1 km away
-    lines = gpd.GeoDataFrame(geometry=list(_split_grid(3).geometry)
-                             + [shapely.LineString([(0, 1000), (200, 1000)])], crs=UTM)
+    # a 15 x 15 grid (225 nodes) with a 2-node island 3 km away
+    lines = gpd.GeoDataFrame(geometry=list(_split_grid(15).geometry)
+                             + [shapely.LineString([(0, 3000), (200, 3000)])], crs=UTM)
     small = network_from_lines(lines, min_component_nodes=3)
     rep = small.graph_attrs["components_report"]
-    assert small.n_components == 1 and small.n_edges == 12
+    assert small.n_components == 1 and small.n_edges == 2 * 15 * 14
     assert rep["components_dropped"] == 1 and rep["nodes_dropped"] == 2
     assert rep["edges_dropped"] == 1
     assert rep["length_dropped_km"] == pytest.approx(0.2)
     largest = keep_components(net, components="largest")
     assert largest.n_edges == 1 and largest.edge_length_m[0] == pytest.approx(300.0)
-    # a network smaller than the threshold is small, not fragmented: kept whole
+    # a network smaller than the threshold is small, not fragmented: kept whole; so is a
+    # component with at least 1% of the largest one's nodes
     assert keep_components(net, min_component_nodes=20).n_components == 2
+    nine = gpd.GeoDataFrame(geometry=list(_split_grid(3).geometry)
+                            + [shapely.LineString([(0, 3000), (200, 3000)])], crs=UTM)
+    assert network_from_lines(nine, min_component_nodes=3).n_components == 2
     with pytest.raises(ConfigError, match="min_component_nodes"):
         keep_components(net, min_component_nodes=0)
     with pytest.raises(ConfigError, match="components = 'biggest'"):

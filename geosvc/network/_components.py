@@ -25,6 +25,8 @@ DEFAULT_MIN_COMPONENT_NODES = 1
 #: network, 1.26% snapped to a fragment in Helsinki with no filter, 0.36% at 10 nodes, 0.01%
 #: at 20, for 3.1% of the street length dropped (1.0% north of Bayreuth).
 RUN_MIN_COMPONENT_NODES = 20
+#: ... and only components with fewer than this share of the largest one's nodes are fragments.
+FRAGMENT_SHARE = 0.01
 
 
 def keep_components(net: CompiledNetwork, *, components: str = "all",
@@ -43,8 +45,9 @@ def keep_components(net: CompiledNetwork, *, components: str = "all",
         ``"all"`` (keep every component of at least ``min_component_nodes`` nodes) or
         ``"largest"`` (only the largest).
     min_component_nodes
-        Smallest component kept (nodes); 1 keeps everything.  A network whose largest
-        component is itself smaller is kept whole (it is small, not fragmented).
+        Smallest component kept (nodes); 1 keeps everything.  Only components that also
+        have fewer than 1% of the largest component's nodes are dropped (a small network,
+        or a real piece of street cut off by an extract's edge, is not a fragment).
     source
         Name for messages.
 
@@ -63,9 +66,9 @@ def keep_components(net: CompiledNetwork, *, components: str = "all",
                           "number >= 1 (1 keeps every component)")
     label = net.node_component
     sizes = np.bincount(label)
-    keep_comp = sizes >= int(min_component_nodes)
-    if len(sizes) and sizes[0] < int(min_component_nodes):
-        keep_comp[:] = True  # a tiny network is small, not fragmented: keep it whole
+    # a fragment is small in itself AND next to the main network (an extract cut off a
+    # 6-node piece of real street from a 26-node network: that is not a mapping island)
+    keep_comp = (sizes >= int(min_component_nodes)) | (sizes >= FRAGMENT_SHARE * sizes[0])
     if mode == "largest":
         keep_comp[1:] = False
     keep_comp[0] = True  # the largest always stays
