@@ -22,6 +22,7 @@ import pytest
 import shapely
 import shapely.affinity
 
+from geosvc import diagnostics
 from geosvc._errors import ConfigError
 from geosvc.batch import (
     BatchError,
@@ -77,7 +78,8 @@ def single(province: dict[str, Path]):
 @pytest.fixture(scope="module")
 def batch(province: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("batch")
-    return run_batch(_spec(province, out), scheduler="none"), out
+    with diagnostics.collect(diagnostics.Diagnostics()):
+        return run_batch(_spec(province, out), scheduler="none"), out
 
 
 def test_province_has_the_border_cases(province: dict[str, Path]) -> None:
@@ -264,3 +266,16 @@ def test_cli_batch_on_a_local_cluster(province, tmp_path) -> None:
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("geosvc: error: 1 of 6 partitions failed: D6 (InputError: ")
     assert "D1: skipped (finished before)" in proc.stderr  # unchanged districts resume
+
+
+def test_a_warning_of_overlapping_partitions_is_reported_once() -> None:
+    from geosvc.batch._merge import _reraise_warnings
+
+    w = {"code": "facilities_off_network", "message": "1 facility serves nobody", "n": 1}
+    records = [{"id": "D1", "warnings": [w]}, {"id": "D2", "warnings": [w]},
+               {"id": "D3", "warnings": []}]
+    with diagnostics.collect(diagnostics.Diagnostics()) as diag:
+        _reraise_warnings(records)
+    assert [x.to_dict() for x in diag.warnings] == [
+        {"code": "facilities_off_network", "message": "partitions D1, D2: 1 facility serves "
+         "nobody", "partitions": ["D1", "D2"], "n": 1}]

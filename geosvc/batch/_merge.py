@@ -107,10 +107,7 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
                              "halo_m to settle them", category=name, rows=n_un)
     summary["versions"] = versions()
     summary["run_time_s"] = round(time.perf_counter() - started, 2)
-    for rec in records:
-        for w in rec.get("warnings", []):
-            diagnostics.warn(w["code"], f"partition {rec['id']}: {w['message']}",
-                             **{k: v for k, v in w.items() if k not in ("code", "message")})
+    _reraise_warnings(records)
     diag = diagnostics.active()
     summary["warnings"] = diag.to_list() if diag is not None else []
     with step("writing households.gpkg, districts.gpkg, districts.csv, summary.json"):
@@ -120,3 +117,15 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
                   out / "districts.csv")
         write_json(summary, out / "summary.json")
     return BatchResult(hh, dist_tab, areas, summary, records)
+
+
+def _reraise_warnings(records: list[dict[str, Any]]) -> None:
+    """Each partition's warnings once per distinct message, naming the partitions (a
+    facility in the overlap of several halos is reported by each of them)."""
+    seen: dict[tuple[str, str], tuple[dict[str, Any], list[str]]] = {}
+    for rec in records:
+        for w in rec.get("warnings", []):
+            seen.setdefault((w["code"], w["message"]), (w, []))[1].append(str(rec["id"]))
+    for (code, message), (w, ids) in seen.items():
+        data = {k: v for k, v in w.items() if k not in ("code", "message")}
+        diagnostics.warn(code, f"partitions {', '.join(ids)}: {message}", partitions=ids, **data)
