@@ -574,3 +574,126 @@ def test_plan_to_dict_is_json() -> None:
     assert back["sites"] == plan.sites.tolist()
     assert back["marginal"][0] is None  # inf -> null
     assert "Plan(model='p_median'" in repr(plan)
+
+
+# --------------------------------------------------------------------------------------------
+# exactness you can audit: many random instances, all four models, against brute force
+# --------------------------------------------------------------------------------------------
+def _sweep_instance(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Random shapes and densities, repeated demand columns (the reductions must stay exact)."""
+    rng = np.random.default_rng(1000 + seed)
+    n_cand = int(rng.integers(3, 9))
+    n_dem = int(rng.integers(4, 22))
+    cov = rng.random((n_cand, n_dem)) < rng.uniform(0.1, 0.5)
+    cov = np.concatenate([cov, cov[:, : n_dem // 3]], axis=1)  # identical demand rows
+    w = rng.integers(0, 12, cov.shape[1]).astype(float)
+    fixed = rng.random(cov.shape[1]) < 0.15
+    xy_c, xy_d = rng.random((n_cand, 2)) * 50, rng.random((cov.shape[1], 2)) * 50
+    dist = np.round(np.sqrt(((xy_c[:, None] - xy_d[None]) ** 2).sum(axis=2)))
+    return cov, w, fixed, dist
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_all_models_exact_equal_brute_force(seed: int) -> None:
+    cov, w, fixed, dist = _sweep_instance(seed)
+    n_cand = cov.shape[0]
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(1, n_cand + 1))
+    # max coverage
+    opt = bf_max_coverage(cov, w, k, fixed)
+    for solver in ("exact", "greedy"):
+        plan = max_coverage(cov, w, k, fixed_covered=fixed, solver=solver)
+        check_plan(plan, maximise=True, optimum=opt)
+        assert plan.objective == pytest.approx(covered_weight(cov, w, tuple(plan.sites), fixed))
+        if solver == "exact":
+            assert plan.objective == pytest.approx(opt) and plan.status == "optimal"
+    # set cover with a target share, unit and random costs
+    target = float(rng.choice([1.0, 0.9, 0.6]))
+    cost = rng.integers(1, 5, n_cand).astype(float)
+    goal = min(target * w.sum(), w[cov.any(axis=0) | fixed].sum())
+    for costs in (None, cost):
+        cvec = np.ones(n_cand) if costs is None else cost
+        opt = bf_set_cover(cov, w, goal, cvec, fixed)
+        for solver in ("exact", "greedy"):
+            plan = set_cover(
+                cov, w, target=target, costs=costs, fixed_covered=fixed, solver=solver
+            )
+            check_plan(plan, maximise=False, optimum=opt)
+            assert covered_weight(cov, w, tuple(plan.sites), fixed) >= goal - 1e-9
+            assert plan.objective == pytest.approx(cvec[plan.sites].sum())
+            if solver == "exact":
+                assert plan.objective == pytest.approx(opt)
+                assert plan.info["solve_status"] == "optimal"
+    # p-median (p sites, every demand served)
+    p = int(rng.integers(1, n_cand + 1))
+    opt = bf_p_median(dist, w, p)
+    for solver in ("exact", "greedy"):
+        plan = p_median(dist, w, p, solver=solver)
+        check_plan(plan, maximise=False, optimum=opt)
+        assert plan.objective == pytest.approx((w * dist[plan.sites].min(axis=0)).sum())
+        if solver == "exact":
+            assert plan.objective == pytest.approx(opt) and plan.status == "optimal"
+    # capacitated, per-candidate capacities
+    cap = rng.integers(3, 25, n_cand).astype(float)
+    opt = bf_capacitated(cov, w, cap, k)
+    for solver in ("exact", "greedy"):
+        plan = capacitated_coverage(cov, w, cap, k, solver=solver)
+        check_plan(plan, maximise=True, optimum=opt)
+        assert plan.objective == pytest.approx(
+            transport_lp(cov, w, cap, tuple(plan.sites.tolist())), abs=1e-6
+        )
+        if solver == "exact":
+            assert plan.objective == pytest.approx(opt, abs=1e-6) and plan.status == "optimal"
+
+
+def _lying_solver(monkeypatch: pytest.MonkeyPatch, *, when_start: bool) -> list[bool]:
+    """Make HiGHS answer like 1.16 with a mis-mapped start: 'Optimal', objective = bound = a
+    value no returned vector has, the start handed back."""
+    real = _models._highs.solve
+    calls: list[bool] = []
+
+    def fake(model, **kw):  # type: ignore[no-untyped-def]
+        res = real(model, **kw)
+        start = kw.get("start")
+        calls.append(start is not None)
+        if kw.get("relax") or (when_start and start is None):
+            return res
+        x = start if start is not None else res.x
+        shift = -3.0 if model.sense == 1 else 3.0  # too good to be true
+        lie = float(model.col_cost @ x + model.offset) + shift
+        return _models._highs.MipResult("optimal", "Optimal", lie, lie, x, 0.0, 1)
+
+    monkeypatch.setattr(_models._highs, "solve", fake)
+    return calls
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_inconsistent_warm_started_result_is_resolved(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cov, w = coverage_instance(seed, 0.3)
+    k = 2
+    opt = bf_max_coverage(cov, w, k, np.zeros(N_DEM, dtype=bool))
+    calls = _lying_solver(monkeypatch, when_start=True)
+    plan = max_coverage(cov, w, k, solver="exact")
+    assert calls == [True, False]  # the warm-started answer was thrown away, then re-solved
+    assert plan.info["warm_start"].startswith("dropped (HiGHS reported objective")
+    assert plan.objective == pytest.approx(opt) and plan.status == "optimal"
+    c, wp = pmedian_instance(seed)
+    _lying_solver(monkeypatch, when_start=True)
+    pm = p_median(c, wp, 2, solver="exact")
+    assert pm.objective == pytest.approx(bf_p_median(c, wp, 2)) and pm.status == "optimal"
+
+
+def test_solver_that_always_lies_is_not_believed(monkeypatch: pytest.MonkeyPatch) -> None:
+    cov, w = coverage_instance(3, 0.3)
+    cov[:, ~cov.any(axis=0)] = True
+    _lying_solver(monkeypatch, when_start=False)
+    opt = bf_set_cover(cov, w, w.sum(), np.ones(N_CAND), np.zeros(N_DEM, dtype=bool))
+    plan = set_cover(cov, w, solver="exact")
+    assert plan.info["highs_check"].startswith("failed: HiGHS reported objective")
+    assert plan.status != "optimal" or plan.objective == pytest.approx(opt)
+    check_plan(plan, maximise=False, optimum=opt)  # the bound is still a proven one
+    mc = max_coverage(cov, w, 2, solver="exact")
+    check_plan(mc, maximise=True, optimum=bf_max_coverage(cov, w, 2, np.zeros(N_DEM, bool)))
+    assert mc.info["highs_check"].startswith("failed")

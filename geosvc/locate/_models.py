@@ -20,7 +20,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from geosvc._errors import InfeasibleError, InputError
-from geosvc.locate import _highs
+from geosvc.locate import _audit, _highs
 from geosvc.locate._bounds import lagrangian_fixing, lagrangian_pmedian
 from geosvc.locate._greedy import (
     greedy_capacitated,
@@ -243,18 +243,53 @@ def _plan(
     maximise: bool,
     uncoverable: IntArray,
     info: dict[str, Any],
+    recomputed: float,
+    safe_bound: float,
     assignment: IntArray | None = None,
     status_override: str | None = None,
 ) -> Plan:
+    """Assemble a plan after auditing it.
+
+    ``recomputed`` is the objective evaluated independently from the chosen sites
+    (:mod:`geosvc.locate._audit`); the plan reports it, and a disagreement with the kernel's
+    ``objective`` is recorded and marks the plan ``"unverified"``.  ``bound`` must lie on the
+    right side of the objective (up to round-off); if it does not, it is replaced by
+    ``safe_bound`` (a combinatorial bound that needs no solver) and the failure is recorded.
+    """
+    info = dict(info)
+    tol = _audit.objective_tolerance(recomputed)
+    verified = True
+    if not (abs(objective - recomputed) <= tol or objective == recomputed):
+        info["objective_check"] = (
+            f"failed: kernel objective {objective:.9g}, recomputed {recomputed:.9g}"
+        )
+        verified = False
+    else:
+        info["objective_check"] = "passed"
+    objective = recomputed
+    wrong_side = bound < objective - tol if maximise else bound > objective + tol
+    if not math.isfinite(bound) or wrong_side:
+        if math.isfinite(bound):
+            info["bound_check"] = (
+                f"failed: bound {bound:.9g} is on the wrong side of the objective "
+                f"{objective:.9g}; replaced by the combinatorial bound {safe_bound:.9g}"
+            )
+        else:
+            info["bound_check"] = f"no solver bound; combinatorial bound {safe_bound:.9g}"
+        bound = safe_bound
+        solver_status = None if solver_status == "optimal" else solver_status
+    else:
+        info["bound_check"] = "passed"
     if maximise:
-        bound = max(bound, objective)  # guard against solver round-off
+        bound = max(bound, objective)  # round-off only (checked above)
     else:
         bound = min(bound, objective)
     gap = relative_gap(objective, bound)
     if gap <= _OPT_TOL:
         gap = 0.0
     status = _status(gap, solver_status)
-    info = dict(info)
+    if not verified:
+        status = "unverified"
     info["solve_status"] = status
     if status_override is not None:
         status = status_override
@@ -272,6 +307,57 @@ def _plan(
         uncoverable=np.asarray(uncoverable, dtype=np.int64),
         info=info,
     )
+
+
+def _solve_mip(
+    model: _highs.MipModel,
+    *,
+    time_limit_s: float,
+    mip_gap: float,
+    start: FloatArray | None,
+    info: dict[str, Any],
+    heuristic_effort: float | None = None,
+) -> _highs.MipResult:
+    """Solve a MIP and check what HiGHS returns before anything of it is used.
+
+    HiGHS 1.16 with presolve can mis-map a MIP start: it then reports "Optimal" with an
+    objective that no returned vector has (notebook 02's set cover: "optimal 51" with the
+    60-site start handed back, true optimum 59).  Every result is therefore audited
+    (:func:`geosvc.locate._audit.mip_problem`); an inconsistent result from a warm-started
+    solve is thrown away and the model re-solved without the start; one that is still
+    inconsistent keeps neither its vector nor its bound.
+    """
+    t0 = time.perf_counter()
+    res = _highs.solve(
+        model,
+        relax=False,
+        time_limit_s=time_limit_s,
+        mip_gap=mip_gap,
+        start=start,
+        heuristic_effort=heuristic_effort,
+    )
+    problem = _audit.mip_problem(model, res)
+    if problem and start is not None:
+        logger.info("dropping the MIP start: %s", problem)
+        info["warm_start"] = f"dropped ({problem})"
+        left = max(time_limit_s - (time.perf_counter() - t0), 1.0)
+        res = _highs.solve(model, relax=False, time_limit_s=left, mip_gap=mip_gap)
+        problem = _audit.mip_problem(model, res)
+    elif start is not None:
+        info["warm_start"] = "used"
+    if problem:
+        info["highs_check"] = f"failed: {problem}"
+        return _highs.MipResult(
+            status="other",
+            model_status=res.model_status,
+            objective=math.nan,
+            bound=math.nan,
+            x=None,
+            runtime_s=res.runtime_s,
+            nodes=res.nodes,
+        )
+    info["highs_check"] = "passed"
+    return res
 
 
 def _mip_info(res: _highs.MipResult) -> dict[str, Any]:
@@ -385,20 +471,28 @@ def max_coverage(
         "uncoverable_weight": float(w[uncoverable].sum()),
     }
     greedy_obj = fixed_w + float(gains.sum())
-    if k == 0 or not active.any():
+    safe_bound = min(reachable_w, fixed_w + float(online))  # the greedy's own bounds
+
+    def finish(chosen_order: IntArray, chosen_gains: FloatArray, bound: float,
+               solver_status: str | None) -> Plan:
         return _plan(
             model="max_coverage",
             solver=solver,
             t0=t0,
-            sites=order,
-            marginal=gains,
-            objective=greedy_obj,
-            bound=greedy_obj,
-            solver_status=None,
+            sites=chosen_order,
+            marginal=chosen_gains,
+            objective=fixed_w + float(chosen_gains.sum()),
+            bound=bound,
+            solver_status=solver_status,
             maximise=True,
             uncoverable=uncoverable,
             info=info,
+            recomputed=_audit.covered_weight(cov, w, fixed, chosen_order),
+            safe_bound=_round_bound(safe_bound, integral, maximise=True),
         )
+
+    if k == 0 or not active.any():
+        return finish(order, gains, greedy_obj, None)
     cov_g, w_g, group = _highs.aggregate_demand(cov, w, active)
     info["n_demand_groups"] = int(w_g.size)
     model = _highs.max_coverage_model(cov_g, w_g, np.ones(w_g.size, dtype=bool), k, fixed_w)
@@ -410,51 +504,23 @@ def max_coverage(
         source = min(bounds, key=lambda s: bounds[s])
         info["bound_source"] = source
         info["bounds"] = bounds
-        bound = _round_bound(bounds[source], integral, maximise=True)
-        return _plan(
-            model="max_coverage",
-            solver=solver,
-            t0=t0,
-            sites=order,
-            marginal=gains,
-            objective=greedy_obj,
-            bound=bound,
-            solver_status=None,
-            maximise=True,
-            uncoverable=uncoverable,
-            info=info,
-        )
+        return finish(order, gains, _round_bound(bounds[source], integral, maximise=True), None)
     start = np.zeros(model.num_col)
     start[order] = 1.0
     start[n_cand:] = _covered_groups(cov, order, group, w_g.size)
-    res = _highs.solve(model, relax=False, time_limit_s=time_limit_s, mip_gap=mip_gap, start=start)
+    res = _solve_mip(model, time_limit_s=time_limit_s, mip_gap=mip_gap, start=start, info=info)
     info.update(_mip_info(res))
     info["greedy_objective"] = greedy_obj
-    if res.x is None:
-        chosen = np.zeros(n_cand, dtype=bool)
-        chosen[order] = True
-    else:
+    if res.x is not None:
         chosen = res.x[:n_cand] > 0.5
-    order, gains, _ = greedy_cover(
-        indptr, indices, w, fixed, ones, chosen, int(chosen.sum()), np.inf, 0
-    )
-    objective = fixed_w + float(gains.sum())
+        x_order, x_gains, _ = greedy_cover(
+            indptr, indices, w, fixed, ones, chosen, int(chosen.sum()), np.inf, 0
+        )
+        if fixed_w + float(x_gains.sum()) >= greedy_obj:
+            order, gains = x_order, x_gains
     bound = res.bound if math.isfinite(res.bound) else reachable_w
-    bound = min(bound, reachable_w, fixed_w + float(online))  # the greedy's bound stays valid
-    bound = _round_bound(bound, integral, maximise=True)
-    return _plan(
-        model="max_coverage",
-        solver=solver,
-        t0=t0,
-        sites=order,
-        marginal=gains,
-        objective=objective,
-        bound=bound,
-        solver_status=res.status,
-        maximise=True,
-        uncoverable=uncoverable,
-        info=info,
-    )
+    bound = min(bound, safe_bound)  # the greedy's bounds stay valid
+    return finish(order, gains, _round_bound(bound, integral, maximise=True), res.status)
 
 
 # --------------------------------------------------------------------------------------------
@@ -561,6 +627,10 @@ def set_cover(
         )
         info["covered_weight"] = fixed_w + float(gains.sum())
         info["marginal_ratio"] = gains / cost[order]
+        reached = _audit.covered_weight(cov, w, fixed, order)
+        recomputed = float(np.sum(cost[order]))
+        if reached < goal - tol:  # never a plan that misses its target
+            recomputed = math.inf
         return _plan(
             model="set_cover",
             solver=solver,
@@ -573,9 +643,12 @@ def set_cover(
             maximise=False,
             uncoverable=uncoverable,
             info=info,
+            recomputed=recomputed,
+            safe_bound=safe_bound,
             status_override=override,
         )
 
+    safe_bound = 0.0
     if need <= tol:
         return finish(np.zeros(n_cand, dtype=bool), 0.0, None)
     order, gains, _ = greedy_cover(indptr, indices, w, fixed, cost, all_cand, n_cand, need - tol, 0)
@@ -592,6 +665,7 @@ def set_cover(
         minlength=n_cand,
     )
     ratio_bound = _round_bound(need / float(np.max(gain0 / cost)), integral, maximise=False)
+    safe_bound = ratio_bound
     cov_g, w_g, group = _highs.aggregate_demand(cov, w, active)
     info["n_demand_groups"] = int(w_g.size)
     model = _highs.set_cover_model(
@@ -602,16 +676,16 @@ def set_cover(
         lp_b = _round_bound(lp, integral, maximise=False) if lp is not None else -math.inf
         info["bound_source"] = "lp" if lp_b >= ratio_bound else "ratio"
         return finish(keep, max(lp_b, ratio_bound), None)
-    start = np.zeros(model.num_col)
-    start[:n_cand] = keep
-    if not full:
-        start[n_cand:] = _covered_groups(cov, np.flatnonzero(keep), group, w_g.size)
-    res = _highs.solve(model, relax=False, time_limit_s=time_limit_s, mip_gap=mip_gap, start=start)
+    # No MIP start: HiGHS 1.16 mis-maps a set-cover start through presolve and then reports a
+    # false optimum (see _solve_mip); the greedy plan stays the fallback below.
+    res = _solve_mip(model, time_limit_s=time_limit_s, mip_gap=mip_gap, start=None, info=info)
     info.update(_mip_info(res))
     if res.status == "infeasible":  # pragma: no cover - the goal is reachable by construction
         raise InfeasibleError("set cover model is infeasible (internal error)")
     chosen = keep if res.x is None else res.x[:n_cand] > 0.5
-    if float(cost[chosen].sum()) > float(cost[keep].sum()):
+    if float(cost[chosen].sum()) > float(cost[keep].sum()) or (
+        _audit.covered_weight(cov, w, fixed, np.flatnonzero(chosen)) < goal - tol
+    ):
         chosen = keep
     bound = _round_bound(res.bound, integral, maximise=False) if math.isfinite(res.bound) else 0.0
     return finish(chosen, max(bound, ratio_bound), res.status)
@@ -771,6 +845,8 @@ def p_median(
             maximise=False,
             uncoverable=uncoverable,
             info=info,
+            recomputed=_audit.pmedian_cost(cmat, w, active, final),
+            safe_bound=_round_bound(max(lag_bound, 0.0), integral, maximise=False),
             assignment=nn,
             status_override="infeasible_partial" if partial else None,
         )
@@ -853,12 +929,12 @@ def p_median(
     assert model is not None
     start_ok = greedy_ok and not (heur_mask & closed).any() and not (forced & ~heur_mask).any()
     start_vec = _highs.pmedian_start(model, heur_mask) if start_ok else None
-    res = _highs.solve(
+    res = _solve_mip(
         model,
-        relax=False,
         time_limit_s=time_limit_s,
         mip_gap=mip_gap,
         start=start_vec,
+        info=info,
         heuristic_effort=PMEDIAN_HEURISTIC_EFFORT if start_ok else None,
     )
     info.update(_mip_info(res))
@@ -989,6 +1065,9 @@ def capacitated_coverage(
             first[1:] = pd[top][1:] != pd[top][:-1]
             assignment[pd[top][first]] = ps[top][first]
         info["flows"] = {"site": ps, "demand": pd, "amount": flow}
+        served_check, problem = _audit.flow_served(cov, np.where(active, w, 0.0), cap, seq, ps, pd, flow)
+        if problem:
+            info["flow_check"] = f"failed: {problem}"
         return _plan(
             model="capacitated_coverage",
             solver=solver,
@@ -1001,9 +1080,13 @@ def capacitated_coverage(
             maximise=True,
             uncoverable=uncoverable,
             info=info,
+            recomputed=fixed_w + served_check if not problem else math.nan,
+            safe_bound=_round_bound(simple, integral, maximise=True),
             assignment=assignment,
         )
 
+    # every site serves at most its capacity, every demand at most its weight
+    simple = min(fixed_w + active_w, fixed_w + float(np.sort(cap)[::-1][:k].sum()))
     greedy_mask = np.zeros(n_cand, dtype=bool)
     greedy_mask[order] = True
     if k == 0 or not active.any():
@@ -1013,7 +1096,6 @@ def capacitated_coverage(
     info["n_demand_groups"] = n_g
     model = _highs.capacitated_model(cov_g, w_g, np.ones(n_g, dtype=bool), cap, k, fixed_w)
     if solver == "greedy":
-        simple = min(fixed_w + active_w, fixed_w + float(np.sort(cap)[::-1][:k].sum()))
         lp = _lp_bound(model, time_limit_s, mip_gap, info)
         info["bound_source"] = "lp" if lp is not None and lp < simple else "capacity"
         bound = min(simple, lp if lp is not None else math.inf)
@@ -1025,10 +1107,9 @@ def capacitated_coverage(
     keys = pair_site * n_g + pair_grp  # sorted: CSR order
     col = np.searchsorted(keys, fs * n_g + group[fd])
     np.add.at(start, n_cand + col, fa)
-    res = _highs.solve(model, relax=False, time_limit_s=time_limit_s, mip_gap=mip_gap, start=start)
+    res = _solve_mip(model, time_limit_s=time_limit_s, mip_gap=mip_gap, start=start, info=info)
     info.update(_mip_info(res))
     chosen = greedy_mask if res.x is None else res.x[:n_cand] > 0.5
     # HiGHS's dual bound can be loose when it stops early; the capacity bound always holds
-    simple = min(fixed_w + active_w, fixed_w + float(np.sort(cap)[::-1][:k].sum()))
     bound = min(res.bound, simple) if math.isfinite(res.bound) else simple
     return finish(chosen, _round_bound(bound, integral, maximise=True), res.status)
