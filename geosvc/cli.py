@@ -193,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--solver", default="greedy", choices=["greedy", "exact"])
     s.add_argument("--candidates", help="candidate sites (points); default: network points "
                    "and clusters of uncovered demand")
+    s.add_argument("--candidates-layer", help="layer of the candidates file")
+    s.add_argument("--candidates-id", help="id column of the candidates (kept in the output)")
+    s.add_argument("--candidates-only", action="store_true",
+                   help="choose among the given candidates only (no generated sites)")
+    s.add_argument("--capacity-column", help="capacitated model: candidates' capacity column "
+                   "(households)")
 
     r = sub.add_parser("run", help="batch run from a TOML config file")
     r.add_argument("config", help="path of the config file (see examples/district.toml)")
@@ -342,7 +348,11 @@ def _cmd_site(args: argparse.Namespace) -> int:
     cov = run_coverage(inputs, profile=prof)
     plan = propose_sites(inputs.net, cov, category=args.category, model=args.model, k=args.k,
                          target=args.target, solver=args.solver,
-                         candidates_path=args.candidates)
+                         candidates_path=args.candidates,
+                         candidates_layer=args.candidates_layer,
+                         candidates_id=args.candidates_id,
+                         candidates_only=args.candidates_only,
+                         capacity_column=args.capacity_column)
     write_siting({args.category: plan}, Path(args.out))
     print(plan.describe())
     return 0

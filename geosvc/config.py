@@ -134,6 +134,17 @@ class SitingSpec(_Strict):
     k: int = Field(default=10, ge=1, le=1000)
     target: float = Field(default=0.95, gt=0.0, le=1.0)
     solver: Literal["greedy", "exact"] = "greedy"
+    candidates: Path | None = None
+    candidates_layer: str | None = None
+    candidates_id: str | None = None
+    candidates_only: bool = False
+    capacity_column: str | None = None
+
+    def propose_options(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`geosvc.siting.propose_sites` (candidates)."""
+        return {"candidates_path": self.candidates, "candidates_layer": self.candidates_layer,
+                "candidates_id": self.candidates_id, "candidates_only": self.candidates_only,
+                "capacity_column": self.capacity_column}
 
 
 class OutputSpec(_Strict):
@@ -232,7 +243,9 @@ def _resolve(cfg: Config, base: Path) -> Config:
     out = cfg.output.model_copy(update={"folder": fix(cfg.output.folder)})
     batch = None if cfg.batch is None else cfg.batch.model_copy(
         update={"districts": fix(cfg.batch.districts)})
-    return cfg.model_copy(update={"inputs": inp, "output": out, "batch": batch})
+    siting = cfg.siting.model_copy(update={"candidates": fix(cfg.siting.candidates)})
+    return cfg.model_copy(update={"inputs": inp, "output": out, "batch": batch,
+                                  "siting": siting})
 
 
 def _check(cfg: Config, where: Path) -> None:
@@ -254,6 +267,10 @@ def _check(cfg: Config, where: Path) -> None:
             raise ConfigError(f"{where}: [batch] needs province files in [inputs] (roads, "
                               "households, facilities), not inputs.sample")
         files.append(("batch.districts", cfg.batch.districts))
+    files += [("siting.candidates", cfg.siting.candidates)]
+    if cfg.siting.candidates_only and cfg.siting.candidates is None:
+        raise ConfigError(f"{where}: siting.candidates_only = true needs siting.candidates "
+                          "(a file of candidate sites)")
     for key, f in files:
         if isinstance(f, Path) and not f.exists():
             raise ConfigError(f"{where}: {key} = '{f}': file not found")
@@ -340,5 +357,6 @@ def _run_config(cfg: Config) -> dict[str, Any]:
     return run_analysis(inputs, prof, out_dir=Path(cfg.output.folder), lang=cfg.output.lang,
                         k=cfg.siting.k, model=cfg.siting.model, target=cfg.siting.target,
                         solver=cfg.siting.solver, categories=cfg.analysis.categories,
+                        siting_options=cfg.siting.propose_options(),
                         thresholds_min=tuple(cfg.analysis.thresholds_min), started=started,
                         basemap=cfg.output.basemap, radius_method=cfg.analysis.radius_method)

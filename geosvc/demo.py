@@ -52,8 +52,11 @@ def run_analysis(inputs: Inputs, prof: Profile, *, out_dir: Path, lang: str = "z
                  solver: Literal["greedy", "exact"] = "greedy", categories: list[str] | None = None,
                  thresholds_min: tuple[float, ...] = (5.0, 10.0, 15.0),
                  started: float | None = None, basemap: str | None = None,
-                 radius_method: str = "profile") -> dict[str, Any]:
+                 radius_method: str = "profile",
+                 siting_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Coverage, circles, siting, map and figures for ``inputs``; writes all outputs.
+
+    ``siting_options`` are passed on to :func:`geosvc.siting.propose_sites` (candidates).
 
     Every step is timed with its peak resident memory (``summary.json["steps"]``); a memory
     limit opened with :func:`geosvc.resources.memory_limit` is respected by the steps.
@@ -69,7 +72,7 @@ def run_analysis(inputs: Inputs, prof: Profile, *, out_dir: Path, lang: str = "z
         _write_coverage_layers(cov, out_dir)
         per_cat, agreement = _circles(inputs, cov, prof, cats, thresholds_min, out_dir)
         plans = _siting(inputs, cov, cats, out_dir, model=model, k=k, target=target,
-                        solver=solver)
+                        solver=solver, options=siting_options)
         circles_15 = per_cat[per_cat["threshold_min"] == max(thresholds_min)]
         figures = _map_and_figures(inputs, cov, prof, plans, circles_15, cats, out_dir,
                                    lang=lang, basemap=basemap)
@@ -138,15 +141,15 @@ def _circles(inputs: Inputs, cov: CoverageResult, prof: Profile, cats: list[str]
 
 
 def _siting(inputs: Inputs, cov: CoverageResult, cats: list[str], out_dir: Path, *,
-            model: str, k: int, target: float, solver: Literal["greedy", "exact"]
-            ) -> dict[str, Any]:
+            model: str, k: int, target: float, solver: Literal["greedy", "exact"],
+            options: dict[str, Any] | None = None) -> dict[str, Any]:
     from geosvc.siting import propose_sites, write_siting
 
     plans = {}
     for c in cats:
         with step(f"siting new {c} stations ({model}, k={k})"):
             plans[c] = propose_sites(inputs.net, cov, category=c, model=model, k=k,
-                                     target=target, solver=solver)
+                                     target=target, solver=solver, **(options or {}))
             log.info("%s", plans[c].describe())
     with step("writing the siting plans"):
         write_siting(plans, out_dir)

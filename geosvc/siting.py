@@ -24,11 +24,12 @@ from geosvc._errors import InputError
 from geosvc.access import Anchors, snap_points
 from geosvc.access._pairs import pairs_within
 from geosvc.coverage import CoverageResult
+from geosvc.diagnostics import warn
 from geosvc.io import write_csv, write_gpkg
 from geosvc.network import CompiledNetwork, points_along_edges
 
-__all__ = ["SitingPlan", "candidate_sites", "aggregate_demand", "propose_sites", "write_siting",
-           "MODELS"]
+__all__ = ["SitingPlan", "candidate_sites", "read_candidates", "prepare_candidates",
+           "aggregate_demand", "propose_sites", "write_siting", "MODELS"]
 
 log = logging.getLogger(__name__)
 
@@ -121,16 +122,121 @@ def candidate_sites(
                                       geometry=shapely.points(km.cluster_centers_), crs=net.crs))
     if user_sites is not None and len(user_sites):
         u = user_sites.to_crs(net.crs)
-        frame = gpd.GeoDataFrame({"source": "user"}, index=range(len(u)),
-                                 geometry=u.geometry.to_numpy(), crs=net.crs)
-        if "candidate_id" in u.columns:
-            frame["user_id"] = u["candidate_id"].astype(str).to_numpy()
-        parts.append(frame)
+        ids = (u["candidate_id"].astype(str).to_numpy() if "candidate_id" in u.columns
+               else np.array([f"U{i:05d}" for i in range(len(u))]))
+        parts.append(gpd.GeoDataFrame({"source": "user", "candidate_id": ids,
+                                       "user_row": np.arange(len(u))},
+                                      index=range(len(u)), geometry=u.geometry.to_numpy(),
+                                      crs=net.crs))
     if not parts:
         raise InputError("no candidate sites: give user sites, a spacing or clusters")
     out = pd.concat(parts, ignore_index=True)
-    out["candidate_id"] = [f"C{i:05d}" for i in range(len(out))]
+    generated = out["source"].to_numpy() != "user"
+    if "user_row" not in out.columns:
+        out["user_row"] = -1
+    out["user_row"] = out["user_row"].fillna(-1).astype(np.int64)
+    gen_ids = np.array([f"C{i:05d}" for i in range(len(out))], dtype=object)
+    if "candidate_id" in out.columns:
+        clash = np.isin(gen_ids[generated], out.loc[~generated, "candidate_id"].to_numpy())
+        if clash.any():
+            raise InputError(f"user candidate id {gen_ids[generated][clash][0]!r} collides with "
+                             "a generated candidate id (C00000...); rename it or set "
+                             "candidates_only")
+        out["candidate_id"] = np.where(generated, gen_ids, out["candidate_id"].astype(object))
+    else:
+        out["candidate_id"] = gen_ids
+    out = out[["candidate_id", "source", "user_row", "geometry"]]
     return gpd.GeoDataFrame(out, geometry="geometry", crs=net.crs)
+
+
+def read_candidates(path: str | Path, *, layer: str | None = None,
+                    id_column: str | None = None, coord_system: str = "wgs84"
+                    ) -> gpd.GeoDataFrame:
+    """Read the planner's candidate sites (vacant rooms, lots, community centres).
+
+    Parameters
+    ----------
+    path
+        GeoPackage, Shapefile or GeoJSON with point (or polygon) geometries.
+    layer
+        Layer name (GeoPackage with several layers).
+    id_column
+        Column holding each site's id (unique); default ``candidate_id`` if present, else
+        ``U00000``... in file order.
+    coord_system
+        ``wgs84`` (default), ``gcj02`` or ``bd09`` for Chinese web-map coordinates.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The file's rows and columns unchanged, plus ``candidate_id`` (str).
+    """
+    from geosvc.demand import read_points
+
+    gdf = read_points(path, layer=layer, coord_system=coord_system, what="candidates")
+    return prepare_candidates(gdf, id_column=id_column, where=str(path))
+
+
+def prepare_candidates(frame: gpd.GeoDataFrame, *, id_column: str | None = None,
+                       where: str = "candidates") -> gpd.GeoDataFrame:
+    """Check user candidates and give each a string ``candidate_id`` (the planner's id).
+
+    Raises
+    ------
+    InputError
+        Missing id column, duplicate or empty ids, missing or empty geometries.
+    """
+    if frame.crs is None:
+        raise InputError(f"{where}: the candidate layer has no CRS; set it (e.g. EPSG:4326)")
+    out = frame.copy()
+    col = id_column or ("candidate_id" if "candidate_id" in out.columns else None)
+    if col is not None:
+        if col not in out.columns:
+            raise InputError(f"{where}: candidate id column {col!r} not found; columns are "
+                             f"{[c for c in out.columns if c != out.geometry.name]}")
+        raw = out[col]
+        empty = raw.isna().to_numpy() | (raw.astype(str).str.strip() == "").to_numpy()
+        if empty.any():
+            raise InputError(f"{where}: row {int(np.argmax(empty))} has no {col!r}; give "
+                             "every candidate an id")
+        ids = raw.astype(str).to_numpy()
+        dup = pd.Series(ids).duplicated(keep=False).to_numpy()
+        if dup.any():
+            raise InputError(f"{where}: candidate id {ids[dup][0]!r} appears "
+                             f"{int((ids == ids[dup][0]).sum())} times in {col!r}; ids must "
+                             "be unique")
+    else:
+        ids = np.array([f"U{i:05d}" for i in range(len(out))])
+    geom = out.geometry.to_numpy()
+    bad = shapely.is_missing(geom) | shapely.is_empty(geom)
+    if bad.any():
+        raise InputError(f"{where}: candidate {ids[bad][0]!r} (row {int(np.argmax(bad))}) has "
+                         "no geometry; drop it or give it a location")
+    out["candidate_id"] = ids
+    return out
+
+
+def _candidate_capacity(user: gpd.GeoDataFrame | None, cands: gpd.GeoDataFrame,
+                        column: str | None, default: float) -> np.ndarray:
+    """Capacity (households) per candidate: the user's column, ``default`` elsewhere."""
+    caps = np.full(len(cands), float(default))
+    if column is None:
+        return caps
+    if user is None:
+        raise InputError(f"capacity column {column!r} needs user candidates (candidates=...)")
+    if column not in user.columns:
+        raise InputError(f"candidates: capacity column {column!r} not found; columns are "
+                         f"{[c for c in user.columns if c != user.geometry.name]}")
+    vals = pd.to_numeric(user[column], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(vals) | (vals < 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"candidates: {column!r} of candidate "
+                         f"{user['candidate_id'].iloc[i]!r} is {user[column].iloc[i]!r}; "
+                         "give a number of households >= 0")
+    rows = cands["user_row"].to_numpy()
+    caps[rows >= 0] = vals[rows[rows >= 0]]
+    return caps
 
 
 def aggregate_demand(anchors: Anchors, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -162,6 +268,10 @@ def propose_sites(
     solver: Literal["greedy", "exact"] = "greedy",
     candidates: gpd.GeoDataFrame | None = None,
     candidates_path: str | Path | None = None,
+    candidates_layer: str | None = None,
+    candidates_id: str | None = None,
+    candidates_only: bool = False,
+    capacity_column: str | None = None,
     spacing_m: float = 250.0,
     n_clusters: int = 40,
     station_floor_area_m2: float = 300.0,
@@ -192,9 +302,21 @@ def propose_sites(
         serving at most floor area / norm x 100 households).
     k, target, solver, time_limit_s
         Model options; ``solver`` is ``greedy`` (with a proven bound) or ``exact`` (HiGHS).
-    candidates, candidates_path
-        User candidate sites (frame or file); network points every ``spacing_m`` and
-        ``n_clusters`` k-means centres of uncovered demand are added.
+    candidates, candidates_path, candidates_layer, candidates_id
+        The planner's candidate sites, as a frame or a file (layer, id column).  They keep
+        their id (``candidate_id``), every column and their original geometry; the point
+        on the street they are reached from is in ``snapped_x``/``snapped_y``
+        (``snap_distance_m`` away).  Network points every ``spacing_m`` and ``n_clusters``
+        k-means centres of uncovered demand are added unless ``candidates_only``.
+    candidates_only
+        Choose among the planner's candidates only (no generated sites).
+    capacity_column
+        Capacitated model: column of the planner's candidates with each site's capacity in
+        households (generated sites get the ``station_floor_area_m2`` capacity).
+
+    Stations also carry the road they are reached from (``road_name``, the network's ``name``)
+    and, for every area level of the coverage run, the area containing them
+    (``<level>_id``, ``<level>_name``).
     """
     if model not in MODELS:
         raise InputError(f"unknown siting model {model!r}; choose one of {', '.join(MODELS)}")
@@ -223,11 +345,16 @@ def propose_sites(
     covered_now = status[rows] == "covered"
     fixed = np.bincount(group, weights=covered_now.astype(float), minlength=n_groups) > 0
     # candidates
-    user = candidates
+    user = None
     if candidates_path is not None:
-        from geosvc.facilities import read_facilities
-
-        user = read_facilities(candidates_path)
+        user = read_candidates(candidates_path, layer=candidates_layer, id_column=candidates_id)
+    elif candidates is not None:
+        user = prepare_candidates(candidates, id_column=candidates_id)
+    if candidates_only:
+        if user is None or not len(user):
+            raise InputError("candidates_only needs candidate sites: pass candidates= or a "
+                             "candidates file")
+        spacing_m, n_clusters = 0.0, 0
     gap_rows = rows[~covered_now]
     xy = np.column_stack([hh.geometry.x.to_numpy()[gap_rows], hh.geometry.y.to_numpy()[gap_rows]]) \
         if len(gap_rows) else None
@@ -235,11 +362,29 @@ def propose_sites(
                             demand_weight=w_row[gap_rows] + 1e-9 if len(gap_rows) else None,
                             n_clusters=n_clusters if len(gap_rows) else 0, user_sites=user,
                             seed=seed)
-    c_anchor = snap_points(net, cands.geometry.to_numpy(), max_snap_m=prof.max_snap_m)
+    c_anchor = snap_points(net, _snap_points_of(cands.geometry.to_numpy()),
+                           max_snap_m=prof.max_snap_m)
     keep = c_anchor.ok
+    lost_user = ~keep & (cands["source"].to_numpy() == "user")
+    if lost_user.any():
+        warn("candidates_not_snapped",
+             f"{int(lost_user.sum())} of the planner's candidate sites are farther than "
+             f"{prof.max_snap_m:g} m from any street and cannot be proposed "
+             f"(e.g. {cands['candidate_id'].to_numpy()[lost_user][0]!r})",
+             category=category, candidate_ids=cands["candidate_id"].to_numpy()[lost_user]
+             [:50].tolist())
     cands = cands.loc[keep].reset_index(drop=True)
     c_anchor = c_anchor.subset(keep)
-    cands["geometry"] = shapely.points(c_anchor.snapped_xy)  # stations sit on the street
+    generated = cands["user_row"].to_numpy() < 0
+    # generated sites sit on the street; the planner's sites keep their own geometry
+    snapped = np.asarray(shapely.points(c_anchor.snapped_xy), dtype=object)
+    cands["geometry"] = np.where(generated, snapped, cands.geometry.to_numpy())
+    cands["snapped_x"] = c_anchor.snapped_xy[:, 0]
+    cands["snapped_y"] = c_anchor.snapped_xy[:, 1]
+    cands["snap_distance_m"] = c_anchor.access_m
+    names = net.edge_attrs.get("name")
+    cands["road_name"] = (pd.Series(np.asarray(names, dtype=object)[c_anchor.edge]).map(_street)
+                       .to_numpy() if names is not None else "")
     d_anchor = anchors.subset(rep)
     reach = cat.reach_m
     cs, ds, dist = pairs_within(net, c_anchor, d_anchor, reach if model != "p-median"
@@ -254,11 +399,15 @@ def propose_sites(
                             "pairs": int(within.sum()), "reach_m": reach}
     plan = _solve(model, cov, w, fixed, k=k, target=target, solver=solver,
                   time_limit_s=time_limit_s, costs=(cs, ds, dist), n_cand=len(cands),
-                  n_groups=n_groups, capacity=station_floor_area_m2 /
-                  cat.floor_area_per_100hh_m2 * 100.0, info=info)
+                  n_groups=n_groups, capacity=_candidate_capacity(
+                      user, cands, capacity_column if model == "capacitated" else None,
+                      station_floor_area_m2 / cat.floor_area_per_100hh_m2 * 100.0),
+                  info=info)
+    info["candidates"] = {src: int(n) for src, n in cands["source"].value_counts().items()}
     stations, curve, before, after = _rank(plan, cands, cov, group, rows, fixed, households,
                                            elderly, hh, category, usable,
                                            capacitated=model == "capacitated")
+    stations = _describe_stations(stations, cands, plan.sites, user, coverage.areas)
     return SitingPlan(category, model, plan, stations, curve, before, after, weight_name,
                       len(cands), hh["hh_id"].to_numpy()[unc_rows].tolist(),
                       float(households[unc_rows].sum()), info)
@@ -267,7 +416,7 @@ def propose_sites(
 def _solve(model: str, cov: sp.csr_matrix, w: np.ndarray, fixed: np.ndarray, *, k: int,
            target: float, solver: Literal["greedy", "exact"], time_limit_s: float,
            costs: tuple[np.ndarray, np.ndarray, np.ndarray], n_cand: int, n_groups: int,
-           capacity: float, info: dict[str, Any]) -> locate.Plan:
+           capacity: np.ndarray, info: dict[str, Any]) -> locate.Plan:
     k = int(min(k, n_cand))
     if model == "max-coverage":
         return locate.max_coverage(cov, w, k, fixed_covered=fixed, solver=solver,
@@ -276,8 +425,11 @@ def _solve(model: str, cov: sp.csr_matrix, w: np.ndarray, fixed: np.ndarray, *, 
         return locate.set_cover(cov, w, target=target, fixed_covered=fixed, solver=solver,
                                 time_limit_s=time_limit_s)
     if model == "capacitated":
-        caps = np.full(n_cand, capacity)
-        info["station_capacity_households"] = capacity
+        caps = capacity
+        if np.ptp(caps) == 0 if len(caps) else True:
+            info["station_capacity_households"] = float(caps[0]) if len(caps) else 0.0
+        else:
+            info["station_capacity_households"] = "per candidate"
         return locate.capacitated_coverage(cov, w, caps, k, fixed_covered=fixed,
                                            solver=solver, time_limit_s=time_limit_s)
     # p-median over the demand not yet covered.  Walking distances are searched up to
@@ -345,15 +497,64 @@ def _rank(plan: locate.Plan, cands: gpd.GeoDataFrame, cov: sp.csr_matrix, group:
     geom = cands.geometry.to_numpy()[plan.sites] if len(plan.sites) else []
     stations = gpd.GeoDataFrame(table, geometry=list(geom), crs=cands.crs)
     if len(stations):
-        ll = stations.to_crs(4326)
-        stations["lon"] = ll.geometry.x.to_numpy()
-        stations["lat"] = ll.geometry.y.to_numpy()
-        stations["x"] = stations.geometry.x.to_numpy()
-        stations["y"] = stations.geometry.y.to_numpy()
+        pts = gpd.GeoSeries(_snap_points_of(stations.geometry.to_numpy()), crs=cands.crs)
+        ll = pts.to_crs(4326)
+        stations["lon"] = ll.x.to_numpy()
+        stations["lat"] = ll.y.to_numpy()
+        stations["x"] = pts.x.to_numpy()
+        stations["y"] = pts.y.to_numpy()
     curve = pd.DataFrame({"n_stations": np.arange(len(table) + 1),
                           "coverage_rate": [before] + table["coverage_rate_cumulative"].tolist(),
                           "category": category})
     return stations, curve, before, after
+
+
+def _snap_points_of(geom: np.ndarray) -> np.ndarray:
+    """Points to snap: the geometry itself for points, a point inside it otherwise."""
+    is_point = shapely.get_type_id(geom) == 0
+    return np.where(is_point, geom, shapely.point_on_surface(geom))
+
+
+def _street(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        value = ";".join(str(v) for v in value if v)
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def _describe_stations(stations: gpd.GeoDataFrame, cands: gpd.GeoDataFrame, sites: np.ndarray,
+                       user: gpd.GeoDataFrame | None,
+                       areas: dict[str, gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    """Add street, areas, snapped point and (for the planner's sites) their own columns."""
+    out = stations.copy()
+    chosen = cands.iloc[np.asarray(sites, dtype=np.int64)]
+    for col in ("road_name", "snapped_x", "snapped_y", "snap_distance_m"):
+        out[col] = chosen[col].to_numpy()
+    geom = out.geometry.to_numpy()
+    for level, frame in (areas or {}).items():
+        f = frame.to_crs(out.crs)
+        ids = np.full(len(out), None, dtype=object)
+        labels = np.full(len(out), None, dtype=object)
+        if len(out) and len(f):
+            pts = _snap_points_of(geom)
+            hit_pt, hit_area = shapely.STRtree(f.geometry.to_numpy()).query(
+                pts, predicate="intersects")
+            first = np.unique(hit_pt, return_index=True)[1]
+            hit_pt, hit_area = hit_pt[first], hit_area[first]
+            if "area_id" in f.columns:
+                ids[hit_pt] = f["area_id"].to_numpy()[hit_area]
+            if "name" in f.columns:
+                labels[hit_pt] = f["name"].to_numpy()[hit_area]
+        out[f"{level}_id"] = ids
+        out[f"{level}_name"] = labels
+    if user is not None and len(out):
+        rows = chosen["user_row"].to_numpy()
+        extra = [c for c in user.columns if c not in (user.geometry.name, "candidate_id")]
+        for col in extra:
+            name = col if col not in out.columns else f"user_{col}"
+            vals = np.full(len(out), None, dtype=object)
+            vals[rows >= 0] = user[col].to_numpy()[rows[rows >= 0]]
+            out[name] = pd.Series(vals, index=out.index).infer_objects()
+    return out
 
 
 def write_siting(plans: dict[str, SitingPlan], out_dir: str | Path) -> None:

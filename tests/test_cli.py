@@ -131,6 +131,10 @@ def test_run_files_config(tmp_path, district_file):
     (("[siting]", "[siting]\nbudget = 3"), "siting.budget = 3: unknown key"),
     (("[siting]", "[run]\nmemory_limit = 'lots'\n[siting]"),
      "run.memory_limit = 'lots': .*expected a size such as '8GB'"),
+    (("[siting]", "[siting]\ncandidates = 'rooms.gpkg'"),
+     "siting.candidates = '.*rooms.gpkg': file not found"),
+    (("[siting]", "[siting]\ncandidates_only = true"),
+     "siting.candidates_only = true needs siting.candidates"),
     (('"categories.elderly_care.speed_m_s" = 0.8', '"categories.elderly_care.sped" = 0.8'),
      "unknown profile key 'categories.elderly_care.sped'"),
 ])

@@ -697,3 +697,19 @@ def test_solver_that_always_lies_is_not_believed(monkeypatch: pytest.MonkeyPatch
     mc = max_coverage(cov, w, 2, solver="exact")
     check_plan(mc, maximise=True, optimum=bf_max_coverage(cov, w, 2, np.zeros(N_DEM, bool)))
     assert mc.info["highs_check"].startswith("failed")
+
+
+def test_set_cover_local_search_escapes_the_greedy_trap() -> None:
+    """Two rows of 7 demand points: the rows are the optimal cover (2 sites), while the greedy
+    takes the column blocks of 8, 4 and 2 points (3 sites, none redundant)."""
+    grid = np.arange(14).reshape(2, 7)
+    sets = [grid[0], grid[1], grid[:, :4].ravel(), grid[:, 4:6].ravel(), grid[:, 6]]
+    cov = np.zeros((len(sets), 14), dtype=bool)
+    for j, members in enumerate(sets):
+        cov[j, members] = True
+    w = np.ones(14)
+    assert bf_set_cover(cov, w, 14.0, np.ones(5), np.zeros(14, dtype=bool)) == 2.0
+    plan = set_cover(cov, w)
+    assert plan.info["greedy_objective"] == 3.0
+    assert plan.objective == 2.0 and sorted(plan.sites.tolist()) == [0, 1]
+    assert plan.status == "optimal"  # the LP bound proves it

@@ -79,9 +79,12 @@ def test_ranked_table_adds_up(scenario):
         plan.coverage_before + st["households_new"].sum() / total)
     assert np.all(np.diff(plan.curve["coverage_rate"]) >= -1e-12)
     assert set(st["source"]) <= {"network", "cluster", "user"}
-    # stations sit on the street network
-    d = shapely.distance(st.geometry.to_numpy()[:, None], net.edge_geometry[None, :]).min(axis=1)
-    assert d.max() < 1e-6
+    # generated stations sit on the street network; every station's snapped point does
+    on_net = st["source"].to_numpy() != "user"
+    snapped = shapely.points(st["snapped_x"].to_numpy(), st["snapped_y"].to_numpy())
+    for geom in (st.geometry.to_numpy()[on_net], snapped):
+        d = shapely.distance(geom[:, None], net.edge_geometry[None, :]).min(axis=1)
+        assert d.max() < 1e-6
 
 
 def test_unreachable_demand_is_reported(scenario):
@@ -136,3 +139,111 @@ def test_candidates_and_writing(tmp_path, scenario):
     table = gpd.read_file(tmp_path / "siting.gpkg", layer="stations_elderly_care")
     assert len(table) == len(plan.stations)
     assert (tmp_path / "siting.csv").exists() and (tmp_path / "siting_curve.csv").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# the planner's own candidates
+# --------------------------------------------------------------------------------------------
+def _rooms(cands):
+    rooms = cands.rename(columns={"candidate_id": "site_no"}).copy()
+    rooms["site_no"] = [f"room-{i}" for i in range(len(rooms))]
+    rooms["address"] = [f"{i} Main St" for i in range(len(rooms))]
+    rooms["floor_m2"] = np.arange(len(rooms)) * 10.0 + 100.0
+    rooms["cap_hh"] = np.array([50, 400, 80, 300, 20, 500, 60, 250, 90], dtype=float)
+    return rooms
+
+
+def test_user_candidates_keep_id_columns_and_geometry(scenario):
+    net, cov, cands = scenario
+    rooms = _rooms(cands)
+    plan = propose_sites(net, cov, category="elderly_care", k=3, candidates=rooms,
+                         candidates_id="site_no", candidates_only=True, solver="exact")
+    st = plan.stations
+    assert plan.n_candidates == len(rooms) and len(st) == 3
+    assert set(st["source"]) == {"user"}
+    by_id = rooms.set_index("site_no")
+    src = by_id.loc[st["candidate_id"].to_numpy()]
+    assert st["address"].tolist() == src["address"].tolist()
+    assert st["floor_m2"].tolist() == src["floor_m2"].tolist()
+    # the planner's geometry unchanged, the street point beside it
+    assert shapely.equals_exact(st.geometry.to_numpy(), src.geometry.to_numpy(), 1e-9).all()
+    snapped = shapely.points(st["snapped_x"].to_numpy(), st["snapped_y"].to_numpy())
+    assert np.allclose(shapely.distance(snapped, src.geometry.to_numpy()),
+                       st["snap_distance_m"].to_numpy(), atol=1e-6)
+    # the street is the grid line the snapped point lies on
+    lines = dict(zip([f"r{i}" for i in range(10)] + [f"c{i}" for i in range(10)],
+                     [shapely.LineString([(0, i * 250.0), (2250, i * 250.0)]) for i in range(10)]
+                     + [shapely.LineString([(i * 250.0, 0), (i * 250.0, 2250)])
+                        for i in range(10)], strict=True))
+    for street, pt in zip(st["road_name"], snapped, strict=True):
+        assert shapely.distance(lines[street], pt) < 1e-6
+    # nothing generated, and the input frame is untouched
+    assert "candidate_id" not in rooms.columns
+
+
+def test_candidates_from_file_with_layer_and_id(tmp_path, scenario):
+    net, cov, cands = scenario
+    path = tmp_path / "rooms.gpkg"
+    _rooms(cands).to_file(path, layer="vacant_rooms")
+    plan = propose_sites(net, cov, category="elderly_care", k=2, candidates_path=path,
+                         candidates_layer="vacant_rooms", candidates_id="site_no",
+                         candidates_only=True)
+    assert all(str(c).startswith("room-") for c in plan.stations["candidate_id"])
+    assert "address" in plan.stations.columns
+    write_siting({"elderly_care": plan}, tmp_path)
+    back = gpd.read_file(tmp_path / "siting.gpkg", layer="stations_elderly_care")
+    assert back["candidate_id"].tolist() == plan.stations["candidate_id"].tolist()
+
+
+def test_capacity_per_candidate(scenario):
+    net, cov, cands = scenario
+    rooms = _rooms(cands)
+    plan = propose_sites(net, cov, category="elderly_care", model="capacitated", k=3,
+                         candidates=rooms, candidates_id="site_no", candidates_only=True,
+                         capacity_column="cap_hh", solver="exact")
+    cap = rooms.set_index("site_no")["cap_hh"]
+    served = plan.stations.set_index("candidate_id")["households_new"]
+    assert (served <= cap.loc[served.index] + 1e-6).all()
+    flows = plan.plan.info["flows"]
+    per_site = np.bincount(flows["site"], weights=flows["amount"], minlength=len(rooms))
+    assert (per_site <= rooms["cap_hh"].to_numpy() + 1e-6).all()
+    assert plan.info["station_capacity_households"] == "per candidate"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda f: f.assign(site_no=["a"] * len(f)), "appears 9 times"),
+    (lambda f: f.drop(columns="site_no"), "candidate id column 'site_no' not found"),
+    (lambda f: f.assign(cap_hh=[-1.0] + [1.0] * (len(f) - 1)), "cap_hh"),
+])
+def test_bad_candidates_are_one_line_errors(scenario, change, message):
+    from geosvc._errors import InputError
+
+    net, cov, cands = scenario
+    with pytest.raises(InputError, match=message):
+        propose_sites(net, cov, category="elderly_care", model="capacitated", k=2,
+                      candidates=change(_rooms(cands)), candidates_id="site_no",
+                      candidates_only=True, capacity_column="cap_hh")
+
+
+def test_candidates_only_needs_candidates(scenario):
+    from geosvc._errors import InputError
+
+    net, cov, _ = scenario
+    with pytest.raises(InputError, match="candidates_only needs candidate sites"):
+        propose_sites(net, cov, category="elderly_care", k=2, candidates_only=True)
+
+
+def test_config_passes_candidates(tmp_path, scenario):
+    from geosvc.config import load_config
+
+    _, _, cands = scenario
+    _rooms(cands).to_file(tmp_path / "rooms.gpkg", layer="vacant_rooms")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[inputs]\nsample = "district"\n[siting]\nmodel = "capacitated"\n'
+                   'candidates = "rooms.gpkg"\ncandidates_layer = "vacant_rooms"\n'
+                   'candidates_id = "site_no"\ncandidates_only = true\n'
+                   'capacity_column = "cap_hh"\n[output]\nfolder = "out"\n', encoding="utf-8")
+    opts = load_config(cfg).siting.propose_options()
+    assert opts == {"candidates_path": tmp_path / "rooms.gpkg",
+                    "candidates_layer": "vacant_rooms", "candidates_id": "site_no",
+                    "candidates_only": True, "capacity_column": "cap_hh"}
