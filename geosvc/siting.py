@@ -29,6 +29,7 @@ from geosvc.io import write_csv, write_gpkg
 from geosvc.network import CompiledNetwork, points_along_edges
 
 __all__ = ["SitingPlan", "candidate_sites", "read_candidates", "prepare_candidates",
+           "thin_network_candidates", "MAX_GENERATED_CANDIDATES",
            "aggregate_demand", "propose_sites", "write_siting", "MODELS"]
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,64 @@ def candidate_sites(
         out["candidate_id"] = gen_ids
     out = out[["candidate_id", "source", "user_row", "geometry"]]
     return gpd.GeoDataFrame(out, geometry="geometry", crs=net.crs)
+
+
+#: Upper limit on generated candidate sites (network points + clusters) per category: the
+#: candidate x demand relation grows with it (369,719 candidates at city scale exhausted 24 GB).
+MAX_GENERATED_CANDIDATES = 20_000
+
+
+def thin_network_candidates(xy: np.ndarray, demand_xy: np.ndarray, reach_m: float, *,
+                            max_candidates: int = MAX_GENERATED_CANDIDATES
+                            ) -> tuple[np.ndarray, dict[str, Any]]:
+    """Keep the generated street points that can matter, at most one per grid cell.
+
+    Two steps, both vectorised:
+
+    1. *exact*: a point with no open demand within ``reach_m`` in a straight line covers
+       nothing new (a walk is never shorter than the straight line), so it is dropped;
+    2. *spacing*, only when more than ``max_candidates`` remain: one point per square cell
+       of ``reach_m / 4`` (the point nearest the cell centre), the cell growing by 25 % until
+       at most ``max_candidates`` remain.  A quarter of the reach moves a station by at most
+       ~18 % of its reach, so little coverage is lost; the cell used is reported.
+
+    Returns
+    -------
+    keep, info
+        Indices of the kept points and what was done (counts, cell size).
+    """
+    from scipy.spatial import cKDTree
+
+    info: dict[str, Any] = {"street_points": int(len(xy)), "max_candidates": int(max_candidates)}
+    if len(xy) == 0:
+        return np.zeros(0, dtype=np.int64), info
+    if len(demand_xy):
+        dist, _ = cKDTree(demand_xy).query(xy, k=1, distance_upper_bound=reach_m * (1 + 1e-9))
+        near = np.flatnonzero(np.isfinite(dist))
+    else:
+        near = np.zeros(0, dtype=np.int64)
+    info["near_open_demand"] = int(near.size)
+    if near.size <= max_candidates:
+        info["cell_m"] = None
+        info["kept"] = int(near.size)
+        return near, info
+    cell = reach_m / 4.0
+    while True:
+        ij = np.floor(xy[near] / cell).astype(np.int64)
+        centre = (ij + 0.5) * cell
+        off = np.hypot(*(xy[near] - centre).T)
+        ij = ij - ij.min(axis=0)
+        key = ij[:, 0] * (int(ij[:, 1].max()) + 1) + ij[:, 1]
+        order = np.lexsort((near, off, key))
+        first = np.ones(order.size, dtype=bool)
+        first[1:] = key[order][1:] != key[order][:-1]
+        keep = np.sort(near[order[first]])
+        if keep.size <= max_candidates:
+            break
+        cell *= 1.25
+    info["cell_m"] = float(cell)
+    info["kept"] = int(keep.size)
+    return keep, info
 
 
 def read_candidates(path: str | Path, *, layer: str | None = None,
@@ -274,6 +333,7 @@ def propose_sites(
     capacity_column: str | None = None,
     spacing_m: float = 250.0,
     n_clusters: int = 40,
+    max_candidates: int = MAX_GENERATED_CANDIDATES,
     station_floor_area_m2: float = 300.0,
     time_limit_s: float = 60.0,
     seed: int = 0,
@@ -310,6 +370,11 @@ def propose_sites(
         k-means centres of uncovered demand are added unless ``candidates_only``.
     candidates_only
         Choose among the planner's candidates only (no generated sites).
+    max_candidates
+        At most this many generated street points: those with no open demand within the
+        reach in a straight line are dropped (they cannot cover anything new), the rest
+        thinned to one per grid cell (:func:`thin_network_candidates`); counts and cell size
+        in ``info["candidate_generation"]``.  The planner's sites are never dropped.
     capacity_column
         Capacitated model: column of the planner's candidates with each site's capacity in
         households (generated sites get the ``station_floor_area_m2`` capacity).
@@ -362,6 +427,8 @@ def propose_sites(
                             demand_weight=w_row[gap_rows] + 1e-9 if len(gap_rows) else None,
                             n_clusters=n_clusters if len(gap_rows) else 0, user_sites=user,
                             seed=seed)
+    cands, gen_info = _limit_generated(cands, xy, cat.reach_m * (2.0 if model == "p-median"
+                                                                  else 1.0), max_candidates)
     c_anchor = snap_points(net, _snap_points_of(cands.geometry.to_numpy()),
                            max_snap_m=prof.max_snap_m)
     keep = c_anchor.ok
@@ -404,6 +471,7 @@ def propose_sites(
                       station_floor_area_m2 / cat.floor_area_per_100hh_m2 * 100.0),
                   info=info)
     info["candidates"] = {src: int(n) for src, n in cands["source"].value_counts().items()}
+    info["candidate_generation"] = gen_info
     stations, curve, before, after = _rank(plan, cands, cov, group, rows, fixed, households,
                                            elderly, hh, category, usable,
                                            capacitated=model == "capacitated")
@@ -507,6 +575,25 @@ def _rank(plan: locate.Plan, cands: gpd.GeoDataFrame, cov: sp.csr_matrix, group:
                           "coverage_rate": [before] + table["coverage_rate_cumulative"].tolist(),
                           "category": category})
     return stations, curve, before, after
+
+
+def _limit_generated(cands: gpd.GeoDataFrame, open_xy: np.ndarray | None, reach_m: float,
+                     max_candidates: int) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """Thin the generated street points of ``cands`` (:func:`thin_network_candidates`)."""
+    street = np.flatnonzero(cands["source"].to_numpy() == "network")
+    if street.size == 0:
+        return cands, {"street_points": 0}
+    xy = shapely.get_coordinates(cands.geometry.to_numpy()[street])
+    demand = open_xy if open_xy is not None else np.zeros((0, 2))
+    keep, info = thin_network_candidates(xy, demand, reach_m, max_candidates=max_candidates)
+    mask = np.ones(len(cands), dtype=bool)
+    mask[street] = False
+    mask[street[keep]] = True
+    if info["kept"] < info["street_points"]:
+        log.info("candidates: %d street points -> %d (%d near open demand; cell %s m)",
+                 info["street_points"], info["kept"], info["near_open_demand"],
+                 info["cell_m"])
+    return cands.loc[mask].reset_index(drop=True), info
 
 
 def _snap_points_of(geom: np.ndarray) -> np.ndarray:

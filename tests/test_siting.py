@@ -247,3 +247,40 @@ def test_config_passes_candidates(tmp_path, scenario):
     assert opts == {"candidates_path": tmp_path / "rooms.gpkg",
                     "candidates_layer": "vacant_rooms", "candidates_id": "site_no",
                     "candidates_only": True, "capacity_column": "cap_hh"}
+
+
+# --------------------------------------------------------------------------------------------
+# generated candidates at city scale: a stated maximum
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(5))
+def test_thinning_drops_only_useless_points_below_the_cap(seed):
+    from scipy.spatial.distance import cdist
+
+    from geosvc.siting import thin_network_candidates
+
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 5000, (400, 2))
+    demand = rng.uniform(0, 5000, (60, 2))
+    keep, info = thin_network_candidates(xy, demand, 400.0, max_candidates=10_000)
+    useful = np.flatnonzero((cdist(xy, demand) <= 400.0).any(axis=1))  # brute force
+    assert keep.tolist() == useful.tolist()
+    assert info["kept"] == useful.size and info["cell_m"] is None
+    # over the cap: at most the cap, at most one per cell, all of them useful
+    keep2, info2 = thin_network_candidates(xy, demand, 400.0, max_candidates=40)
+    assert keep2.size <= 40 and np.isin(keep2, useful).all()
+    cells = np.floor(xy[keep2] / info2["cell_m"]).astype(int)
+    assert len({tuple(c) for c in cells}) == keep2.size
+    assert info2["street_points"] == 400 and info2["near_open_demand"] == useful.size
+
+
+def test_generated_candidates_respect_the_maximum(scenario):
+    net, cov, _ = scenario
+    full = propose_sites(net, cov, category="elderly_care", k=3, spacing_m=50, n_clusters=0)
+    capped = propose_sites(net, cov, category="elderly_care", k=3, spacing_m=50, n_clusters=0,
+                           max_candidates=60)
+    gen = capped.info["candidate_generation"]
+    assert gen["street_points"] == full.info["candidate_generation"]["street_points"]
+    assert capped.n_candidates == gen["kept"] <= 60 < full.n_candidates
+    assert gen["cell_m"] >= cov.profile.category("elderly_care").reach_m / 4
+    # fewer candidates never cover more
+    assert capped.plan.objective <= full.plan.objective + 1e-9
