@@ -713,3 +713,16 @@ def test_set_cover_local_search_escapes_the_greedy_trap() -> None:
     assert plan.info["greedy_objective"] == 3.0
     assert plan.objective == 2.0 and sorted(plan.sites.tolist()) == [0, 1]
     assert plan.status == "optimal"  # the LP bound proves it
+
+
+def test_dominated_candidates_are_dropped_before_the_exact_solve() -> None:
+    cov, w = coverage_instance(5, 0.3)
+    sub = cov[0] & (np.arange(N_DEM) % 2 == 0)  # a subset of candidate 0's demand
+    cov = np.vstack([cov, cov[1], sub, np.zeros(N_DEM, dtype=bool)])  # duplicate, subset, empty
+    for plan in (max_coverage(cov, w, 3, solver="exact"), set_cover(cov, w, solver="exact")):
+        red = plan.info["reduction"]
+        assert red["candidates_before"] == N_CAND + 3
+        assert red["candidates_after"] <= N_CAND
+        assert red["demand_after"] <= red["demand_before"] == N_DEM
+    opt = bf_max_coverage(cov, w, 3, np.zeros(N_DEM, dtype=bool))
+    assert max_coverage(cov, w, 3, solver="exact").objective == pytest.approx(opt)

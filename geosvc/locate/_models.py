@@ -53,6 +53,8 @@ LP_BOUND_MAX_NNZ = 500_000
 #: is usually optimal or nearly so: the time is better spent on the bound.
 PMEDIAN_HEURISTIC_EFFORT = 0.0
 _OPT_TOL = 1e-9
+#: Time limit of the LP bound of a greedy capacitated plan (without it: the capacity bound).
+CAPACITATED_LP_TIME_S = 5.0
 #: Time budget of the set-cover local search (it stops earlier at a proven bound).
 COVER_SEARCH_TIME_S = 2.0
 
@@ -389,6 +391,44 @@ def _lp_bound(
     return lp.bound if lp.status == "optimal" else None
 
 
+def _drop_dominated(
+    cov_g: sp.csr_array, cost: FloatArray, n_dem: int, info: dict[str, Any]
+) -> sp.csr_array:
+    """The relation with dominated candidates emptied (an exact reduction for the models).
+
+    Candidate ``j`` is dominated when another candidate ``j'`` covers every demand group ``j``
+    covers at no higher cost (ties: the larger set, then the lower index wins); any plan
+    using ``j`` is no worse with ``j'`` instead (or with neither, when ``j'`` is already in
+    it).  Candidates covering nothing are dominated too.  Sizes before/after go to
+    ``info["reduction"]``.
+    """
+    a = sp.csr_array(cov_g, dtype=np.float64)
+    n_cand = a.shape[0]
+    size = np.diff(a.indptr)
+    over = sp.coo_array(a @ a.T)
+    j, jp, v = over.row, over.col, over.data
+    sub = (j != jp) & (v >= size[j] - 0.5)  # groups(j) within groups(j')
+    j, jp = j[sub], jp[sub]
+    wins = (cost[jp] < cost[j]) | (
+        (cost[jp] == cost[j]) & ((size[jp] > size[j]) | ((size[jp] == size[j]) & (jp < j)))
+    )
+    dominated = size == 0
+    dominated[j[wins]] = True
+    info["reduction"] = {
+        "demand_before": int(n_dem),
+        "demand_after": int(a.shape[1]),
+        "candidates_before": int(n_cand),
+        "candidates_after": int(n_cand - dominated.sum()),
+    }
+    if not dominated.any():
+        return cov_g
+    keep = sp.diags_array((~dominated).astype(np.float64))
+    out = sp.csr_array(keep @ a)
+    out.eliminate_zeros()
+    out.sort_indices()
+    return out
+
+
 def _covered_groups(
     cov: sp.csr_array, sites: IntArray, group: IntArray, n_groups: int
 ) -> FloatArray:
@@ -501,7 +541,8 @@ def max_coverage(
         return finish(order, gains, greedy_obj, None)
     cov_g, w_g, group = _highs.aggregate_demand(cov, w, active)
     info["n_demand_groups"] = int(w_g.size)
-    model = _highs.max_coverage_model(cov_g, w_g, np.ones(w_g.size, dtype=bool), k, fixed_w)
+    cov_m = _drop_dominated(cov_g, np.ones(n_cand), n_dem, info)
+    model = _highs.max_coverage_model(cov_m, w_g, np.ones(w_g.size, dtype=bool), k, fixed_w)
     if solver == "greedy":
         bounds = {"online": fixed_w + float(online), "coverable": reachable_w}
         lp = _lp_bound(model, time_limit_s, mip_gap, info)
@@ -674,8 +715,9 @@ def set_cover(
     safe_bound = ratio_bound
     cov_g, w_g, group = _highs.aggregate_demand(cov, w, active)
     info["n_demand_groups"] = int(w_g.size)
+    cov_m = _drop_dominated(cov_g, cost, n_dem, info)
     model = _highs.set_cover_model(
-        cov_g, w_g, np.ones(w_g.size, dtype=bool), cost, None if full else need - tol
+        cov_m, w_g, np.ones(w_g.size, dtype=bool), cost, None if full else need - tol
     )
     lp_b = -math.inf
     if solver == "greedy":
@@ -1142,8 +1184,14 @@ def capacitated_coverage(
             assignment=assignment,
         )
 
-    # every site serves at most its capacity, every demand at most its weight
-    simple = min(fixed_w + active_w, fixed_w + float(np.sort(cap)[::-1][:k].sum()))
+    # every site serves at most its capacity, every demand at most its weight, and no more
+    # than k sites can cover (the online bound of the uncapacitated greedy)
+    _, _, cover_bound = greedy_cover(
+        indptr, indices, np.where(active, w, 0.0), fixed, np.ones(n_cand),
+        np.ones(n_cand, dtype=bool), k, np.inf, k,
+    ) if k > 0 else (None, None, 0.0)
+    simple = min(fixed_w + active_w, fixed_w + float(np.sort(cap)[::-1][:k].sum()),
+                 fixed_w + float(cover_bound))
     greedy_mask = np.zeros(n_cand, dtype=bool)
     greedy_mask[order] = True
     if k == 0 or not active.any():
@@ -1151,9 +1199,14 @@ def capacitated_coverage(
     cov_g, w_g, group = _highs.aggregate_demand(cov, w, active)
     n_g = int(w_g.size)
     info["n_demand_groups"] = n_g
+    if solver == "greedy" and float(info["greedy_assignment_served"]) >= simple - 1e-9 * max(
+        1.0, simple
+    ):
+        info["bound_source"] = "capacity"  # already reached: no LP needed
+        return finish(greedy_mask, _round_bound(simple, integral, maximise=True), None)
     model = _highs.capacitated_model(cov_g, w_g, np.ones(n_g, dtype=bool), cap, k, fixed_w)
     if solver == "greedy":
-        lp = _lp_bound(model, time_limit_s, mip_gap, info)
+        lp = _lp_bound(model, min(time_limit_s, CAPACITATED_LP_TIME_S), mip_gap, info)
         info["bound_source"] = "lp" if lp is not None and lp < simple else "capacity"
         bound = min(simple, lp if lp is not None else math.inf)
         return finish(greedy_mask, _round_bound(bound, integral, maximise=True), None)
