@@ -279,3 +279,14 @@ def test_a_warning_of_overlapping_partitions_is_reported_once() -> None:
     assert [x.to_dict() for x in diag.warnings] == [
         {"code": "facilities_off_network", "message": "partitions D1, D2: 1 facility serves "
          "nobody", "partitions": ["D1", "D2"], "n": 1}]
+
+
+def test_partitions_that_decide_connectivity_differently_are_refused() -> None:
+    from geosvc._errors import InputError
+    from geosvc.batch._merge import _one_connectivity
+
+    same = [{"id": "A", "connectivity": "crossings"}, {"id": "B", "connectivity": "crossings"}]
+    assert _one_connectivity(same)["connectivity"] == "crossings"
+    mixed = [{"id": "A", "connectivity": "endpoints"}, {"id": "B", "connectivity": "crossings"}]
+    with pytest.raises(InputError, match="set inputs.connectivity"):
+        _one_connectivity(mixed)

@@ -18,6 +18,7 @@ import pandas as pd
 import pyogrio
 
 from geosvc import diagnostics
+from geosvc._errors import InputError
 from geosvc.batch._partition import PartitionTask, fix_unreachable, read_partition, resolve_paths
 
 __all__ = ["merge_partitions"]
@@ -105,6 +106,7 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
                              "a street component that leaves their partition: reported "
                              "'uncovered' (they may really be 'unreachable'); widen [batch] "
                              "halo_m to settle them", category=name, rows=n_un)
+    summary["network"] = _one_connectivity(records)
     summary["versions"] = versions()
     summary["run_time_s"] = round(time.perf_counter() - started, 2)
     _reraise_warnings(records)
@@ -117,6 +119,28 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
                   out / "districts.csv")
         write_json(summary, out / "summary.json")
     return BatchResult(hh, dist_tab, areas, summary, records)
+
+
+def _one_connectivity(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The connectivity mode every partition used; partitions that disagree are an error.
+
+    With ``connectivity = "auto"`` each partition decides from its own lines; a layer whose
+    character changes across the province (clean OSM export here, raw CAD lines there) could
+    be joined differently on the two sides of a border, so the batch stops and asks for an
+    explicit mode instead of merging two networks built by different rules.
+    """
+    modes: dict[str, list[str]] = {}
+    for rec in records:
+        mode = rec.get("stats", rec).get("connectivity")
+        if mode is not None:
+            modes.setdefault(str(mode), []).append(str(rec.get("id", "?")))
+    if len(modes) > 1:
+        detail = "; ".join(f"{m}: {', '.join(ids[:5])}" for m, ids in sorted(modes.items()))
+        raise InputError(f"partitions decided the road connectivity differently ({detail}); "
+                         "set inputs.connectivity = 'endpoints' (clean/OSM-derived lines) or "
+                         "'crossings' (raw lines through junctions) in the config")
+    return {"connectivity": next(iter(modes), "unknown"), "components": "all",
+            "min_component_nodes": 1}
 
 
 def _reraise_warnings(records: list[dict[str, Any]]) -> None:

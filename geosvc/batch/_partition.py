@@ -71,6 +71,9 @@ class BatchInputs:
     compounds: str | None = None
     layers: dict[str, str | None] = field(default_factory=dict)
     household_columns: dict[str, Any] = field(default_factory=dict)
+    #: ``endpoints``/``crossings``/``auto``; with ``auto`` every partition decides from its
+    #: own lines and the merge refuses partitions that decided differently.
+    connectivity: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -205,8 +208,12 @@ def _analyse_inner(task: PartitionTask
     if roads.empty:
         raise InputError(f"partition {task.id}: no road lines within {task.halo_m:.0f} m of "
                          "the study area")
-    G = graph_from_lines(roads, crs=roads.crs)
+    # every street component is kept: whether a piece is a "fragment" depends on the size of
+    # the network it sits in, which a partition cuts (the merge judges components instead)
+    G = graph_from_lines(roads, crs=roads.crs, connectivity=inp.connectivity,
+                         components="all", min_component_nodes=1)
     net = compile_network(G)
+    decided = str(G.graph.get("network_report", {}).get("connectivity", inp.connectivity))
     hh = _read_box(inp.households, ly.get("households"), task.bbox)
     fac = _read_box(inp.facilities, ly.get("facilities"), task.bbox)
     comp = (_read_box(inp.compounds, ly.get("compounds"), task.bbox)
@@ -228,7 +235,8 @@ def _analyse_inner(task: PartitionTask
     h_comp_ok = np.zeros(len(out), dtype=bool)
     h_comp_ok[snapped] = node_ok[net.edge_u[edge[snapped]]]
     stats: dict[str, Any] = {"rows_loaded": int(len(out)), "nodes": int(net.n_nodes),
-                             "edges": int(net.n_edges), "facilities_loaded": int(len(fac))}
+                             "edges": int(net.n_edges), "facilities_loaded": int(len(fac)),
+                             "connectivity": decided}
     for name in res.categories:
         _make_exact(out, prof.category(name), task.exact_m, h_comp_ok)
     out["_comp"] = h_comp
