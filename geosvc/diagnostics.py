@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RunWarning", "Diagnostics", "collect", "warn", "active"]
+__all__ = ["RunWarning", "Diagnostics", "collect", "warn", "active", "suppressed"]
 
 log = logging.getLogger("geosvc")
 
@@ -70,6 +70,24 @@ _ACTIVE: contextvars.ContextVar[Diagnostics | None] = contextvars.ContextVar(
     "geosvc_diagnostics", default=None)
 
 
+_SUPPRESSED: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "geosvc_suppressed_warnings", default=frozenset())
+
+
+@contextmanager
+def suppressed(*codes: str) -> Iterator[None]:
+    """Drop warnings with these codes inside the block (a later step reports the final state).
+
+    For example a reader that labels the components of a raw graph and then filters
+    fragments reports the components once, after the filter.
+    """
+    token = _SUPPRESSED.set(_SUPPRESSED.get() | frozenset(codes))
+    try:
+        yield
+    finally:
+        _SUPPRESSED.reset(token)
+
+
 def active() -> Diagnostics | None:
     """The collector of the current run, or ``None`` outside :func:`collect`."""
     return _ACTIVE.get()
@@ -104,6 +122,8 @@ def warn(code: str, message: str, **data: Any) -> RunWarning:
         JSON-serialisable details stored with the warning in ``summary.json``.
     """
     w = RunWarning(code, message, dict(data))
+    if code in _SUPPRESSED.get():
+        return w
     log.warning("%s", message)
     diag = _ACTIVE.get()
     if diag is not None:

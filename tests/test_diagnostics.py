@@ -67,3 +67,24 @@ def test_strict_turns_warnings_into_exit_2(tmp_path: Path) -> None:
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith("geosvc: error: --strict") and "network_components" in last
     assert (tmp_path / "out" / "summary.json").exists()  # outputs are still written
+
+
+def test_suppressed_codes_are_neither_logged_nor_collected(caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="geosvc"), diagnostics.collect() as diag:
+        with diagnostics.suppressed("network_components"):
+            diagnostics.warn("network_components", "raw graph: 62 components")
+            diagnostics.warn("other", "still reported")
+        diagnostics.warn("network_components", "after the filter: 2 components")
+    assert [w["message"] for w in diag.to_list()] == ["still reported",
+                                                      "after the filter: 2 components"]
+    assert "62 components" not in caplog.text
+
+
+def test_pbf_network_reports_components_once(caplog) -> None:
+    from geosvc.datasets import get_path
+    from geosvc.network import read_network
+
+    with caplog.at_level(logging.WARNING, logger="geosvc"), diagnostics.collect() as diag:
+        net = read_network(get_path("helsinki"), min_component_nodes=20)
+    comp = [w for w in diag.to_list() if w["code"] == "network_components"]
+    assert len(comp) == 1 and comp[0]["components"] == net.n_components

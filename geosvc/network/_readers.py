@@ -415,11 +415,14 @@ def read_network(path: str | Path, *, crs: Any = None, layer: str | None = None,
     if name.endswith(_XML_SUFFIXES):
         return network_from_xml(p, crs=crs, components=components,
                                 min_component_nodes=min_component_nodes)
-    if name.endswith(".pbf"):
-        G = graph_from_pbf(p, crs=crs)
-    elif name.endswith(".graphml"):
-        G = graph_from_graphml(p, crs=crs)
-    else:
+    with diagnostics.suppressed("network_components"):  # reported after the fragment filter
+        if name.endswith(".pbf"):
+            G = graph_from_pbf(p, crs=crs)
+        elif name.endswith(".graphml"):
+            G = graph_from_graphml(p, crs=crs)
+        else:
+            G = None
+    if G is None:
         raise InputError(
             f"{p}: unknown street-network format; use .osm/.osm.bz2/.osm.gz, .osm.pbf, "
             ".graphml, or a line layer (.gpkg, .shp, .geojson)"
