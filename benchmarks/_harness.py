@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import math
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -18,29 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from geosvc.resources import peak_rss_bytes, rss_bytes
+
 __all__ = ["DeadlineExceeded", "Meter", "Recorder", "Timing", "call_with_deadline", "rss_mb"]
 
-_STATUS = Path("/proc/self/status")
 _CLEAR = Path("/proc/self/clear_refs")
 
 
-def _status_mb(field: str) -> float | None:
-    try:
-        text = _STATUS.read_text()
-    except OSError:
-        return None
-    m = re.search(rf"^{field}:\s+(\d+)\s+kB", text, flags=re.M)
-    return int(m.group(1)) / 1024.0 if m else None
-
-
 def rss_mb() -> float:
-    """Current resident set size in MiB."""
-    val = _status_mb("VmRSS")
-    if val is not None:
-        return val
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**20
+    """Current resident set size in MiB (:func:`geosvc.resources.rss_bytes`)."""
+    return rss_bytes() / 2**20
 
 
 def _reset_hwm() -> bool:
@@ -73,7 +59,7 @@ class Meter:
     def __enter__(self) -> Meter:
         gc.collect()
         self.base_mb = rss_mb()
-        if not _reset_hwm() or _status_mb("VmHWM") is None:
+        if not _reset_hwm():  # no resettable high-water mark: sample instead
             self._sampled = self.base_mb
             self._sampler = threading.Thread(target=self._sample, daemon=True)
             self._sampler.start()
@@ -87,7 +73,7 @@ class Meter:
             self._sampler.join()
             self.peak_mb = max(self._sampled, rss_mb())
         else:
-            self.peak_mb = float(_status_mb("VmHWM") or rss_mb())
+            self.peak_mb = peak_rss_bytes() / 2**20
 
     @property
     def delta_mb(self) -> float:

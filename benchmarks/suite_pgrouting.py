@@ -160,17 +160,15 @@ def case_pgrouting(quick: bool) -> Recorder:
                 note=f"measured on {n_sub} candidates x{scale:g}; node reach sets only (the "
                 "join to households is not counted for pgRouting)")
         # exactness on the sample: per-source node costs vs geosvc at nodes
-        src = node_anchors(net, sub_nodes[:20], c.node_compound)
+        got = np.asarray(sub_rows, dtype=np.float64).reshape(-1, 3)
         worst = 0.0
-        for k in range(min(20, n_sub)):
-            one = nearest_facility(net, node_anchors(net, sub_nodes[k:k + 1], c.node_compound),
+        for src_node in sub_nodes[:20]:
+            one = nearest_facility(net, node_anchors(net, np.array([src_node]), c.node_compound),
                                    n_anchor, limit_m=LIMIT_M).distance_m
-            got = np.asarray([(r[1], r[2]) for r in sub_rows if r[0] == sub_nodes[k]],
-                             dtype=np.float64).reshape(-1, 2)
-            if len(got):
-                worst = max(worst, float(np.max(np.abs(one[got[:, 0].astype(np.int64)]
-                                                       - got[:, 1]))))
-        del src
+            mine = got[got[:, 0] == src_node]
+            if len(mine):
+                worst = max(worst, float(np.max(np.abs(one[mine[:, 1].astype(np.int64)]
+                                                       - mine[:, 2]))))
         rec.compare(task2, "geosvc_pairs", "pgr_pairs", goal=">= 20x pgRouting", min_speedup=20,
                     exact=worst < 1e-6,
                     exactness=f"20 sources: max |pgRouting - geosvc| node cost = {worst:.1e} m")

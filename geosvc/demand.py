@@ -157,50 +157,48 @@ def read_points(path: str | Path, *, layer: str | None = None, coord_system: str
     geopandas.GeoDataFrame
         The rows with their CRS (EPSG:4326 after a ``gcj02``/``bd09`` conversion).
     """
-    from geosvc.postgis import is_db_uri
-    from geosvc.tables import is_table, read_table
+    from geosvc._uri import is_db_uri, mask_uri
 
     if is_db_uri(path):
-        return _read_db_points(str(path), coord_system=coord_system, what=what)
-    p = Path(path)
+        from geosvc.postgis import read_postgis_layer
+
+        where: Path | str = mask_uri(str(path))
+        gdf = read_postgis_layer(str(path))
+    else:
+        where = Path(path)
+        gdf = _read_file_points(where, layer=layer, what=what, crs=crs, xy=xy,
+                                default_layers=default_layers)
+    _check_lonlat(gdf, where, what)
+    if coord_system != "wgs84":
+        from geosvc.crs import to_wgs84_frame
+
+        gdf = to_wgs84_frame(gdf, coord_system=coord_system)
+    gdf.attrs["source"] = str(where)
+    return gdf
+
+
+def _read_file_points(p: Path, *, layer: str | None, what: str, crs: Any,
+                      xy: Sequence[str] | None, default_layers: Sequence[str] | None
+                      ) -> gpd.GeoDataFrame:
+    """The rows of a vector file or a CSV/Excel table, with their CRS."""
+    from geosvc.tables import is_table, read_table
+
     if not p.exists():
         raise InputError(f"{p}: {what} file not found; check the path")
     if p.is_dir() and p.suffix.lower() != ".gdb":
         raise InputError(f"{p}: is a folder, not a {what} file")
     if is_table(p):
-        gdf = read_table(p, what=what, xy=xy, crs=crs, sheet=layer,
-                         option=_option(what, "xy"), crs_option=_option(what, "crs"))
-    else:
-        if p.suffix.lower() in (".xls",):
-            raise InputError(f"{p}: old Excel .xls is not read; save it as .xlsx or .csv")
-        use = _pick_layer(p, layer, what, default_layers)
-        try:
-            gdf = gpd.read_file(p, layer=use, engine="pyogrio")
-        except Exception as exc:
-            raise InputError(f"{p}: cannot read the {what} layer"
-                             + (f" {use!r}" if use else "") + f" ({exc})") from exc
-        gdf = _set_crs(gdf, crs, p, what)
-    _check_lonlat(gdf, p, what)
-    if coord_system != "wgs84":
-        from geosvc.crs import to_wgs84_frame
-
-        gdf = to_wgs84_frame(gdf, coord_system=coord_system)
-    gdf.attrs["source"] = str(p)
-    return gdf
-
-
-def _read_db_points(uri: str, *, coord_system: str, what: str) -> gpd.GeoDataFrame:
-    """A PostGIS table or query (``postgresql://…?table=…``) read like a file."""
-    from geosvc.postgis import mask_uri, read_postgis_layer
-
-    gdf = read_postgis_layer(uri)
-    _check_lonlat(gdf, mask_uri(uri), what)
-    if coord_system != "wgs84":
-        from geosvc.crs import to_wgs84_frame
-
-        gdf = to_wgs84_frame(gdf, coord_system=coord_system)
-    gdf.attrs["source"] = mask_uri(uri)
-    return gdf
+        return read_table(p, what=what, xy=xy, crs=crs, sheet=layer,
+                          option=_option(what, "xy"), crs_option=_option(what, "crs"))
+    if p.suffix.lower() in (".xls",):
+        raise InputError(f"{p}: old Excel .xls is not read; save it as .xlsx or .csv")
+    use = _pick_layer(p, layer, what, default_layers)
+    try:
+        gdf = gpd.read_file(p, layer=use, engine="pyogrio")
+    except Exception as exc:
+        raise InputError(f"{p}: cannot read the {what} layer"
+                         + (f" {use!r}" if use else "") + f" ({exc})") from exc
+    return _set_crs(gdf, crs, p, what)
 
 
 def _read_layer(path: str | Path, *, layer: str | None, coord_system: str,

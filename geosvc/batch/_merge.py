@@ -131,7 +131,7 @@ def _one_connectivity(records: list[dict[str, Any]]) -> dict[str, Any]:
     """
     modes: dict[str, list[str]] = {}
     for rec in records:
-        mode = rec.get("stats", rec).get("connectivity")
+        mode = rec.get("connectivity")
         if mode is not None:
             modes.setdefault(str(mode), []).append(str(rec.get("id", "?")))
     if len(modes) > 1:
