@@ -36,7 +36,9 @@ def _load_edges(conn, u: np.ndarray, v: np.ndarray, length_m: np.ndarray) -> Non
         cur.execute("CREATE TABLE edges (id bigint, source bigint, target bigint, cost float8)")
         buf = io.StringIO()
         # vertex ids are node indices + 1 (pgRouting reserves 0)
-        np.savetxt(buf, np.c_[np.arange(1, len(u) + 1), u + 1, v + 1, length_m], fmt=["%d", "%d", "%d", "%.6f"],
+        # lengths at full double precision, so both sides search the same graph exactly
+        np.savetxt(buf, np.c_[np.arange(1, len(u) + 1), u + 1, v + 1, length_m],
+                   fmt=["%d", "%d", "%d", "%.17g"],
                    delimiter="\t")
         buf.seek(0)
         with cur.copy("COPY edges FROM STDIN") as copy:
