@@ -27,9 +27,9 @@ __all__ = ["mark_unprojectable", "warn_after_snapping", "swap_would_fit"]
 
 def mark_unprojectable(hh: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Rows whose coordinates became non-finite in the working CRS get an ``invalid_reason``."""
-    from geosvc.access._snap import _coordinates
+    from geosvc.access import point_xy
 
-    xy = _coordinates(hh.geometry.to_numpy())
+    xy = point_xy(hh.geometry.to_numpy())
     geoms = hh.geometry.to_numpy()
     present = ~(gpd.GeoSeries(geoms).is_empty.to_numpy() | gpd.GeoSeries(geoms).isna().to_numpy())
     bad = present & ~np.isfinite(xy).all(axis=1) & (hh["invalid_reason"] == "").to_numpy()
@@ -67,7 +67,7 @@ def warn_after_snapping(net: object, hh: gpd.GeoDataFrame, h_ok: np.ndarray,
                         invalid: np.ndarray, fac: gpd.GeoDataFrame, f_ok: np.ndarray,
                         categories: Sequence[str], max_snap_m: float) -> None:
     """Raise the warnings listed in the module notes (``*_ok``: snapped per point)."""
-    from geosvc.access._snap import _coordinates
+    from geosvc.access import point_xy
 
     crs = net.crs  # type: ignore[attr-defined]
     bounds = net.bounds()  # type: ignore[attr-defined]
@@ -81,7 +81,7 @@ def warn_after_snapping(net: object, hh: gpd.GeoDataFrame, h_ok: np.ndarray,
         ids = fac["facility_id"].to_numpy()[unsnapped][:5].astype(str).tolist()
         hint = ""
         if unsnapped.all():
-            hint = (" Are lon/lat swapped?" if swap_would_fit(_coordinates(
+            hint = (" Are lon/lat swapped?" if swap_would_fit(point_xy(
                 fac.geometry.to_numpy()), crs, bounds) else
                 " Do the facilities and the roads cover the same area (and coord_system)?")
         diagnostics.warn("facilities_unsnapped",
@@ -91,7 +91,7 @@ def warn_after_snapping(net: object, hh: gpd.GeoDataFrame, h_ok: np.ndarray,
     valid = ~invalid
     if valid.any() and not (h_ok & valid).any():
         hsrc = str(hh.attrs.get("source", "households"))
-        xy = _coordinates(hh.geometry.to_numpy())[valid]
+        xy = point_xy(hh.geometry.to_numpy())[valid]
         hint = ("are lon/lat swapped? Swapping them would put the households on the network"
                 if swap_would_fit(xy, crs, bounds) else
                 "do the households and the roads cover the same area (and coord_system)?")

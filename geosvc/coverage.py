@@ -20,17 +20,20 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from geosvc import _schema as schema
 from geosvc import resources
 from geosvc._errors import InputError
 from geosvc._plausibility import mark_unprojectable, warn_after_snapping
+from geosvc._schema import COVER_TOLERANCE_M, NOT_COVERED, STATUSES, covered, snap_labels
 from geosvc.access import (
     SNAP_OFF_NETWORK,
     Anchors,
+    compound_ids,
     nearest_facility,
-    points_in_compounds,
+    pairs_within,
+    point_xy,
     snap_points,
 )
-from geosvc.access._pairs import pairs_within
 from geosvc.demand import prepare_households
 from geosvc.facilities import prepare_facilities
 from geosvc.network import CompiledNetwork
@@ -47,8 +50,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("covered", "uncovered", "unreachable", "off_network", "invalid")
-_EPS_M = 1e-6
 
 
 @dataclass
@@ -63,23 +64,6 @@ class CoverageResult:
     household_anchors: Anchors
     facility_anchors: Anchors
     categories: tuple[str, ...] = field(default_factory=tuple)
-
-
-def _compound_ids(frame: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame | None) -> np.ndarray:
-    if "compound_id" in frame.columns:
-        return pd.to_numeric(frame["compound_id"], errors="coerce").fillna(-1).astype(
-            np.int64).to_numpy()
-    if compounds is None:
-        return np.full(len(frame), -1, dtype=np.int64)
-    comp = compounds.to_crs(frame.crs)
-    ids = comp["compound_id"].to_numpy() if "compound_id" in comp.columns else np.arange(len(comp))
-    return points_in_compounds(frame.geometry.to_numpy(), comp.geometry.to_numpy(), ids)
-
-
-def _xy(frame: gpd.GeoDataFrame) -> np.ndarray:
-    from geosvc.access._snap import _coordinates
-
-    return _coordinates(frame.geometry.to_numpy())
 
 
 class _RadiusIndex:
@@ -145,7 +129,7 @@ def _status(dist_m: np.ndarray, reach_m: float, snap: Anchors, invalid: np.ndarr
     """
     path = dist_m if path_dist_m is None else path_dist_m
     code = np.full(len(dist_m), 1, dtype=np.int8)  # uncovered
-    code[dist_m <= reach_m + _EPS_M] = 0
+    code[covered(dist_m, reach_m)] = 0
     if np.isfinite(path).any():  # some facility is reachable from somewhere
         code[np.isinf(path)] = 2
     code[snap.status == SNAP_OFF_NETWORK] = 3
@@ -191,11 +175,11 @@ def _subtype_columns(cat: Category, ctx: _Context, in_cat: np.ndarray, subtype: 
         idx = np.flatnonzero(in_cat & (subtype == sub))
         r = nearest_facility(ctx.net, ctx.f_anchor.subset(idx), ctx.h_anchor)
         d = r.distance_m
-        cols[f"time_{name}_{sub}_min"] = d / speed / 60.0
-        cols[f"status_{name}_{sub}"] = _status(d, cat.reach_m, ctx.h_anchor, ctx.invalid)
+        cols[schema.time_col(name, sub)] = d / speed / 60.0
+        cols[schema.status_col(name, sub)] = _status(d, cat.reach_m, ctx.h_anchor, ctx.invalid)
         radius_ok &= ctx.radius.covered(ctx.fxy[idx], radius_of[idx])
         glob = np.where(r.source >= 0, idx[np.clip(r.source, 0, None)] if len(idx) else -1, -1)
-        _fold_subtype(d, glob, k, cat.reach_m + _EPS_M, best, worst, nan_any, bits, any_dist,
+        _fold_subtype(d, glob, k, cat.reach_m + COVER_TOLERANCE_M, best, worst, nan_any, bits, any_dist,
                       any_glob)
     all_dist = np.where(nan_any, np.nan, best)
     if np.isin(subtype[idx_cat], cat.required_subtypes).all():
@@ -302,13 +286,13 @@ def analyse_coverage(
     _check_memory(len(hh), [prof.category(c) for c in cats])
     invalid = (hh["invalid_reason"] != "").to_numpy()
     h_anchor = snap_points(net, hh.geometry.to_numpy(), max_snap_m=prof.max_snap_m,
-                           compound=_compound_ids(hh, compounds))
+                           compound=compound_ids(hh, compounds))
     f_anchor = snap_points(net, fac.geometry.to_numpy(), max_snap_m=prof.max_snap_m,
-                           compound=_compound_ids(fac, compounds))
+                           compound=compound_ids(fac, compounds))
     warn_after_snapping(net, hh, h_anchor.ok, invalid, fac, f_anchor.ok, cats, prof.max_snap_m)
-    hxy = _xy(hh)
+    hxy = point_xy(hh.geometry.to_numpy())
     ctx = _Context(net, prof, fac, fac["facility_id"].to_numpy(), f_anchor, h_anchor, invalid,
-                   np.nan_to_num(hh["households"].to_numpy(dtype=float)), _xy(fac),
+                   np.nan_to_num(hh["households"].to_numpy(dtype=float)), point_xy(fac.geometry.to_numpy()),
                    np.isfinite(hxy).all(axis=1), _RadiusIndex(hxy), radius_method)
     del hxy
     cols: dict[str, Any] = {"access_m": h_anchor.access_m}
@@ -316,8 +300,7 @@ def analyse_coverage(
         cols.update(_analyse_category(prof.category(name), ctx))
     out = _with_columns(hh, cols)
     fac_out = fac.copy()
-    fac_out["snap_status"] = np.where(f_anchor.ok, "ok", np.where(
-        f_anchor.status == SNAP_OFF_NETWORK, "off_network", "invalid"))
+    fac_out["snap_status"] = snap_labels(f_anchor.status)
     fac_out["access_m"] = f_anchor.access_m
     area_frames: dict[str, gpd.GeoDataFrame] = {}
     for level, gdf in (areas or {}).items():
@@ -379,28 +362,28 @@ def _analyse_category(cat: Category, ctx: _Context) -> dict[str, Any]:
         any_dist, any_src, all_dist, radius_ok = sub.any_dist, sub.any_src, sub.all_dist, \
             sub.radius_ok
         cols.update(sub.cols)
-        cols[f"time_{name}_any_min"] = any_dist / speed / 60.0
-        cols[f"nearest_{name}_id"] = _ids(any_src, ctx.fac_ids[idx_cat])
-        cols[f"time_{name}_min"] = all_dist / speed / 60.0
-        cols[f"limiting_{name}_subtype"] = _categorical(sub.worst, cat.required_subtypes)
-        cols[f"missing_{name}_subtypes"] = _missing_subtypes(sub.beyond_bits,
+        cols[schema.time_any_col(name)] = any_dist / speed / 60.0
+        cols[schema.nearest_id_col(name)] = _ids(any_src, ctx.fac_ids[idx_cat])
+        cols[schema.time_col(name)] = all_dist / speed / 60.0
+        cols[schema.limiting_subtype_col(name)] = _categorical(sub.worst, cat.required_subtypes)
+        cols[schema.missing_subtypes_col(name)] = _missing_subtypes(sub.beyond_bits,
                                                              cat.required_subtypes)
         dist = all_dist
     else:
         res = nearest_facility(ctx.net, ctx.f_anchor.subset(idx_cat), ctx.h_anchor)
         any_dist = res.distance_m
-        cols[f"time_{name}_min"] = any_dist / speed / 60.0
-        cols[f"nearest_{name}_id"] = _ids(res.source, ctx.fac_ids[idx_cat])
+        cols[schema.time_col(name)] = any_dist / speed / 60.0
+        cols[schema.nearest_id_col(name)] = _ids(res.source, ctx.fac_ids[idx_cat])
         dist = any_dist
         radius_ok = ctx.radius.covered(ctx.fxy[idx_cat], radius_of[idx_cat])
     status = _status(dist, cat.reach_m, ctx.h_anchor, ctx.invalid, path_dist_m=any_dist)
-    cols[f"access_index_{name}"] = _access_index(ctx, idx_cat, cat.reach_m)
-    for col in [c for c in cols if c.startswith(f"time_{name}")]:
-        cols[col][ctx.invalid] = np.nan  # arrays computed here (never views of inputs)
-    cols[f"status_{name}"] = status
+    cols[schema.access_index_col(name)] = _access_index(ctx, idx_cat, cat.reach_m)
+    for c in [c for c in cols if c.startswith(f"time_{name}")]:
+        cols[c][ctx.invalid] = np.nan  # arrays computed here (never views of inputs)
+    cols[schema.status_col(name)] = status
     radius_ok &= ~ctx.invalid & ctx.finite_xy
-    cols[f"radius_covered_{name}"] = radius_ok
-    cols[f"radius_only_{name}"] = radius_ok & (status.codes != 0)
+    cols[schema.radius_covered_col(name)] = radius_ok
+    cols[schema.radius_only_col(name)] = radius_ok & (status.codes != 0)
     return cols
 
 
@@ -444,7 +427,7 @@ def _with_columns(frame: gpd.GeoDataFrame, cols: Mapping[str, Any]) -> gpd.GeoDa
 def status_counts(households: pd.DataFrame, category: str, *, weight: str | None = None
                   ) -> dict[str, float]:
     """Rows (or summed ``weight``) per status for one category; always all five keys."""
-    status = households[f"status_{category}"]
+    status = households[schema.status_col(category)]
     if weight is None:
         counts = status.value_counts()
     else:
@@ -474,7 +457,7 @@ def _summary(out: gpd.GeoDataFrame, prof: Profile, cats: Sequence[str],
         hh = status_counts(out.assign(_w=hh_w), name, weight="_w")
         eld = status_counts(out, name, weight="elderly")
         total = sum(hh.values())
-        rad = out[f"radius_covered_{name}"].to_numpy()
+        rad = out[schema.radius_covered_col(name)].to_numpy()
         entry: dict[str, Any] = {
             "label_zh": cat.label_zh,
             "label_en": cat.label_en,
@@ -492,12 +475,12 @@ def _summary(out: gpd.GeoDataFrame, prof: Profile, cats: Sequence[str],
                                       if sum(eld.values()) else float("nan")),
             "radius_method_coverage_rate": float(hh_w[rad].sum() / total) if total else
             float("nan"),
-            "radius_only_households": float(hh_w[out[f"radius_only_{name}"].to_numpy()].sum()),
-            "median_time_min": _finite_median(out[f"time_{name}_min"].to_numpy(dtype=float)),
+            "radius_only_households": float(hh_w[out[schema.radius_only_col(name)].to_numpy()].sum()),
+            "median_time_min": _finite_median(out[schema.time_col(name)].to_numpy(dtype=float)),
         }
         if cat.required_subtypes:
             entry["subtypes"] = {
-                sub: {"coverage_rate": float(hh_w[(out[f"status_{name}_{sub}"] == "covered")
+                sub: {"coverage_rate": float(hh_w[(out[schema.status_col(name, sub)] == "covered")
                                                    .to_numpy()].sum() / total) if total else
                       float("nan")}
                 for sub in cat.required_subtypes
@@ -581,41 +564,45 @@ def aggregate_areas(
         np.zeros(len(areas), dtype=bool)
     for name in categories:
         cat = profile.category(name)
-        st = households[f"status_{name}"].to_numpy()
+
+        def acol(measure: str, name: str = name) -> str:
+            return schema.area_col(name, measure)
+
+        st = households[schema.status_col(name)].to_numpy()
         for s in STATUSES:
             w = hh["households"].where(st == s, 0.0)
-            res[f"{name}_households_{s}"] = w.groupby(hh["area"]).sum().reindex(
+            res[acol(f"households_{s}")] = w.groupby(hh["area"]).sum().reindex(
                 res.index).fillna(0.0)
-        res[f"{name}_coverage_rate"] = np.where(
-            res["households"] > 0, res[f"{name}_households_covered"] / res["households"].where(
+        res[acol("coverage_rate")] = np.where(
+            res["households"] > 0, res[acol("households_covered")] / res["households"].where(
                 res["households"] > 0, 1.0), np.nan)
-        not_cov = np.isin(st, ["uncovered", "unreachable", "off_network"])
-        res[f"{name}_elderly_uncovered"] = hh["elderly"].where(not_cov, 0.0).groupby(
+        not_cov = np.isin(st, NOT_COVERED)
+        res[acol("elderly_uncovered")] = hh["elderly"].where(not_cov, 0.0).groupby(
             hh["area"]).sum().reindex(res.index).fillna(0.0)
-        ro = households[f"radius_only_{name}"].to_numpy()
-        res[f"{name}_radius_only_households"] = hh["households"].where(ro, 0.0).groupby(
+        ro = households[schema.radius_only_col(name)].to_numpy()
+        res[acol("radius_only_households")] = hh["households"].where(ro, 0.0).groupby(
             hh["area"]).sum().reindex(res.index).fillna(0.0)
         fac_c = facilities["category"].to_numpy() == name
         floor = pd.Series(np.nan_to_num(facilities["floor_area_m2"].to_numpy(dtype=float)))
         fac_area = area_of_fac.to_numpy()
-        res[f"{name}_facilities"] = pd.Series(fac_c.astype(int)).groupby(fac_area).sum(
+        res[acol("facilities")] = pd.Series(fac_c.astype(int)).groupby(fac_area).sum(
         ).reindex(res.index).fillna(0).astype(int)
-        res[f"{name}_floor_area_m2"] = floor.where(fac_c, 0.0).groupby(fac_area).sum(
+        res[acol("floor_area_m2")] = floor.where(fac_c, 0.0).groupby(fac_area).sum(
         ).reindex(res.index).fillna(0.0)
         norm = np.where(old, cat.floor_area_per_100hh_old_area_m2, cat.floor_area_per_100hh_m2)
         hh100 = res["households"].to_numpy() / 100.0
-        res[f"{name}_floor_area_per_100hh_m2"] = np.where(
-            hh100 > 0, res[f"{name}_floor_area_m2"] / np.where(hh100 > 0, hh100, 1.0), np.nan)
-        res[f"{name}_norm_per_100hh_m2"] = norm
-        res[f"{name}_shortfall_m2"] = np.maximum(
-            0.0, norm * hh100 - res[f"{name}_floor_area_m2"].to_numpy())
-        col = f"access_index_{name}"
-        if col in households.columns:
+        res[acol("floor_area_per_100hh_m2")] = np.where(
+            hh100 > 0, res[acol("floor_area_m2")] / np.where(hh100 > 0, hh100, 1.0), np.nan)
+        res[acol("norm_per_100hh_m2")] = norm
+        res[acol("shortfall_m2")] = np.maximum(
+            0.0, norm * hh100 - res[acol("floor_area_m2")].to_numpy())
+        icol = schema.access_index_col(name)
+        if icol in households.columns:
             w = hh["households"]
-            num = (pd.Series(np.nan_to_num(households[col].to_numpy(dtype=float))) * w).groupby(
+            num = (pd.Series(np.nan_to_num(households[icol].to_numpy(dtype=float))) * w).groupby(
                 hh["area"]).sum()
             den = w.groupby(hh["area"]).sum()
-            res[f"{name}_access_index_mean"] = (num / den.where(den > 0)).reindex(res.index)
+            res[acol("access_index_mean")] = (num / den.where(den > 0)).reindex(res.index)
     out = areas[[c for c in areas.columns if c != areas.geometry.name]].copy()
     out = out.join(res, on="area_id")
     out["level"] = level
@@ -624,9 +611,7 @@ def aggregate_areas(
 
 def _area_of(points: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> pd.Series:
     """Area id of the polygon containing each point (first match; NaN outside every area)."""
-    from geosvc.access._snap import _coordinates
-
-    xy = _coordinates(points.geometry.to_numpy())
+    xy = point_xy(points.geometry.to_numpy())
     ids = np.full(len(points), None, dtype=object)
     ok = np.isfinite(xy).all(axis=1)
     import shapely

@@ -24,6 +24,7 @@ import shapely
 
 from geosvc import diagnostics, resources
 from geosvc._errors import CRSError, InputError
+from geosvc._schema import area_col
 from geosvc.coverage import CoverageResult, analyse_coverage
 from geosvc.demand import read_households, read_points
 from geosvc.facilities import read_facilities
@@ -435,6 +436,7 @@ ProgressFn = Callable[[str], None]
 def worst_areas(result: CoverageResult, level: str, category: str, n: int = 5) -> pd.DataFrame:
     """The ``n`` areas with the lowest coverage rate for a category (for reports)."""
     frame = result.areas[level]
-    cols = ["area_id", "name", "households", f"{category}_coverage_rate",
-            f"{category}_households_uncovered", f"{category}_elderly_uncovered"]
-    return pd.DataFrame(frame[cols]).sort_values(f"{category}_coverage_rate").head(n)
+    rate = area_col(category, "coverage_rate")
+    cols = ["area_id", "name", "households", rate, area_col(category, "households_uncovered"),
+            area_col(category, "elderly_uncovered")]
+    return pd.DataFrame(frame[cols]).sort_values(rate).head(n)

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from geosvc._schema import STATUSES, area_col
 from geosvc.io import atomic_path
 
 __all__ = ["write_excel_report", "write_markdown_report", "area_table", "SHEETS"]
@@ -75,7 +76,6 @@ _WORDS = {
 
 _LEVEL_ZH = {"community": "社区", "street": "街道", "district": "区县", "grid": "网格"}
 
-_STATUSES = ("covered", "uncovered", "unreachable", "off_network", "invalid")
 
 
 def _w(lang: str, key: str) -> str:
@@ -97,7 +97,7 @@ def summary_table(summary: Mapping[str, Any], lang: str = "zh") -> pd.DataFrame:
             _w(lang, "speed_m_s"): c["speed_m_s"],
             _w(lang, "households_total"): c["households_total"],
         }
-        for st in _STATUSES:
+        for st in STATUSES:
             row[_STATUS[lang][st]] = c.get(f"households_{st}", 0.0)
         row[_w(lang, "coverage_rate")] = c["coverage_rate"]
         row[_w(lang, "radius_method_coverage_rate")] = c.get("radius_method_coverage_rate")
@@ -130,7 +130,7 @@ def area_table(frame: pd.DataFrame, categories: Sequence[str], summary: Mapping[
                    ("norm_per_100hh_m2", "norm"),
                    ("shortfall_m2", "shortfall")]
         for suffix, word in mapping:
-            col = f"{cat}_{suffix}"
+            col = area_col(cat, suffix)
             if col not in frame.columns:
                 continue
             head = _STATUS[lang]["uncovered"] if word is None else _w(lang, word)
@@ -297,7 +297,7 @@ def write_markdown_report(path: str | Path, summary: Mapping[str, Any], *,
     if areas and level is not None:
         frame = areas[level]
         for cat in cats:
-            col = f"{cat}_coverage_rate"
+            col = area_col(cat, "coverage_rate")
             if col not in frame.columns:
                 continue
             worst = area_table(frame.sort_values(col).head(worst_n), [cat], summary, lang)

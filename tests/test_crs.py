@@ -389,3 +389,36 @@ def test_utm_crs_for(lon: float, lat: float, epsg: int) -> None:
 def test_utm_crs_for_rejects_bad_centres(lon: float, lat: float) -> None:
     with pytest.raises(CRSError):
         utm_crs_for(lon, lat)
+
+
+@pytest.mark.parametrize(
+    ("lons", "lat", "epsg"),
+    [
+        ([179.1, 179.9, -179.8, -179.2], -17.8, 32760),  # Fiji across 180: centre 179.95 E
+        ([177.5, 179.9, -179.6], -17.8, 32760),  # centre 179.15 E
+        ([179.9, -179.6, -178.0], 65.0, 32601),  # Chukotka side: centre 179.15 W
+        ([-179.9, 179.9], 10.0, 32660),  # only two points, 0.2 degrees apart
+        ([-10.0, 10.0], 45.0, 32631),  # no wrap: plain middle (0 E)
+        ([-100.0, 100.0], 0.0, 32660),  # 200 degrees wide: the 160-degree arc across 180 wins
+    ],
+)
+def test_utm_crs_for_arrays_and_antimeridian(lons: list[float], lat: float, epsg: int) -> None:
+    # hand-checked zones: zone = floor((centre + 180) / 6) + 1, zone 60 for the centre 180
+    assert utm_crs_for(lons, [lat] * len(lons)).to_epsg() == epsg
+
+
+def test_one_utm_picker_for_networks_and_maps() -> None:
+    """The network reader's and the map's CRS choice agree with utm_crs_for at 180 degrees."""
+    import geopandas as gpd
+    import shapely
+
+    from geosvc.network import local_metric_crs
+    from geosvc.viz._common import metric_crs
+
+    pts = gpd.GeoDataFrame(geometry=shapely.points([179.95, -179.97], [-16.5, -16.6]),
+                           crs=4326)
+    assert local_metric_crs(pts).to_epsg() == 32760
+    assert metric_crs(pts, "points").to_epsg() == 32760
+    # east of the antimeridian only: zone 1 for both
+    east = gpd.GeoDataFrame(geometry=shapely.points([-179.5, -179.0], [-16.5, -16.6]), crs=4326)
+    assert local_metric_crs(east).to_epsg() == metric_crs(east, "points").to_epsg() == 32701

@@ -9,6 +9,8 @@ from geosvc.access._snap import (
     SNAP_OFF_NETWORK,
     SNAP_OK,
     Anchors,
+    compound_ids,
+    point_xy,
     points_in_compounds,
     snap_points,
 )
@@ -19,6 +21,8 @@ __all__ = [
     "SNAP_OK",
     "Anchors",
     "NearestResult",
+    "compound_ids",
+    "point_xy",
     "coverage_matrix",
     "pairs_within",
     "nearest_facility",

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from geosvc._errors import CRSError, InputError
-from geosvc.network import CompiledNetwork
-from geosvc.network._segments import nearest_segments
+from geosvc.network import CompiledNetwork, nearest_segments
 
-__all__ = ["Anchors", "snap_points", "points_in_compounds", "SNAP_OK", "SNAP_OFF_NETWORK",
-           "SNAP_INVALID"]
+__all__ = ["Anchors", "snap_points", "points_in_compounds", "compound_ids", "point_xy",
+           "SNAP_OK", "SNAP_OFF_NETWORK", "SNAP_INVALID"]
 
 SNAP_OK = 0
 SNAP_OFF_NETWORK = 1
@@ -97,8 +97,53 @@ def _as_points(points: object, net: CompiledNetwork) -> np.ndarray:
     return geoms
 
 
-def _coordinates(geoms: np.ndarray) -> np.ndarray:
-    """Coordinates of points (centroids of other geometries); NaN for missing/empty."""
+def compound_ids(points: gpd.GeoDataFrame,
+                 compounds: gpd.GeoDataFrame | tuple[np.ndarray, np.ndarray] | None
+                 ) -> np.ndarray:
+    """Gated compound of each point: its ``compound_id`` column, else the polygon it is in.
+
+    Parameters
+    ----------
+    points
+        Points (households or facilities); a ``compound_id`` column wins when present
+        (missing or non-numeric values mean "outside any compound").
+    compounds
+        Compound polygons with ``compound_id`` (else numbered by row), reprojected to the
+        points' CRS; or ``(polygons, ids)`` arrays already in that CRS; or ``None``.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 compound id per point, -1 outside every compound.
+    """
+    if "compound_id" in points.columns:
+        return pd.to_numeric(points["compound_id"], errors="coerce").fillna(-1).astype(
+            np.int64).to_numpy()
+    if compounds is None:
+        return np.full(len(points), -1, dtype=np.int64)
+    if isinstance(compounds, tuple):
+        polygons, ids = compounds
+    else:
+        comp = compounds.to_crs(points.crs)
+        polygons = comp.geometry.to_numpy()
+        ids = comp["compound_id"].to_numpy() if "compound_id" in comp.columns else \
+            np.arange(len(comp))
+    return points_in_compounds(points.geometry.to_numpy(), polygons, ids)
+
+
+def point_xy(geoms: np.ndarray) -> np.ndarray:
+    """Coordinates of points (centroids of other geometries); NaN for missing/empty.
+
+    Parameters
+    ----------
+    geoms
+        Object array of shapely geometries; an ``(n, 2)`` float array is returned as is.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, 2)`` float coordinates.
+    """
     if geoms.dtype != object:
         return geoms
     xy = np.full((len(geoms), 2), np.nan)
@@ -147,7 +192,7 @@ def snap_points(
     geoms = _as_points(points, net)
     n = len(geoms)
     status = np.full(n, SNAP_OK, dtype=np.int8)
-    xy = _coordinates(geoms)
+    xy = point_xy(geoms)
     bad = ~np.isfinite(xy).all(axis=1)
     status[bad] = SNAP_INVALID
     comp = np.full(n, -1, dtype=np.int64) if compound is None else np.asarray(compound, np.int64)

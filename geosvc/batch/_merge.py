@@ -19,6 +19,7 @@ import pyogrio
 
 from geosvc import diagnostics
 from geosvc._errors import InputError
+from geosvc._schema import NOT_COVERED, beyond_halo_col, status_col, unresolved_col
 from geosvc.batch._partition import PartitionTask, fix_unreachable, read_partition, resolve_paths
 
 __all__ = ["merge_partitions"]
@@ -94,10 +95,10 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
             **{f"households_{s}": by_hh[s] for s in STATUSES},
             "coverage_rate": by_hh["covered"] / total if total else float("nan"),
             "elderly_uncovered": float(hh["elderly"].where(
-                np.isin(hh[f"status_{name}"], ["uncovered", "unreachable", "off_network"]),
+                np.isin(hh[status_col(name)], NOT_COVERED),
                 0.0).clip(lower=0).sum()),
-            "rows_time_withheld": int(hh[f"beyond_halo_{name}"].sum()),
-            "rows_status_unresolved": int(hh[f"unresolved_{name}"].sum()),
+            "rows_time_withheld": int(hh[beyond_halo_col(name)].sum()),
+            "rows_status_unresolved": int(hh[unresolved_col(name)].sum()),
         }
         n_un = summary["categories"][name]["rows_status_unresolved"]
         if n_un:

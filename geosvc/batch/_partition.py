@@ -37,11 +37,20 @@ import pyogrio
 import shapely
 
 from geosvc._errors import InputError
+from geosvc._schema import (
+    beyond_halo_col,
+    covered,
+    limiting_subtype_col,
+    nearest_id_col,
+    status_col,
+    time_any_col,
+    time_col,
+    unresolved_col,
+)
 
 __all__ = ["BatchInputs", "PartitionTask", "run_partition", "read_partition", "is_finished",
            "resolve_paths", "fix_unreachable"]
 
-_EPS_M = 1e-6
 KEY_GRID_M = 0.01  # node coordinates are snapped to this grid when lines are noded
 COMPONENTS_FILE = "components.npz"
 _IN_PARTITION: contextvars.ContextVar[bool] = contextvars.ContextVar("geosvc_in_partition",
@@ -308,14 +317,14 @@ def _make_exact(out: gpd.GeoDataFrame, cat: Any, exact_m: float, comp_ok: np.nda
     speed = cat.speed_m_s
     time_cols = [c for c in out.columns if c.startswith(f"time_{name}") and c.endswith("_min")]
     dist = {c: out[c].to_numpy(dtype=float) * 60.0 * speed for c in time_cols}
-    withheld = {c: ~np.isnan(d) & ~(d <= exact_m + _EPS_M) & ~comp_ok for c, d in dist.items()}
+    withheld = {c: ~np.isnan(d) & ~covered(d, exact_m) & ~comp_ok for c, d in dist.items()}
     beyond = np.zeros(len(out), dtype=bool)
     for w in withheld.values():
         beyond |= w
     unresolved = np.zeros(len(out), dtype=bool)
-    main_path = f"time_{name}_any_min" if f"time_{name}_any_min" in dist else f"time_{name}_min"
-    for col in [c for c in out.columns if c.startswith(f"status_{name}")]:
-        sub = col[len(f"status_{name}"):]
+    main_path = time_any_col(name) if time_any_col(name) in dist else time_col(name)
+    for col in [c for c in out.columns if c.startswith(status_col(name))]:
+        sub = col[len(status_col(name)):]
         path = main_path if sub == "" else f"time_{name}{sub}_min"
         d, w = dist[path], withheld[path]
         st = out[col].to_numpy(dtype=object).copy()
@@ -331,20 +340,20 @@ def _make_exact(out: gpd.GeoDataFrame, cat: Any, exact_m: float, comp_ok: np.nda
         vals = out[col].to_numpy(dtype=float).copy()
         vals[w] = np.nan
         out[col] = vals
-    if f"nearest_{name}_id" in out.columns:
-        out[f"nearest_{name}_id"] = out[f"nearest_{name}_id"].where(~withheld[main_path], None)
-    if f"limiting_{name}_subtype" in out.columns:
-        out[f"limiting_{name}_subtype"] = out[f"limiting_{name}_subtype"].where(
-            ~withheld[f"time_{name}_min"], None)
-    out[f"beyond_halo_{name}"] = beyond
-    out[f"unresolved_{name}"] = unresolved
+    nearest, limiting = nearest_id_col(name), limiting_subtype_col(name)
+    if nearest in out.columns:
+        out[nearest] = out[nearest].where(~withheld[main_path], None)
+    if limiting in out.columns:
+        out[limiting] = out[limiting].where(~withheld[time_col(name)], None)
+    out[beyond_halo_col(name)] = beyond
+    out[unresolved_col(name)] = unresolved
 
 
 def _owned(out: gpd.GeoDataFrame, task: PartitionTask) -> np.ndarray:
     """Rows whose point lies in this area and in no area listed before it."""
-    from geosvc.access._snap import _coordinates
+    from geosvc.access import point_xy
 
-    xy = _coordinates(out.geometry.to_numpy())
+    xy = point_xy(out.geometry.to_numpy())
     ok = np.isfinite(xy).all(axis=1)
     pts = shapely.points(np.where(ok[:, None], xy, 0.0))
     poly = shapely.from_wkb(task.polygon_wkb)

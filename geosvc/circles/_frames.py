@@ -9,31 +9,16 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
-from numpy.typing import NDArray
 
+from geosvc import _schema as schema
 from geosvc._errors import InputError
-from geosvc.access import SNAP_OFF_NETWORK, Anchors, points_in_compounds, snap_points
+from geosvc.access import Anchors, compound_ids, snap_points
 from geosvc.circles._areas import areas, check_tolerance
 from geosvc.circles._blocks import compound_polygons, walls_with_paths
 from geosvc.circles._reach import Sources
 from geosvc.network import CompiledNetwork
-from geosvc.standards import Profile, load_profile
-
-IntArray = NDArray[np.int64]
-ObjArray = NDArray[np.object_]
-
-
-def _facility_compounds(fac: gpd.GeoDataFrame, comp: tuple[ObjArray, IntArray] | None
-                        ) -> IntArray:
-    """Compound of each facility: its ``compound_id`` column, else the polygon it is in."""
-    if "compound_id" in fac.columns:
-        return pd.to_numeric(fac["compound_id"], errors="coerce").fillna(-1).astype(
-            np.int64).to_numpy()
-    if comp is None:
-        return np.full(len(fac), -1, np.int64)
-    return points_in_compounds(fac.geometry.to_numpy(), comp[0], comp[1])
+from geosvc.standards import DEFAULT_PROFILE, Profile, load_profile
 
 
 def _repeat(a: Anchors, k: int) -> Anchors:
@@ -92,7 +77,7 @@ def service_circles(
         ``reach_m``, ``n_facilities``, ``area_m2``, geometry.  Both in the network CRS.
     """
     prof = profile if isinstance(profile, Profile) else load_profile(profile or
-                                                                     "cn-community-2023")
+                                                                     DEFAULT_PROFILE)
     for col in ("facility_id", "category"):
         if col not in facilities.columns:
             raise InputError(f"facilities need a {col!r} column; columns are "
@@ -120,7 +105,7 @@ def service_circles(
     walls = walls_with_paths(comp, net)
     anchors = snap_points(net, fac.geometry.to_numpy(),
                           max_snap_m=prof.max_snap_m if max_snap_m is None else float(max_snap_m),
-                          compound=_facility_compounds(fac, comp))
+                          compound=compound_ids(fac, comp))
     speed = np.zeros(len(fac))
     for c in specs:
         speed[cat_col == c.name] = c.speed_m_s
@@ -131,8 +116,7 @@ def service_circles(
     # per facility: one search per (facility, threshold)
     reach_f = np.round(np.repeat(speed, n_t) * np.tile(thr, n_f) * 60.0, 9)
     geoms_f = areas(net, Sources.from_anchors(rep), reach_f, **options)
-    snap = np.where(anchors.ok, "ok", np.where(anchors.status == SNAP_OFF_NETWORK,
-                                               "off_network", "invalid"))
+    snap = schema.snap_labels(anchors.status)
     per_facility = gpd.GeoDataFrame({
         "facility_id": np.repeat(fac["facility_id"].astype(str).to_numpy(), n_t),
         "category": np.repeat(cat_col, n_t),
@@ -208,7 +192,7 @@ def circle_agreement(
         ``share`` (strict), and ``boundary_cases`` (disagreeing within ``tolerance_m`` of the
         boundary) and ``share_within_tolerance`` (``(agree + boundary_cases) / n``).
     """
-    col = f"status_{category}"
+    col = schema.status_col(category)
     if col not in households.columns:
         raise InputError(f"households have no {col!r} column; run analyse_coverage with "
                          f"category {category!r}")
@@ -221,14 +205,15 @@ def circle_agreement(
     hh = households if households.crs is None or per_category.crs is None or \
         households.crs.equals(per_category.crs) else households.to_crs(per_category.crs)
     status = hh[col]  # pandas compares categoricals by their codes
-    any_col = f"time_{category}_any_min"
+    any_col = schema.time_any_col(category)
     if any_col in hh.columns:
         t_any = hh[any_col].to_numpy(dtype=float)
         use = ~status.isin(["off_network", "invalid"]).to_numpy() & ~np.isnan(t_any)
-        covered_all = t_any <= float(threshold_min) + 1e-9
+        reach_m = float(rows["reach_m"].iloc[0])  # minutes back to metres: the one rule
+        covered_all = schema.covered(t_any * (reach_m / float(threshold_min)), reach_m)
         verdict = f"{any_col} <= {threshold_min:g}"
     else:
-        use = status.isin(["covered", "uncovered"]).to_numpy()
+        use = status.isin(schema.VERDICT_STATUSES).to_numpy()
         covered_all = (status == "covered").to_numpy()
         verdict = col
     pts = hh.geometry.to_numpy()[use]

@@ -19,8 +19,7 @@ from numba import njit
 from numpy.typing import NDArray
 
 from geosvc.circles._lines import polylines
-from geosvc.network import CompiledNetwork
-from geosvc.network._segments import build_segment_index
+from geosvc.network import CompiledNetwork, build_segment_index
 
 IntArray = NDArray[np.int64]
 ObjArray = NDArray[np.object_]

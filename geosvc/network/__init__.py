@@ -35,6 +35,7 @@ from geosvc.network._readers import (
     read_graph,
     read_network,
 )
+from geosvc.network._segments import SegmentIndex, build_segment_index, nearest_segments
 from geosvc.network._times import add_edge_times
 
 __all__ = [
@@ -43,6 +44,9 @@ __all__ = [
     "DEFAULT_MIN_COMPONENT_NODES",
     "RUN_MIN_COMPONENT_NODES",
     "CompiledNetwork",
+    "SegmentIndex",
+    "build_segment_index",
+    "nearest_segments",
     "compile_lines",
     "decide_connectivity",
     "keep_components",

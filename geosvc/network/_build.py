@@ -14,6 +14,7 @@ from pyproj import CRS
 
 from geosvc import diagnostics
 from geosvc._errors import CRSError, NetworkError
+from geosvc.crs import utm_crs_for
 
 __all__ = ["graph_from_frames", "local_metric_crs", "NON_WALKABLE_HIGHWAYS"]
 
@@ -49,9 +50,7 @@ def local_metric_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries, crs: Any = None) -> 
     if gdf.crs.is_projected:
         return CRS.from_user_input(gdf.crs)
     minx, miny, maxx, maxy = gdf.total_bounds
-    lon, lat = (minx + maxx) / 2.0, (miny + maxy) / 2.0
-    zone = int((lon + 180.0) // 6.0) % 60 + 1
-    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+    return utm_crs_for([minx, maxx], [miny, maxy])
 
 
 def graph_from_frames(

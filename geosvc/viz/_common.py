@@ -14,6 +14,7 @@ import pandas as pd
 import pyproj
 
 from geosvc._errors import CRSError, InputError
+from geosvc._schema import NOT_COVERED, status_col
 from geosvc.standards import Profile, load_profile
 
 __all__ = [
@@ -37,7 +38,6 @@ __all__ = [
 ]
 
 LANGS = ("zh", "en")
-NOT_COVERED = ("uncovered", "unreachable", "off_network")
 
 # Colour per category: strong hues distinct from the red-yellow-green coverage ramp and
 # the blue covered-household grid.
@@ -262,12 +262,12 @@ def pick_categories(households: pd.DataFrame, profile: Profile,
     """Categories to draw: the given ones, else the profile's that have a status column."""
     if categories is not None:
         cats = list(categories)
-        missing = [c for c in cats if f"status_{c}" not in households.columns]
+        missing = [c for c in cats if status_col(c) not in households.columns]
         if missing:
             raise InputError(f"households have no status column for {missing}; analysed "
                              "categories are those with a 'status_<category>' column")
         return cats
-    cats = [c for c in profile.category_names if f"status_{c}" in households.columns]
+    cats = [c for c in profile.category_names if status_col(c) in households.columns]
     if not cats:
         raise InputError("households carry no 'status_<category>' column of any profile "
                          f"category ({', '.join(profile.category_names)}); pass the "
@@ -285,7 +285,7 @@ def household_weights(households: pd.DataFrame) -> np.ndarray:
 
 def coverage_rate(households: pd.DataFrame, category: str) -> tuple[float, float]:
     """(share of valid households covered, households not covered) for one category."""
-    status = households[f"status_{category}"]  # pandas compares categoricals by code
+    status = households[status_col(category)]  # pandas compares categoricals by code
     w = household_weights(households)
     valid = (status != "invalid").to_numpy()
     total = float(w[valid].sum())
@@ -308,7 +308,7 @@ def metric_crs(frame: gpd.GeoDataFrame, what: str) -> pyproj.CRS:
     if not len(geoms):
         raise InputError(f"{what} have no geometry to map")
     minx, miny, maxx, maxy = (float(v) for v in geoms.total_bounds)
-    return utm_crs_for((minx + maxx) / 2.0, (miny + maxy) / 2.0)
+    return utm_crs_for([minx, maxx], [miny, maxy])
 
 
 def as_frames(layers: Any, what: str) -> dict[str, gpd.GeoDataFrame]:

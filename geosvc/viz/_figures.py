@@ -21,6 +21,7 @@ import pandas as pd
 import shapely
 
 from geosvc._errors import InputError
+from geosvc._schema import status_col, time_col
 from geosvc.io import atomic_path
 from geosvc.standards import Profile
 from geosvc.viz._common import (
@@ -218,7 +219,7 @@ def figure_coverage_map(
     crs = metric_crs(households, "households")
     hh = households.to_crs(crs)
     colour = category_colour(category, [c for c in prof.category_names
-                                        if f"status_{c}" in hh.columns] or [category])
+                                        if status_col(c) in hh.columns] or [category])
     label = category_label(prof, category, flang)
     ok = hh.geometry.notna() & ~hh.geometry.is_empty
     minx, miny, maxx, maxy = hh.geometry[ok].total_bounds if ok.any() else (0, 0, 1, 1)
@@ -245,7 +246,7 @@ def figure_coverage_map(
         if not (shapely.get_type_id(pts) == 0).all():
             pts = shapely.point_on_surface(pts)
         x, y = shapely.get_x(pts), shapely.get_y(pts)
-        status = hh[f"status_{category}"].to_numpy()
+        status = hh[status_col(category)].to_numpy()
         weights = household_weights(hh)
         extent = (minx, maxx, miny, maxy)
         from matplotlib.lines import Line2D
@@ -343,7 +344,7 @@ def figure_time_distribution(
         for ax, cat in zip(axes, cats, strict=True):
             colour = category_colour(cat, cats)
             thr = prof.category(cat).threshold_min if cat in prof.category_names else 15.0
-            col = f"time_{cat}_min"
+            col = time_col(cat)
             t = households[col].to_numpy(dtype=float) if col in households.columns else \
                 np.full(len(households), np.nan)
             fin = np.isfinite(t)
@@ -356,7 +357,7 @@ def figure_time_distribution(
             ax.axvline(thr, color="black", linestyle="--", linewidth=1.2)
             ax.text(thr, ax.get_ylim()[1] * 0.97, " " + text(flang, "threshold",
                     minutes=fmt_minutes(thr)), ha="left", va="top", fontsize=9)
-            status = households[f"status_{cat}"].to_numpy()
+            status = households[status_col(cat)].to_numpy()
             lost = np.isin(status, NOT_COVERED) & ~fin
             if lost.any():
                 ax.text(0.98, 0.85, text(flang, "fig_unreachable", n=fmt_int(w[lost].sum())),

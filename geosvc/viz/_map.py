@@ -20,6 +20,7 @@ import shapely
 from branca.element import Element, Figure, MacroElement
 
 from geosvc._errors import InputError
+from geosvc._schema import area_col, status_col, time_col
 from geosvc.io import atomic_path
 from geosvc.standards import Profile
 from geosvc.viz._common import (
@@ -357,15 +358,15 @@ def _area_layers(m: folium.Map, ctx: _Ctx, areas: Mapping[str, gpd.GeoDataFrame]
         hh = frame["households"].to_numpy(dtype=float) if "households" in frame.columns \
             else np.full(len(frame), np.nan)
         for k, cat in enumerate(ctx.cats):
-            rate_col = f"{cat}_coverage_rate"
+            rate_col = area_col(cat, "coverage_rate")
             if rate_col not in frame.columns:
                 continue
             rates = pd.to_numeric(frame[rate_col], errors="coerce").to_numpy(dtype=float)
-            unc = (_num_col(frame, f"{cat}_households_uncovered") + np.nan_to_num(_num_col(
-                frame, f"{cat}_households_unreachable")) + np.nan_to_num(_num_col(
-                    frame, f"{cat}_households_off_network")))
-            eld = _num_col(frame, f"{cat}_elderly_uncovered")
-            short = _num_col(frame, f"{cat}_shortfall_m2")
+            unc = (_num_col(frame, area_col(cat, "households_uncovered")) + np.nan_to_num(_num_col(
+                frame, area_col(cat, "households_unreachable"))) + np.nan_to_num(_num_col(
+                    frame, area_col(cat, "households_off_network"))))
+            eld = _num_col(frame, area_col(cat, "elderly_uncovered"))
+            short = _num_col(frame, area_col(cat, "shortfall_m2"))
             props = []
             for i, n in enumerate(names_esc):
                 rows = [(ctx.t("households"), fmt_int(hh[i])),
@@ -477,7 +478,7 @@ def _grid_layers(m: folium.Map, ctx: _Ctx, hh: gpd.GeoDataFrame, xy: np.ndarray,
     breaks_all: list[float] = []
     finite = np.isfinite(xy).all(axis=1)
     for k, cat in enumerate(ctx.cats):
-        covered = (hh[f"status_{cat}"] == "covered").to_numpy() & finite
+        covered = (hh[status_col(cat)] == "covered").to_numpy() & finite
         if not covered.any():
             continue
         cells = _cells(ctx, xy[covered], w[covered])
@@ -497,8 +498,8 @@ def _gap_layers(m: folium.Map, ctx: _Ctx, hh: gpd.GeoDataFrame, xy: np.ndarray,
     breaks_all: list[float] = []
     finite = np.isfinite(xy).all(axis=1)
     for k, cat in enumerate(ctx.cats):
-        status = hh[f"status_{cat}"].to_numpy()
-        sel = hh[f"status_{cat}"].isin(NOT_COVERED).to_numpy() & finite
+        status = hh[status_col(cat)].to_numpy()
+        sel = hh[status_col(cat)].isin(NOT_COVERED).to_numpy() & finite
         if not sel.any():
             continue
         cells = _cells(ctx, xy[sel], w[sel])
@@ -527,9 +528,9 @@ def _household_layers(m: folium.Map, ctx: _Ctx, hh: gpd.GeoDataFrame, lat: np.nd
               "never": esc(ctx.t("never")), "status": status_labels}
     n_points = 0
     for cat in ctx.cats:
-        status = hh[f"status_{cat}"].to_numpy()
-        sel = np.flatnonzero(hh[f"status_{cat}"].isin(NOT_COVERED).to_numpy() & ok)
-        tcol = f"time_{cat}_min"
+        status = hh[status_col(cat)].to_numpy()
+        sel = np.flatnonzero(hh[status_col(cat)].isin(NOT_COVERED).to_numpy() & ok)
+        tcol = time_col(cat)
         minutes = hh[tcol].to_numpy(dtype=float) if tcol in hh.columns else \
             np.full(len(hh), np.nan)
         code = pd.Categorical(status[sel], categories=_STATUS_ORDER).codes
@@ -779,7 +780,7 @@ def coverage_map(
                _cell_size(xy, float(cell_m), max_cells))
     lat, lon = ctx.display.latlon_xy(xy, crs)
     w = household_weights(hh)
-    n_markers = sum(int(hh[f"status_{c}"].isin(NOT_COVERED).sum()) for c in cats)
+    n_markers = sum(int(hh[status_col(c)].isin(NOT_COVERED).sum()) for c in cats)
     aggregate = n_markers > max_markers
 
     ok = np.isfinite(lat) & np.isfinite(lon)
@@ -810,7 +811,7 @@ def coverage_map(
         lines.append(esc(ctx.t("summary", cat=category_label(prof, cat, lang),
                                rate=fmt_pct(rate), n=fmt_int(n_unc))))
     m.add_child(_MapBox("title", f"<h1>{head}</h1><div>{' · '.join(lines)}</div>"))
-    has_grid = any((hh[f"status_{c}"] == "covered").any() for c in cats)
+    has_grid = any((hh[status_col(c)] == "covered").any() for c in cats)
     m.add_child(_MapBox("legend", _legend(
         ctx, level_name=level_name, grid_breaks=grid_breaks if has_grid else None,
         facility_cats=fac_cats, station_cats=st_cats,
