@@ -19,10 +19,15 @@ import pandas as pd
 import scipy.sparse as sp
 import shapely
 
-from geosvc import locate
-from geosvc._errors import InputError
-from geosvc.access import Anchors, snap_points
-from geosvc.access._pairs import pairs_within
+from geosvc import locate, resources
+from geosvc._errors import InputError, MemoryLimitError
+from geosvc.access import (
+    RELATION_BYTES_PER_PAIR,
+    Anchors,
+    coverage_relation,
+    mean_pairs_per_source,
+    snap_points,
+)
 from geosvc.coverage import CoverageResult
 from geosvc.diagnostics import warn
 from geosvc.io import write_csv, write_gpkg
@@ -454,18 +459,24 @@ def propose_sites(
                        .to_numpy() if names is not None else "")
     d_anchor = anchors.subset(rep)
     reach = cat.reach_m
-    cs, ds, dist = pairs_within(net, c_anchor, d_anchor, reach if model != "p-median"
-                                else 2.0 * reach)
-    within = dist <= reach + 1e-6
-    cov = sp.csr_matrix((np.ones(int(within.sum()), dtype=bool), (cs[within], ds[within])),
-                        shape=(len(cands), n_groups))
-    reachable = np.asarray(cov.sum(axis=0)).ravel() > 0
+    cost_m = 2.0 * reach if model == "p-median" else None
+    fit = _fit_relation(net, c_anchor, d_anchor, reach, cost_m, cands, xy, category)
+    if fit.keep is not None:
+        cands = cands.iloc[fit.keep].reset_index(drop=True)
+        c_anchor = c_anchor.subset(fit.keep)
+    rel = coverage_relation(net, c_anchor, d_anchor, reach, cost_limit_m=cost_m)
+    cov = rel.covers
+    reachable = np.bincount(cov.indices, minlength=n_groups) > 0
     uncoverable = ~reachable & ~fixed
     unc_rows = rows[uncoverable[group]]
     info: dict[str, Any] = {"demand_groups": int(n_groups), "demand_rows": int(len(rows)),
-                            "pairs": int(within.sum()), "reach_m": reach}
+                            "pairs": int(cov.nnz), "reach_m": reach,
+                            "relation": {**fit.info, "pairs": int(cov.nnz),
+                                         "chunks": rel.chunks,
+                                         "bytes": int(cov.indices.nbytes + cov.indptr.nbytes
+                                                      + cov.data.nbytes)}}
     plan = _solve(model, cov, w, fixed, k=k, target=target, solver=solver,
-                  time_limit_s=time_limit_s, costs=(cs, ds, dist), n_cand=len(cands),
+                  time_limit_s=time_limit_s, costs=rel.costs, n_cand=len(cands),
                   n_groups=n_groups, capacity=_candidate_capacity(
                       user, cands, capacity_column if model == "capacitated" else None,
                       station_floor_area_m2 / cat.floor_area_per_100hh_m2 * 100.0),
@@ -483,7 +494,7 @@ def propose_sites(
 
 def _solve(model: str, cov: sp.csr_matrix, w: np.ndarray, fixed: np.ndarray, *, k: int,
            target: float, solver: Literal["greedy", "exact"], time_limit_s: float,
-           costs: tuple[np.ndarray, np.ndarray, np.ndarray], n_cand: int, n_groups: int,
+           costs: sp.csr_array | None, n_cand: int, n_groups: int,
            capacity: np.ndarray, info: dict[str, Any]) -> locate.Plan:
     k = int(min(k, n_cand))
     if model == "max-coverage":
@@ -503,16 +514,13 @@ def _solve(model: str, cov: sp.csr_matrix, w: np.ndarray, fixed: np.ndarray, *, 
     # p-median over the demand not yet covered.  Walking distances are searched up to
     # twice the reach; a fixed "no station" row at exactly that distance caps every cost,
     # so the model stays feasible with few stations (a capped p-median).
-    cs, ds, dist = costs
+    assert costs is not None  # built with cost_limit_m for the p-median
     cap_m = 2.0 * float(info["reach_m"])
     need = np.flatnonzero(~fixed)
-    col_of = np.full(n_groups, -1, dtype=np.int64)
-    col_of[need] = np.arange(len(need))
-    sel = col_of[ds] >= 0
-    rows_ = np.concatenate([cs[sel], np.full(len(need), n_cand)])
-    cols_ = np.concatenate([col_of[ds[sel]], np.arange(len(need))])
-    vals = np.concatenate([np.minimum(dist[sel], cap_m), np.full(len(need), cap_m)])
-    cmat = sp.csr_matrix((vals, (rows_, cols_)), shape=(n_cand + 1, len(need)))
+    sub = sp.csr_array(costs[:, need])
+    sub.data = np.minimum(sub.data, cap_m)
+    cmat = sp.csr_array(sp.vstack([sub, sp.csr_array(np.full((1, len(need)), cap_m))],
+                                  format="csr"))
     info["p_median_demand_groups"] = int(len(need))
     info["p_median_cap_m"] = cap_m
     plan = locate.p_median(cmat, w[need], k, fixed=np.array([n_cand]), solver=solver,
@@ -575,6 +583,70 @@ def _rank(plan: locate.Plan, cands: gpd.GeoDataFrame, cov: sp.csr_matrix, group:
                           "coverage_rate": [before] + table["coverage_rate_cumulative"].tolist(),
                           "category": category})
     return stations, curve, before, after
+
+
+#: Share of the free memory budget the candidate x demand relation may take.
+RELATION_MEMORY_SHARE = 0.5
+#: Bytes a stored p-median cost pair takes (float64 distance + int32 index).
+_COST_BYTES_PER_PAIR = 12
+
+
+@dataclass
+class _Fit:
+    keep: np.ndarray | None
+    info: dict[str, Any]
+
+
+def _fit_relation(net: CompiledNetwork, c_anchor: Anchors, d_anchor: Anchors, reach_m: float,
+                  cost_m: float | None, cands: gpd.GeoDataFrame, open_xy: np.ndarray | None,
+                  category: str) -> _Fit:
+    """Plan the relation's memory before building it; thin generated sites if it cannot fit.
+
+    The pairs per candidate are measured on a sample of 256 candidates; the relation
+    (:data:`~geosvc.access.RELATION_BYTES_PER_PAIR` a pair, plus the cost pairs of the
+    p-median) may take :data:`RELATION_MEMORY_SHARE` of what the budget leaves.  When the
+    candidates need more, the generated street points are thinned (one per grid cell,
+    :func:`thin_network_candidates`) with a ``candidates_thinned_for_memory`` warning; the
+    planner's sites and the demand-cluster centres are never dropped, and when they alone
+    cannot fit the run stops (exit 2) saying what to change.
+    """
+    n = len(c_anchor.edge)
+    per = mean_pairs_per_source(net, c_anchor, d_anchor, reach_m)
+    per_cost = mean_pairs_per_source(net, c_anchor, d_anchor, cost_m) if cost_m else 0.0
+    bytes_per_cand = per * RELATION_BYTES_PER_PAIR + per_cost * _COST_BYTES_PER_PAIR
+    avail = resources.available_bytes(share=RELATION_MEMORY_SHARE)
+    info: dict[str, Any] = {"pairs_per_candidate_sampled": round(per, 1),
+                            "projected_bytes": int(bytes_per_cand * n),
+                            "budget_bytes": int(avail)}
+    if bytes_per_cand * n <= avail or n == 0:
+        return _Fit(None, info)
+    allowed = int(avail // max(bytes_per_cand, 1.0))
+    street = np.flatnonzero(cands["source"].to_numpy() == "network")
+    fixed = np.flatnonzero(cands["source"].to_numpy() != "network")
+    if fixed.size > allowed or allowed - fixed.size < 1:
+        raise MemoryLimitError(
+            f"siting {category}: the candidate x demand relation of the {fixed.size:,} "
+            f"planner/cluster candidates needs about "
+            f"{resources.format_bytes(bytes_per_cand * fixed.size)} but the memory budget "
+            f"leaves {resources.format_bytes(avail)}; raise --memory-limit (config [run] "
+            "memory_limit), give fewer candidates or site one district at a time")
+    xy = np.column_stack([cands["snapped_x"].to_numpy()[street],
+                          cands["snapped_y"].to_numpy()[street]])
+    demand = open_xy if open_xy is not None else np.zeros((0, 2))
+    kept, thin = thin_network_candidates(xy, demand, reach_m,
+                                         max_candidates=allowed - fixed.size)
+    keep = np.sort(np.concatenate([fixed, street[kept]]))
+    info.update({"thinned_for_memory": True, "candidates_before": int(n),
+                 "candidates_after": int(keep.size), "cell_m": thin.get("cell_m")})
+    warn("candidates_thinned_for_memory",
+         f"siting {category}: {n:,} candidates would need about "
+         f"{resources.format_bytes(bytes_per_cand * n)} for the candidate x demand relation; "
+         f"the memory budget leaves {resources.format_bytes(avail)}, so the generated street "
+         f"points were thinned to {keep.size:,} candidates (one per "
+         f"{thin.get('cell_m') or 0:.0f} m cell); the plan is optimal among these. Raise "
+         "--memory-limit to keep more", category=category, candidates_before=int(n),
+         candidates_after=int(keep.size))
+    return _Fit(keep, info)
 
 
 def _limit_generated(cands: gpd.GeoDataFrame, open_xy: np.ndarray | None, reach_m: float,

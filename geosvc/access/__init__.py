@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from geosvc.access._nearest import NearestResult, nearest_facility, node_distances
-from geosvc.access._pairs import coverage_matrix, pairs_within
+from geosvc.access._pairs import (
+    RELATION_BYTES_PER_PAIR,
+    Relation,
+    coverage_matrix,
+    coverage_relation,
+    mean_pairs_per_source,
+    pairs_within,
+)
 from geosvc.access._snap import (
     SNAP_INVALID,
     SNAP_OFF_NETWORK,
@@ -23,7 +30,11 @@ __all__ = [
     "NearestResult",
     "compound_ids",
     "point_xy",
+    "RELATION_BYTES_PER_PAIR",
+    "Relation",
     "coverage_matrix",
+    "coverage_relation",
+    "mean_pairs_per_source",
     "pairs_within",
     "nearest_facility",
     "node_distances",

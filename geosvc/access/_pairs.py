@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import numpy as np
 import scipy.sparse as sp
 
+from geosvc import resources
 from geosvc._kernels import anchor_seeds, bounded_dijkstra_many, coverage_pairs
 from geosvc.access._snap import Anchors
 from geosvc.network import CompiledNetwork
 
-__all__ = ["pairs_within", "coverage_matrix"]
+__all__ = ["pairs_within", "coverage_matrix", "coverage_relation", "Relation",
+           "RELATION_BYTES_PER_PAIR", "mean_pairs_per_source"]
+
+#: Resident bytes one kept pair costs while the relation is built and solved: its int32
+#: column index (4), a second copy for the demand-merging and ranking steps (4), and the
+#: solver's working copies (~8).  Used to size chunks and to refuse what cannot fit.
+RELATION_BYTES_PER_PAIR = 16
+#: Bytes one pair costs inside one chunk's compiled search (arena, id, distance, filtering).
+_CHUNK_BYTES_PER_PAIR = 64
+#: Pairs one chunk aims at (smaller when the memory budget is tight).
+_CHUNK_PAIRS = 4_000_000
+#: Candidates in the first chunk, which measures the pairs per candidate.
+_FIRST_CHUNK = 64
+#: Coverage tolerance in metres (the same as the walking-time coverage of households).
+_EPS_M = 1e-6
 
 
 def pairs_within(
@@ -53,3 +71,114 @@ def coverage_matrix(
     m = sp.csr_matrix((data, (s, t)), shape=(len(sources), len(targets)))
     m.sum_duplicates()
     return m
+
+
+class Relation(NamedTuple):
+    """A candidate x demand relation built chunk by chunk (see :func:`coverage_relation`).
+
+    ``covers`` is boolean CSR (int32 column indices, sorted rows): within ``limit_m``.
+    ``costs`` is float64 CSR of the walking distance of every pair within ``cost_limit_m``
+    (``None`` unless asked for).  ``chunks`` is the number of compiled calls.
+    """
+
+    covers: sp.csr_array
+    costs: sp.csr_array | None
+    chunks: int
+
+
+def coverage_relation(
+    net: CompiledNetwork,
+    sources: Anchors,
+    targets: Anchors,
+    limit_m: float,
+    *,
+    cost_limit_m: float | None = None,
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> Relation:
+    """Which sources cover which targets within ``limit_m``, with bounded memory.
+
+    The same compiled searches as :func:`pairs_within`, run over chunks of sources whose
+    size follows the memory budget (:func:`geosvc.resources.available_bytes`): the first
+    chunk measures the pairs per source, later chunks aim at a fixed number of pairs.  Only
+    the int32 column index of each covering pair is kept (4 bytes a pair instead of the 24
+    of ``pairs_within``); distances are kept only when ``cost_limit_m`` asks for them
+    (p-median), as float64.
+
+    Parameters
+    ----------
+    net, sources, targets
+        The network and the snapped sources (candidates) and targets (demand).
+    limit_m
+        Coverage reach; a pair is covering when its distance is ``<= limit_m`` (1e-6 m
+        tolerance, as for households).
+    cost_limit_m
+        Also return the distances of every pair within this (``>= limit_m``) reach.
+    on_chunk
+        Called with (sources done, sources total) after each chunk (progress).
+
+    Returns
+    -------
+    Relation
+    """
+    n_src, n_tgt = len(sources.edge), len(targets.edge)
+    search_m = float(limit_m if cost_limit_m is None else max(cost_limit_m, limit_m))
+    ptr = np.zeros(n_src + 1, dtype=np.int64)
+    cols: list[np.ndarray] = []
+    cost_cols: list[np.ndarray] = []
+    cost_vals: list[np.ndarray] = []
+    cost_counts = np.zeros(n_src, dtype=np.int64)
+    start, chunks, size = 0, 0, min(_FIRST_CHUNK, n_src)
+    while start < n_src:
+        idx = np.arange(start, min(n_src, start + size))
+        cs, ds, dist = pairs_within(net, sources.subset(idx), targets, search_m)
+        within = dist <= limit_m + _EPS_M
+        ptr[start + 1:start + 1 + idx.size] = np.bincount(cs[within], minlength=idx.size)
+        cols.append(ds[within].astype(np.int32))
+        if cost_limit_m is not None:
+            keep = dist <= cost_limit_m + _EPS_M
+            cost_counts[idx] = np.bincount(cs[keep], minlength=idx.size)
+            cost_cols.append(ds[keep].astype(np.int32))
+            cost_vals.append(dist[keep])
+        chunks += 1
+        start += idx.size
+        per_source = max(len(dist) / max(idx.size, 1), 1.0)
+        budget = resources.available_bytes(share=0.25) // _CHUNK_BYTES_PER_PAIR
+        size = int(max(1, min(_CHUNK_PAIRS, budget) // per_source))
+        del cs, ds, dist, within
+        if on_chunk is not None:
+            on_chunk(start, n_src)
+    np.cumsum(ptr, out=ptr)
+    covers = sp.csr_array((np.ones(int(ptr[-1]), dtype=bool), _concat(cols), ptr),
+                          shape=(n_src, n_tgt))
+    covers.has_sorted_indices = True
+    costs = None
+    if cost_limit_m is not None:
+        cptr = np.zeros(n_src + 1, dtype=np.int64)
+        np.cumsum(cost_counts, out=cptr[1:])
+        costs = sp.csr_array((np.concatenate(cost_vals) if cost_vals else np.zeros(0),
+                              _concat(cost_cols), cptr), shape=(n_src, n_tgt))
+        costs.has_sorted_indices = True
+    return Relation(covers, costs, chunks)
+
+
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    if not parts:
+        return np.zeros(0, dtype=np.int32)
+    out = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    parts.clear()
+    return out
+
+
+def mean_pairs_per_source(net: CompiledNetwork, sources: Anchors, targets: Anchors,
+                          limit_m: float, *, sample: int = 256, seed: int = 0) -> float:
+    """Covering pairs per source, measured on a random sample of ``sample`` sources.
+
+    Used to project a relation's size before building it (memory planning).
+    """
+    n_src = len(sources.edge)
+    if n_src == 0:
+        return 0.0
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(n_src, size=min(sample, n_src), replace=False))
+    _, _, dist = pairs_within(net, sources.subset(idx), targets, limit_m)
+    return float(np.count_nonzero(dist <= limit_m + _EPS_M)) / idx.size

@@ -18,7 +18,6 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 __all__ = [
-    "aggregate_demand",
     "MipModel",
     "MipResult",
     "solve",
@@ -210,62 +209,6 @@ def solve(
 # --------------------------------------------------------------------------------------------
 # builders
 # --------------------------------------------------------------------------------------------
-def aggregate_demand(
-    cov: sp.csr_array, w: FloatArray, active_dem: BoolArray
-) -> tuple[sp.csr_array, FloatArray, IntArray]:
-    """Merge active demand with identical covering-candidate sets (an exact reduction).
-
-    Households of one building or one block usually see exactly the same candidates; for the
-    coverage models they are interchangeable, so one row/column per distinct set with the
-    summed weight gives the same optimum with a much smaller model.  Sets are grouped by two
-    independent 64-bit random signatures and every member is then compared entry by entry with
-    its group's representative, so the grouping is exact.
-
-    Returns
-    -------
-    cov_g, w_g, group
-        Candidate x group coverage, group weights, and each demand's group (-1 if inactive).
-    """
-    n_cand, n_dem = cov.shape
-    csc = sp.csc_array(cov)
-    csc.sort_indices()
-    dem = np.flatnonzero(active_dem)
-    group: IntArray = np.full(n_dem, -1, dtype=np.int64)
-    if dem.size == 0:
-        return sp.csr_array((n_cand, 0)), np.zeros(0), group
-    rng = np.random.default_rng(20240601)
-    keys = rng.integers(0, np.iinfo(np.int64).max, size=(2, n_cand), dtype=np.int64)
-    length = np.diff(csc.indptr)[dem]
-    col = np.repeat(np.arange(dem.size), length)
-    starts = csc.indptr[dem]
-    offs = np.arange(col.size) - np.repeat(np.cumsum(length) - length, length)
-    entries = csc.indices[np.repeat(starts, length) + offs].astype(np.int64)
-    sig = np.zeros((dem.size, 3), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for r in range(2):
-            np.add.at(sig[:, r], col, keys[r][entries].astype(np.uint64))
-    sig[:, 2] = length.astype(np.uint64)
-    _, first, inverse = np.unique(sig, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.ravel()
-    # verify every member against its representative, entry by entry
-    rep = first[inverse]
-    rep_entries = csc.indices[np.repeat(csc.indptr[dem[rep]], length) + offs]
-    bad_entry = entries != rep_entries
-    if bad_entry.any():  # pragma: no cover - needs a 128-bit signature collision
-        bad = np.unique(col[bad_entry])
-        inverse = inverse.copy()
-        inverse[bad] = inverse.max() + 1 + np.arange(bad.size)
-        _, inverse = np.unique(inverse, return_inverse=True)
-        first = np.unique(inverse, return_index=True)[1]
-    n_groups = int(inverse.max()) + 1
-    group[dem] = inverse
-    w_g = np.bincount(inverse, weights=w[dem], minlength=n_groups).astype(np.float64)
-    reps = dem[first]
-    cov_g = sp.csr_array(csc[:, reps])
-    cov_g.sort_indices()
-    return cov_g, w_g, group
-
-
 def _coo_parts(cov: sp.csr_array) -> tuple[IntArray, IntArray]:
     rows = np.repeat(np.arange(cov.shape[0], dtype=np.int64), np.diff(cov.indptr))
     return rows, cov.indices.astype(np.int64)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -20,7 +21,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from geosvc._errors import InfeasibleError, InputError
-from geosvc.locate import _audit, _highs
+from geosvc.locate import _audit, _highs, _reduce
 from geosvc.locate._bounds import lagrangian_fixing, lagrangian_pmedian
 from geosvc.locate._cover_ls import improve_cover
 from geosvc.locate._greedy import (
@@ -63,15 +64,22 @@ COVER_SEARCH_TIME_S = 2.0
 # input checks
 # --------------------------------------------------------------------------------------------
 def _coverage_csr(coverage: Any) -> sp.csr_array:
-    """Candidate x demand boolean relation as a canonical CSR (sorted, no zeros, data = 1)."""
+    """Candidate x demand boolean relation as a canonical CSR (sorted, no zeros, bool data).
+
+    A canonical sparse input is not copied (its index arrays are shared, never written), so a
+    city's relation costs no second copy here.
+    """
     if sp.issparse(coverage):
-        mat = sp.csr_array(coverage, dtype=np.float64, copy=True)
-        if mat.ndim != 2:
+        if coverage.ndim != 2:
             raise InputError("coverage must be 2-D (candidates x demand)")
-        mat.sum_duplicates()
-        mat.eliminate_zeros()
-        mat.data = np.ones(mat.nnz)
-        return mat
+        mat = sp.csr_array(coverage)
+        if not mat.has_canonical_format:
+            mat = sp.csr_array(coverage, copy=True)
+            mat.sum_duplicates()
+        if mat.nnz and not np.all(mat.data):
+            mat = sp.csr_array(mat, copy=True)
+            mat.eliminate_zeros()
+        return _reduce.canonical_relation(mat.indptr, mat.indices, mat.shape)
     arr = np.asarray(coverage)
     if arr.ndim != 2:
         raise InputError(
@@ -84,7 +92,9 @@ def _coverage_csr(coverage: Any) -> sp.csr_array:
             raise InputError(
                 "coverage contains NaN; use True/False (or 1/0) per candidate x demand"
             )
-    return sp.csr_array(arr.astype(bool).astype(np.float64))
+    mat = sp.csr_array(arr.astype(bool))
+    mat.sort_indices()
+    return _reduce.canonical_relation(mat.indptr, mat.indices, mat.shape)
 
 
 def _cost_csr(costs: Any) -> sp.csr_array:
@@ -235,7 +245,9 @@ def _status(gap: float, solver_status: str | None) -> str:
 
 
 def _kernel_arrays(mat: sp.csr_array) -> tuple[IntArray, IntArray]:
-    return mat.indptr.astype(np.int64), mat.indices.astype(np.int64)
+    """``indptr`` as int64 and ``indices`` as stored (int32 relations are not widened)."""
+    idx = mat.indices if mat.indices.dtype in (np.int32, np.int64) else mat.indices.astype(np.int64)
+    return mat.indptr.astype(np.int64), idx
 
 
 def _plan(
@@ -379,9 +391,18 @@ def _mip_info(res: _highs.MipResult) -> dict[str, Any]:
 
 
 def _lp_bound(
-    model: _highs.MipModel, time_limit_s: float, mip_gap: float, info: dict[str, Any]
+    build: Callable[[], _highs.MipModel], relation_nnz: int, time_limit_s: float, mip_gap: float,
+    info: dict[str, Any]
 ) -> float | None:
-    """LP-relaxation value of ``model``, or None when skipped (too large) or not solved."""
+    """LP-relaxation value of the model ``build()`` makes, or None when skipped or unsolved.
+
+    Skipped without building the model when the (reduced) relation has more than
+    :data:`LP_BOUND_MAX_NNZ` pairs (the model has at least as many nonzeros).
+    """
+    if relation_nnz > LP_BOUND_MAX_NNZ:
+        info["lp_status"] = f"skipped ({relation_nnz} nonzeros > {LP_BOUND_MAX_NNZ})"
+        return None
+    model = build()
     if model.matrix.nnz > LP_BOUND_MAX_NNZ:
         info["lp_status"] = f"skipped ({model.matrix.nnz} nonzeros > {LP_BOUND_MAX_NNZ})"
         return None
@@ -389,44 +410,6 @@ def _lp_bound(
     info["lp_status"] = lp.model_status
     info["lp_time_s"] = lp.runtime_s
     return lp.bound if lp.status == "optimal" else None
-
-
-def _drop_dominated(
-    cov_g: sp.csr_array, cost: FloatArray, n_dem: int, info: dict[str, Any]
-) -> sp.csr_array:
-    """The relation with dominated candidates emptied (an exact reduction for the models).
-
-    Candidate ``j`` is dominated when another candidate ``j'`` covers every demand group ``j``
-    covers at no higher cost (ties: the larger set, then the lower index wins); any plan
-    using ``j`` is no worse with ``j'`` instead (or with neither, when ``j'`` is already in
-    it).  Candidates covering nothing are dominated too.  Sizes before/after go to
-    ``info["reduction"]``.
-    """
-    a = sp.csr_array(cov_g, dtype=np.float64)
-    n_cand = a.shape[0]
-    size = np.diff(a.indptr)
-    over = sp.coo_array(a @ a.T)
-    j, jp, v = over.row, over.col, over.data
-    sub = (j != jp) & (v >= size[j] - 0.5)  # groups(j) within groups(j')
-    j, jp = j[sub], jp[sub]
-    wins = (cost[jp] < cost[j]) | (
-        (cost[jp] == cost[j]) & ((size[jp] > size[j]) | ((size[jp] == size[j]) & (jp < j)))
-    )
-    dominated = size == 0
-    dominated[j[wins]] = True
-    info["reduction"] = {
-        "demand_before": int(n_dem),
-        "demand_after": int(a.shape[1]),
-        "candidates_before": int(n_cand),
-        "candidates_after": int(n_cand - dominated.sum()),
-    }
-    if not dominated.any():
-        return cov_g
-    keep = sp.diags_array((~dominated).astype(np.float64))
-    out = sp.csr_array(keep @ a)
-    out.eliminate_zeros()
-    out.sort_indices()
-    return out
 
 
 def _covered_groups(
@@ -539,19 +522,21 @@ def max_coverage(
 
     if k == 0 or not active.any():
         return finish(order, gains, greedy_obj, None)
-    cov_g, w_g, group = _highs.aggregate_demand(cov, w, active)
+    cov_g, w_g, group = _reduce.aggregate_demand(cov, w, active)
     info["n_demand_groups"] = int(w_g.size)
-    cov_m = _drop_dominated(cov_g, np.ones(n_cand), n_dem, info)
-    model = _highs.max_coverage_model(cov_m, w_g, np.ones(w_g.size, dtype=bool), k, fixed_w)
+    cov_m = _reduce.drop_dominated(cov_g, np.ones(n_cand), n_dem, info)
     if solver == "greedy":
         bounds = {"online": fixed_w + float(online), "coverable": reachable_w}
-        lp = _lp_bound(model, time_limit_s, mip_gap, info)
+        lp = _lp_bound(lambda: _highs.max_coverage_model(
+            cov_m, w_g, np.ones(w_g.size, dtype=bool), k, fixed_w), cov_m.nnz, time_limit_s,
+            mip_gap, info)
         if lp is not None:
             bounds["lp"] = lp
         source = min(bounds, key=lambda s: bounds[s])
         info["bound_source"] = source
         info["bounds"] = bounds
         return finish(order, gains, _round_bound(bounds[source], integral, maximise=True), None)
+    model = _highs.max_coverage_model(cov_m, w_g, np.ones(w_g.size, dtype=bool), k, fixed_w)
     start = np.zeros(model.num_col)
     start[order] = 1.0
     start[n_cand:] = _covered_groups(cov, order, group, w_g.size)
@@ -713,15 +698,18 @@ def set_cover(
     )
     ratio_bound = _round_bound(need / float(np.max(gain0 / cost)), integral, maximise=False)
     safe_bound = ratio_bound
-    cov_g, w_g, group = _highs.aggregate_demand(cov, w, active)
+    cov_g, w_g, group = _reduce.aggregate_demand(cov, w, active)
     info["n_demand_groups"] = int(w_g.size)
-    cov_m = _drop_dominated(cov_g, cost, n_dem, info)
-    model = _highs.set_cover_model(
-        cov_m, w_g, np.ones(w_g.size, dtype=bool), cost, None if full else need - tol
-    )
+    cov_m = _reduce.drop_dominated(cov_g, cost, n_dem, info)
+
+    def build() -> _highs.MipModel:
+        return _highs.set_cover_model(
+            cov_m, w_g, np.ones(w_g.size, dtype=bool), cost, None if full else need - tol
+        )
+
     lp_b = -math.inf
     if solver == "greedy":
-        lp = _lp_bound(model, time_limit_s, mip_gap, info)
+        lp = _lp_bound(build, cov_m.nnz, time_limit_s, mip_gap, info)
         lp_b = _round_bound(lp, integral, maximise=False) if lp is not None else -math.inf
         info["bound_source"] = "lp" if lp_b >= ratio_bound else "ratio"
     lower = max(lp_b, ratio_bound)
@@ -733,7 +721,7 @@ def set_cover(
     # open into an objective offset) and reports a false optimum -- notebook 02: "optimal 51"
     # for a 59-site optimum, 200 x 2,000: "53" for 54.  _solve_mip would catch it and solve
     # again; the local-search plan stays the fallback below instead.
-    res = _solve_mip(model, time_limit_s=time_limit_s, mip_gap=mip_gap, start=None, info=info)
+    res = _solve_mip(build(), time_limit_s=time_limit_s, mip_gap=mip_gap, start=None, info=info)
     info.update(_mip_info(res))
     if res.status == "infeasible":  # pragma: no cover - the goal is reachable by construction
         raise InfeasibleError("set cover model is infeasible (internal error)")
@@ -1196,7 +1184,7 @@ def capacitated_coverage(
     greedy_mask[order] = True
     if k == 0 or not active.any():
         return finish(greedy_mask, fixed_w, None)
-    cov_g, w_g, group = _highs.aggregate_demand(cov, w, active)
+    cov_g, w_g, group = _reduce.aggregate_demand(cov, w, active)
     n_g = int(w_g.size)
     info["n_demand_groups"] = n_g
     if solver == "greedy" and float(info["greedy_assignment_served"]) >= simple - 1e-9 * max(
@@ -1204,12 +1192,14 @@ def capacitated_coverage(
     ):
         info["bound_source"] = "capacity"  # already reached: no LP needed
         return finish(greedy_mask, _round_bound(simple, integral, maximise=True), None)
-    model = _highs.capacitated_model(cov_g, w_g, np.ones(n_g, dtype=bool), cap, k, fixed_w)
     if solver == "greedy":
-        lp = _lp_bound(model, min(time_limit_s, CAPACITATED_LP_TIME_S), mip_gap, info)
+        lp = _lp_bound(lambda: _highs.capacitated_model(
+            cov_g, w_g, np.ones(n_g, dtype=bool), cap, k, fixed_w), cov_g.nnz,
+            min(time_limit_s, CAPACITATED_LP_TIME_S), mip_gap, info)
         info["bound_source"] = "lp" if lp is not None and lp < simple else "capacity"
         bound = min(simple, lp if lp is not None else math.inf)
         return finish(greedy_mask, _round_bound(bound, integral, maximise=True), None)
+    model = _highs.capacitated_model(cov_g, w_g, np.ones(n_g, dtype=bool), cap, k, fixed_w)
     start = np.zeros(model.num_col)
     start[order] = 1.0
     pair_site = np.asarray(model.meta["pair_site"])
