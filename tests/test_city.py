@@ -22,7 +22,7 @@ from benchmarks.cases import CitySpec, city_case
 from benchmarks.city_files import write_city_files
 
 ROOT = Path(__file__).resolve().parents[1]
-CAP_MB = 1500  # before ISSUE 15 this city's run peaked above 2 GB (siting) and would be killed
+CAP_MB = 1500  # before the chunked relation (ISSUE 13/15) this city's run peaked at 5.3 GB in siting
 SPEC = CitySpec(side=100, n_households=100_000, n_facilities=50, n_candidates=1_000,
                 n_clusters=20)
 
@@ -68,14 +68,6 @@ def city_run(tmp_path_factory):
     return files, report
 
 
-_SITING_RELATION = pytest.mark.xfail(
-    strict=True, reason="ISSUE 15/13 open: siting still builds the candidate x demand relation at "
-    "household level (elderly care peaks ~2.2 GB, convenience ~6.4 GB on this city), so the run is "
-    "killed above the cap in 'siting new elderly_care stations'; strict: remove this mark when "
-    "the edge-level relation lands and the run fits")
-
-
-@_SITING_RELATION
 def test_reduced_city_runs_under_the_memory_cap(city_run):
     files, report = city_run
     assert not report["killed"], (f"killed above {CAP_MB} MB (sampled "
@@ -90,7 +82,6 @@ def test_reduced_city_runs_under_the_memory_cap(city_run):
     assert (out / "map.html").stat().st_size < 5_000_000
 
 
-@_SITING_RELATION
 def test_reduced_city_summary_accounts_every_row_and_step(city_run):
     files, report = city_run
     summary = json.loads((files.folder / "out" / "summary.json").read_text(encoding="utf-8"))

@@ -284,3 +284,76 @@ def test_generated_candidates_respect_the_maximum(scenario):
     assert gen["cell_m"] >= cov.profile.category("elderly_care").reach_m / 4
     # fewer candidates never cover more
     assert capped.plan.objective <= full.plan.objective + 1e-9
+
+
+def _tight_budget(monkeypatch, n_bytes):
+    import geosvc.siting as siting_mod
+
+    monkeypatch.setattr(siting_mod.resources, "available_bytes",
+                        lambda *, share=1.0, floor=0: int(n_bytes))
+
+
+def test_relation_over_the_budget_thins_generated_sites_and_warns(scenario, monkeypatch):
+    from geosvc import diagnostics
+
+    net, cov, cands = scenario
+    full = propose_sites(net, cov, category="elderly_care", model="max-coverage", k=3,
+                         candidates=cands, spacing_m=100.0, n_clusters=0)
+    per = full.info["relation"]["pairs_per_candidate_sampled"]
+    n_full = full.n_candidates
+    # room for about a third of the candidates' pairs
+    _tight_budget(monkeypatch, per * 16 * n_full / 3)
+    with diagnostics.collect() as seen:
+        thin = propose_sites(net, cov, category="elderly_care", model="max-coverage", k=3,
+                             candidates=cands, spacing_m=100.0, n_clusters=0)
+    codes = [w["code"] for w in seen.to_list()]
+    assert "candidates_thinned_for_memory" in codes
+    rel = thin.info["relation"]
+    assert rel["thinned_for_memory"] and rel["candidates_before"] == n_full
+    assert thin.n_candidates == rel["candidates_after"] < n_full
+    # every planner's site is kept; the plan is still audited (objective recomputed)
+    assert (thin.info["candidates"].get("user", 0)) == len(cands)
+    assert thin.plan.objective <= full.plan.objective + 1e-9
+    assert thin.plan.info["objective_check"] == "passed"
+
+
+def test_planner_sites_that_cannot_fit_stop_with_the_fix(scenario, monkeypatch):
+    from geosvc._errors import MemoryLimitError
+
+    net, cov, cands = scenario
+    _tight_budget(monkeypatch, 16)
+    with pytest.raises(MemoryLimitError, match="memory-limit"):
+        propose_sites(net, cov, category="elderly_care", model="max-coverage", k=2,
+                      candidates=cands, candidates_only=True)
+
+
+def test_merged_demand_columns_equal_brute_force_set_grouping():
+    """locate's compiled demand merge against Python frozensets of covering candidates."""
+    import scipy.sparse as sp
+
+    from geosvc.locate._reduce import aggregate_demand as merge
+
+    rng = np.random.default_rng(5)
+    n_cand, n_dem = 40, 3000
+    # few distinct column patterns, so many columns merge; some columns empty
+    patterns = rng.random((25, n_cand)) < 0.15
+    cols = patterns[rng.integers(0, 25, n_dem)].T
+    cols[:, rng.random(n_dem) < 0.05] = False
+    cov = sp.csr_array(cols)
+    w = rng.integers(1, 9, n_dem).astype(float)
+    active = cols.any(axis=0) & (rng.random(n_dem) < 0.9)
+    cov_g, w_g, group = merge(cov, w, active)
+    sets = {}
+    for i in np.flatnonzero(active):
+        sets.setdefault(frozenset(np.flatnonzero(cols[:, i]).tolist()), []).append(i)
+    assert cov_g.shape == (n_cand, len(sets))
+    dense_g = cov_g.toarray()
+    for members in sets.values():
+        g = group[members]
+        assert (g == g[0]).all()
+        assert w_g[g[0]] == pytest.approx(w[members].sum())
+        assert (dense_g[:, g[0]] == cols[:, members[0]]).all()
+    assert (group[~active] == -1).all()
+    assert cov_g.has_sorted_indices and all(
+        np.all(np.diff(cov_g.indices[cov_g.indptr[r]:cov_g.indptr[r + 1]]) > 0)
+        for r in range(n_cand))
