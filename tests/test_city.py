@@ -92,7 +92,7 @@ def test_reduced_city_summary_accounts_every_row_and_step(city_run):
         assert sum(s[f"rows_{k}"] for k in ("covered", "uncovered", "unreachable",
                                             "off_network", "invalid")) == n
     names = [s["name"] for s in summary["steps"]]
-    for prefix in ("reading street network", "reading households", "walking-time coverage",
+    for prefix in ("checking the inputs", "reading street network", "walking-time coverage",
                    "writing households.gpkg", "service-circle polygons", "siting new",
                    "map.html", "figures"):
         assert any(n_.startswith(prefix) for n_ in names), (prefix, names)
