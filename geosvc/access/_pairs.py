@@ -10,6 +10,7 @@ import scipy.sparse as sp
 
 from geosvc import resources
 from geosvc._kernels import anchor_seeds, bounded_dijkstra_many, coverage_pairs
+from geosvc._schema import covered
 from geosvc.access._snap import Anchors
 from geosvc.network import CompiledNetwork
 
@@ -26,8 +27,6 @@ _CHUNK_BYTES_PER_PAIR = 64
 _CHUNK_PAIRS = 4_000_000
 #: Candidates in the first chunk, which measures the pairs per candidate.
 _FIRST_CHUNK = 64
-#: Coverage tolerance in metres (the same as the walking-time coverage of households).
-_EPS_M = 1e-6
 
 
 def pairs_within(
@@ -109,8 +108,8 @@ def coverage_relation(
     net, sources, targets
         The network and the snapped sources (candidates) and targets (demand).
     limit_m
-        Coverage reach; a pair is covering when its distance is ``<= limit_m`` (1e-6 m
-        tolerance, as for households).
+        Coverage reach; a pair is covering by :func:`geosvc._schema.covered` (the rule of
+        the households' coverage).
     cost_limit_m
         Also return the distances of every pair within this (``>= limit_m``) reach.
     on_chunk
@@ -131,11 +130,11 @@ def coverage_relation(
     while start < n_src:
         idx = np.arange(start, min(n_src, start + size))
         cs, ds, dist = pairs_within(net, sources.subset(idx), targets, search_m)
-        within = dist <= limit_m + _EPS_M
+        within = covered(dist, limit_m)
         ptr[start + 1:start + 1 + idx.size] = np.bincount(cs[within], minlength=idx.size)
         cols.append(ds[within].astype(np.int32))
         if cost_limit_m is not None:
-            keep = dist <= cost_limit_m + _EPS_M
+            keep = covered(dist, cost_limit_m)
             cost_counts[idx] = np.bincount(cs[keep], minlength=idx.size)
             cost_cols.append(ds[keep].astype(np.int32))
             cost_vals.append(dist[keep])
@@ -181,4 +180,4 @@ def mean_pairs_per_source(net: CompiledNetwork, sources: Anchors, targets: Ancho
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(n_src, size=min(sample, n_src), replace=False))
     _, _, dist = pairs_within(net, sources.subset(idx), targets, limit_m)
-    return float(np.count_nonzero(dist <= limit_m + _EPS_M)) / idx.size
+    return float(np.count_nonzero(covered(dist, limit_m))) / idx.size
