@@ -9,7 +9,7 @@ GeoPackages a GIS team would hand over (:mod:`benchmarks.city_files`) and run en
   from its ``summary.json["steps"]``; the whole process's wall time and peak RSS measured
   from outside (``getrusage(RUSAGE_CHILDREN)``, independent of geosvc's own bookkeeping);
 * the same through the Python API (:func:`geosvc.pipeline.load_inputs` +
-  :func:`geosvc.demo.run_analysis`) in a second child process.
+  :func:`geosvc.pipeline.run_all`) in a second child process.
 
 Goals (this 2-core machine): whole run <= 3 min, peak <= 8 GB; reading the road layer <= 8 s;
 coverage <= 3 s; writing the households layer <= 6 s.
@@ -78,8 +78,7 @@ def _api_child(folder: str, out: str) -> None:  # pragma: no cover - child proce
     """The same run through the Python API (used as ``python -c``)."""
     from geosvc import resources
     from geosvc.config import load_config
-    from geosvc.demo import run_analysis
-    from geosvc.pipeline import load_inputs
+    from geosvc.pipeline import RunOptions, SitingOptions, load_inputs, run_all
     from geosvc.standards import load_profile
 
     cfg = load_config(Path(folder) / "city.toml")
@@ -88,8 +87,8 @@ def _api_child(folder: str, out: str) -> None:  # pragma: no cover - child proce
         inputs = load_inputs(roads=cfg.inputs.roads, households=cfg.inputs.households,
                              facilities=cfg.inputs.facilities, crs=cfg.inputs.crs,
                              household_columns={"id_col": "building_id"}, name="city (API)")
-        run_analysis(inputs, load_profile(), out_dir=Path(out), lang="en", k=cfg.siting.k,
-                     started=started)
+        run_all(inputs, RunOptions(out_dir=Path(out), profile=load_profile(), lang="en",
+                                   siting=SitingOptions(k=cfg.siting.k)), started=started)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps({"peak_mb": peak_mb}))
 
@@ -180,7 +179,7 @@ def case_city_run(quick: bool) -> Recorder:
     api_peak = float(json.loads(lines[-1])["peak_mb"]) if api.returncode == 0 and lines \
         else float("nan")
     rec.add("api: whole run", "geosvc API", api_wall if api.returncode == 0 else float("inf"),
-            task="load_inputs + run_analysis (process wall, peak RSS of the process)",
+            task="load_inputs + run_all (process wall, peak RSS of the process)",
             threads="2", peak_mb=api_peak, note=f"exit {api.returncode}")
     if api.returncode == 0:
         _record_steps(rec, "api", _steps(root / "out-api" / "summary.json"))

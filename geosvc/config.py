@@ -9,13 +9,17 @@ from __future__ import annotations
 import time
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from geosvc._errors import ConfigError, InputError
 
-__all__ = ["Config", "load_config", "run_config"]
+if TYPE_CHECKING:
+    from geosvc.pipeline import Inputs, RunOptions
+    from geosvc.standards import Profile
+
+__all__ = ["Config", "load_config", "run_config", "run_options", "config_inputs"]
 
 CoordSystem = Literal["wgs84", "gcj02", "bd09"]
 
@@ -318,45 +322,60 @@ def run_config(cfg: Config) -> dict[str, Any]:
         return _run_config(cfg)
 
 
-def _run_config(cfg: Config) -> dict[str, Any]:
-    from geosvc.demo import run_analysis
+def run_options(cfg: Config, profile: Profile) -> RunOptions:
+    """The :class:`geosvc.pipeline.RunOptions` a validated config asks for."""
+    from geosvc.pipeline import RunOptions, SitingOptions
+
+    st = cfg.siting
+    return RunOptions(
+        out_dir=Path(cfg.output.folder), profile=profile, lang=cfg.output.lang,
+        categories=None if cfg.analysis.categories is None else tuple(cfg.analysis.categories),
+        thresholds_min=tuple(cfg.analysis.thresholds_min),
+        radius_method=cfg.analysis.radius_method, basemap=cfg.output.basemap,
+        siting=SitingOptions(model=st.model, k=st.k, target=st.target, solver=st.solver,
+                             candidates_path=st.candidates, candidates_layer=st.candidates_layer,
+                             candidates_id=st.candidates_id, candidates_only=st.candidates_only,
+                             capacity_column=st.capacity_column))
+
+
+def config_inputs(cfg: Config, profile: Profile) -> Inputs:
+    """Read the inputs a validated config names (a bundled sample or files)."""
     from geosvc.pipeline import district_inputs, helsinki_inputs, load_inputs
+
+    inp = cfg.inputs
+    if inp.sample == "district":
+        return district_inputs(seed=inp.seed)
+    if inp.sample == "helsinki":
+        return helsinki_inputs(profile=profile)
+    assert inp.roads and inp.households and inp.facilities
+    cols = inp.households_columns
+    fcols = inp.facilities_columns
+    return load_inputs(
+        roads=inp.roads, households=inp.households, facilities=inp.facilities,
+        areas={a.level: {"path": a.path, "layer": a.layer, "id": a.id, "name": a.name}
+               for a in inp.areas},
+        compounds=inp.compounds, crs=inp.crs,
+        coord_system=inp.coord_systems(),
+        layers={"roads": inp.roads_layer, "households": inp.households_layer,
+                "facilities": inp.facilities_layer, "compounds": inp.compounds_layer},
+        household_columns={"id_col": cols.id,
+                           "households_col": None if inp.one_household_per_point
+                           else cols.households,
+                           "persons_col": cols.persons, "elderly_col": cols.elderly},
+        facility_columns={"id_col": fcols.id, "category_col": fcols.category,
+                          "subtype_col": fcols.subtype, "floor_area_col": fcols.floor_area},
+        input_crs={"households": inp.households_crs, "facilities": inp.facilities_crs,
+                   "compounds": inp.compounds_crs},
+        xy={"households": inp.households_xy, "facilities": inp.facilities_xy},
+        profile=profile, name=f"config {_input_name(inp.roads)}",
+        connectivity=inp.connectivity, components=inp.components,
+        min_component_nodes=inp.min_component_nodes)
+
+
+def _run_config(cfg: Config) -> dict[str, Any]:
+    from geosvc.pipeline import run_all
     from geosvc.standards import load_profile
 
     started = time.perf_counter()
     prof = load_profile(cfg.profile.name, overrides=cfg.profile.overrides)
-    inp = cfg.inputs
-    if inp.sample == "district":
-        inputs = district_inputs(seed=inp.seed)
-    elif inp.sample == "helsinki":
-        inputs = helsinki_inputs(profile=prof)
-    else:
-        assert inp.roads and inp.households and inp.facilities
-        cols = inp.households_columns
-        fcols = inp.facilities_columns
-        inputs = load_inputs(
-            roads=inp.roads, households=inp.households, facilities=inp.facilities,
-            areas={a.level: {"path": a.path, "layer": a.layer, "id": a.id, "name": a.name}
-                   for a in inp.areas},
-            compounds=inp.compounds, crs=inp.crs,
-            coord_system=inp.coord_systems(),
-            layers={"roads": inp.roads_layer, "households": inp.households_layer,
-                    "facilities": inp.facilities_layer, "compounds": inp.compounds_layer},
-            household_columns={"id_col": cols.id,
-                               "households_col": None if inp.one_household_per_point
-                               else cols.households,
-                               "persons_col": cols.persons, "elderly_col": cols.elderly},
-            facility_columns={"id_col": fcols.id, "category_col": fcols.category,
-                              "subtype_col": fcols.subtype, "floor_area_col": fcols.floor_area},
-            input_crs={"households": inp.households_crs, "facilities": inp.facilities_crs,
-                       "compounds": inp.compounds_crs},
-            xy={"households": inp.households_xy, "facilities": inp.facilities_xy},
-            profile=prof, name=f"config {_input_name(inp.roads)}",
-            connectivity=inp.connectivity, components=inp.components,
-            min_component_nodes=inp.min_component_nodes)
-    return run_analysis(inputs, prof, out_dir=Path(cfg.output.folder), lang=cfg.output.lang,
-                        k=cfg.siting.k, model=cfg.siting.model, target=cfg.siting.target,
-                        solver=cfg.siting.solver, categories=cfg.analysis.categories,
-                        siting_options=cfg.siting.propose_options(),
-                        thresholds_min=tuple(cfg.analysis.thresholds_min), started=started,
-                        basemap=cfg.output.basemap, radius_method=cfg.analysis.radius_method)
+    return run_all(config_inputs(cfg, prof), run_options(cfg, prof), started=started)

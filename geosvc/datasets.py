@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -31,6 +30,7 @@ import geopandas as gpd
 import numpy as np
 import pyogrio
 
+from geosvc import settings
 from geosvc._district import (
     CONVENIENCE_SUBTYPES,
     CRS,
@@ -72,8 +72,6 @@ DATASET_NAMES: tuple[str, ...] = ("district", "helsinki")
 
 _MIN_SCALE = 0.2
 _MAX_SCALE = 4.0
-_ENV_DATA_DIR = "GEOSVC_DATA_DIR"
-_PROJECT_NAME_RE = re.compile(r"""^\s*name\s*=\s*["']geosvc["']""", re.MULTILINE)
 
 
 @dataclass(frozen=True, eq=False)
@@ -252,33 +250,10 @@ def read_district(path: str | os.PathLike[str]) -> District:
 def default_data_dir() -> Path:
     """Return (and create) the folder where generated sample data is kept.
 
-    The folder is, in order of preference: the environment variable
-    ``GEOSVC_DATA_DIR`` if set; ``data/raw`` in the nearest ancestor of the current
-    working directory whose ``pyproject.toml`` declares ``name = "geosvc"``; else
-    ``~/.cache/geosvc``.
-
-    Returns
-    -------
-    pathlib.Path
-        The existing folder.
+    See :func:`geosvc.settings.data_dir` (``GEOSVC_DATA_DIR``, else ``data/raw`` of the
+    checkout, else ``~/.cache/geosvc``).
     """
-    env = os.environ.get(_ENV_DATA_DIR, "").strip()
-    if env:
-        folder = Path(env).expanduser()
-    else:
-        folder = Path.home() / ".cache" / "geosvc"
-        cwd = Path.cwd().resolve()
-        for parent in (cwd, *cwd.parents):
-            pyproject = parent / "pyproject.toml"
-            try:
-                text = pyproject.read_text(encoding="utf-8")
-            except OSError:
-                continue
-            if _PROJECT_NAME_RE.search(text):
-                folder = parent / "data" / "raw"
-                break
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return settings.data_dir()
 
 
 def get_path(name: str = "district", *, seed: int = 2023, regenerate: bool = False) -> Path:

@@ -22,6 +22,7 @@ import shapely
 
 from geosvc import diagnostics
 from geosvc._errors import CRSError, InputError
+from geosvc.io import read_layer
 
 __all__ = ["prepare_households", "read_households", "households_from_buildings",
            "households_from_raster", "rasterize_population", "read_points",
@@ -30,6 +31,9 @@ __all__ = ["prepare_households", "read_households", "households_from_buildings",
 
 log = logging.getLogger(__name__)
 
+read_points = read_layer
+"""Alias of :func:`geosvc.io.read_layer` (kept for existing callers)."""
+
 MAX_HOUSEHOLDS_PER_POINT = 20_000.0
 """Largest plausible household count of one point (a very large compound is ~10,000)."""
 MAX_PERSONS_PER_POINT = 100_000.0
@@ -37,11 +41,6 @@ MAX_PERSONS_PER_POINT = 100_000.0
 
 _LINE_TYPES = (1, 2, 5)  # LineString, LinearRing, MultiLineString
 _POLYGON_TYPES = (3, 6)
-_DEFAULT_LAYERS = {"households": ("households", "buildings", "residential"),
-                   "facilities": ("facilities",), "candidates": ("candidates",),
-                   "compounds": ("compounds",)}
-
-
 def read_households(path: str | Path, *, layer: str | None = None,
                     coord_system: str = "wgs84", crs: Any = None,
                     xy: Sequence[str] | None = None) -> gpd.GeoDataFrame:
@@ -52,159 +51,8 @@ def read_households(path: str | Path, *, layer: str | None = None,
     or Excel sheet; ``crs`` is the CRS of a table's coordinates (or of a layer that has
     none); ``coord_system`` the datum of lon/lat (``wgs84``, ``gcj02``, ``bd09``).
     """
-    return read_points(path, layer=layer, coord_system=coord_system, what="households",
-                       crs=crs, xy=xy)
-
-
-def _option(what: str, key: str) -> str:
-    """The CLI option and config key that set ``key`` for input ``what`` (for messages)."""
-    if what == "areas":
-        return f"the areas spec (config: inputs.areas[].{key})"
-    return f"--{what}-{key} (config: inputs.{what}_{key})"
-
-
-def _pick_layer(p: Path, layer: str | None, what: str,
-                defaults: Sequence[str] | None = None) -> str | None:
-    import pyogrio
-
-    try:
-        names = [str(n) for n in pyogrio.list_layers(p)[:, 0]]
-    except Exception as exc:
-        raise InputError(f"{p}: cannot read the {what} file ({exc}); is it a GeoPackage, "
-                         "Shapefile, GeoJSON, CSV or .xlsx file?") from None
-    if layer is not None:
-        if layer not in names:
-            raise InputError(f"{p}: no layer {layer!r}; layers are {names}; fix "
-                             f"{_option(what, 'layer')}")
-        return layer
-    if len(names) <= 1:
-        return None
-    for name in defaults or _DEFAULT_LAYERS.get(what, (what,)):
-        if name in names:
-            return name
-    raise InputError(f"{p} holds {len(names)} layers {names}; name the {what} layer with "
-                     f"{_option(what, 'layer')}")
-
-
-def _set_crs(gdf: gpd.GeoDataFrame, crs: Any, p: Path, what: str) -> gpd.GeoDataFrame:
-    from geosvc.tables import parse_crs
-
-    if crs is None:
-        if gdf.crs is None:
-            raise CRSError(f"{p}: the {what} layer has no CRS; set it in the file or give it "
-                           f"with {_option(what, 'crs')} (e.g. EPSG:4326)")
-        return gdf
-    want = parse_crs(crs, option=_option(what, "crs"))
-    if gdf.crs is None:
-        return gdf.set_crs(want)
-    if not gdf.crs.equals(want):
-        raise CRSError(f"{p}: the {what} layer says its CRS is {gdf.crs.to_string()} but "
-                       f"{_option(what, 'crs')} says {want.to_string()}; drop the option or fix "
-                       "the file")
-    return gdf
-
-
-def _check_lonlat(gdf: gpd.GeoDataFrame, p: Path | str, what: str) -> None:
-    """Error when (nearly) every row is outside the lon/lat range and swapped would fit."""
-    if gdf.crs is None or not gdf.crs.is_geographic or len(gdf) == 0:
-        return
-    b = shapely.bounds(gdf.geometry.to_numpy())
-    ok = np.isfinite(b).all(axis=1)
-    if not ok.any():
-        return
-    b = b[ok]
-    out = (np.abs(b[:, [0, 2]]) > 180).any(axis=1) | (np.abs(b[:, [1, 3]]) > 90).any(axis=1)
-    if out.mean() <= 0.5:
-        return  # a few rows: each becomes invalid with its reason
-    swapped_fits: np.ndarray = np.asarray((np.abs(b[:, [1, 3]]) <= 180).all(axis=1)
-                                          & (np.abs(b[:, [0, 2]]) <= 90).all(axis=1))
-    row = int(np.flatnonzero(ok)[np.flatnonzero(out)[0]])
-    ex = f"row {row}: x={b[out][0, 0]:g}, y={b[out][0, 1]:g}"
-    hint = ("are lon/lat swapped? Put longitude first (x) and latitude second (y)"
-            if swapped_fits[out].mean() > 0.9 else
-            f"give the layer's real CRS with {_option(what, 'crs')}")
-    raise InputError(f"{p}: {int(out.sum())} of {len(b)} {what} rows lie outside the lon/lat "
-                     f"range of {gdf.crs.to_string()} ({ex}); {hint}")
-
-
-def read_points(path: str | Path, *, layer: str | None = None, coord_system: str = "wgs84",
-                what: str = "points", crs: Any = None, xy: Sequence[str] | None = None,
-                default_layers: Sequence[str] | None = None) -> gpd.GeoDataFrame:
-    """Read a vector layer or a CSV/Excel table of ``what`` (every row kept).
-
-    Parameters
-    ----------
-    path
-        GeoPackage/Shapefile/GeoJSON, or ``.csv``/``.xlsx``.
-    layer
-        Layer of a multi-layer file, or Excel sheet.  A file with several layers and no
-        layer named is read from the layer called ``what`` (households: also
-        ``buildings``), else it is an error listing the layers.
-    coord_system
-        Datum of lon/lat coordinates: ``wgs84``, ``gcj02`` or ``bd09``.
-    what
-        ``households``, ``facilities``, ``candidates``, ``compounds``, ``areas``: used in
-        messages and option names.
-    crs
-        CRS of a table's coordinates, or of a layer that carries none.
-    xy
-        Coordinate column names of a table (default: detected).
-    default_layers
-        Layer names tried, in order, when a multi-layer file is read without ``layer``.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        The rows with their CRS (EPSG:4326 after a ``gcj02``/``bd09`` conversion).
-    """
-    from geosvc._uri import is_db_uri, mask_uri
-
-    if is_db_uri(path):
-        from geosvc.postgis import read_postgis_layer
-
-        where: Path | str = mask_uri(str(path))
-        gdf = read_postgis_layer(str(path))
-    else:
-        where = Path(path)
-        gdf = _read_file_points(where, layer=layer, what=what, crs=crs, xy=xy,
-                                default_layers=default_layers)
-    _check_lonlat(gdf, where, what)
-    if coord_system != "wgs84":
-        from geosvc.crs import to_wgs84_frame
-
-        gdf = to_wgs84_frame(gdf, coord_system=coord_system)
-    gdf.attrs["source"] = str(where)
-    return gdf
-
-
-def _read_file_points(p: Path, *, layer: str | None, what: str, crs: Any,
-                      xy: Sequence[str] | None, default_layers: Sequence[str] | None
-                      ) -> gpd.GeoDataFrame:
-    """The rows of a vector file or a CSV/Excel table, with their CRS."""
-    from geosvc.tables import is_table, read_table
-
-    if not p.exists():
-        raise InputError(f"{p}: {what} file not found; check the path")
-    if p.is_dir() and p.suffix.lower() != ".gdb":
-        raise InputError(f"{p}: is a folder, not a {what} file")
-    if is_table(p):
-        return read_table(p, what=what, xy=xy, crs=crs, sheet=layer,
-                          option=_option(what, "xy"), crs_option=_option(what, "crs"))
-    if p.suffix.lower() in (".xls",):
-        raise InputError(f"{p}: old Excel .xls is not read; save it as .xlsx or .csv")
-    use = _pick_layer(p, layer, what, default_layers)
-    try:
-        gdf = gpd.read_file(p, layer=use, engine="pyogrio")
-    except Exception as exc:
-        raise InputError(f"{p}: cannot read the {what} layer"
-                         + (f" {use!r}" if use else "") + f" ({exc})") from exc
-    return _set_crs(gdf, crs, p, what)
-
-
-def _read_layer(path: str | Path, *, layer: str | None, coord_system: str,
-                what: str) -> gpd.GeoDataFrame:
-    """Backwards-compatible alias of :func:`read_points`."""
-    return read_points(path, layer=layer, coord_system=coord_system, what=what)
+    return read_layer(path, layer=layer, coord_system=coord_system, what="households",
+                      crs=crs, xy=xy)
 
 
 def _numeric(frame: pd.DataFrame, col: str, reason: np.ndarray, label: str, *,

@@ -24,13 +24,13 @@ def read_facilities(path: str | Path, *, layer: str | None = None,
                     ) -> gpd.GeoDataFrame:
     """Read a facility layer (GeoPackage, Shapefile, GeoJSON) or a CSV/Excel table.
 
-    See :func:`geosvc.demand.read_points` for ``layer``, ``coord_system``, ``crs`` and
+    See :func:`geosvc.io.read_layer` for ``layer``, ``coord_system``, ``crs`` and
     ``xy``; ``what`` names the input in messages (``candidates`` for candidate sites).
     """
-    from geosvc.demand import read_points
+    from geosvc.io import read_layer
 
-    return read_points(path, layer=layer, coord_system=coord_system, what=what, crs=crs,
-                       xy=xy)
+    return read_layer(path, layer=layer, coord_system=coord_system, what=what, crs=crs,
+                      xy=xy)
 
 
 def _tag_column(pois: pd.DataFrame, key: str) -> pd.Series:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 import platform
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import geopandas as gpd
 import networkx as nx
@@ -24,11 +24,9 @@ import shapely
 
 from geosvc import diagnostics, resources
 from geosvc._errors import CRSError, InputError
-from geosvc._schema import area_col
 from geosvc.coverage import CoverageResult, analyse_coverage
-from geosvc.demand import read_households, read_points
 from geosvc.facilities import read_facilities
-from geosvc.io import file_sha256, write_gpkg, write_json
+from geosvc.io import file_sha256, read_layer, write_gpkg, write_json
 from geosvc.network import (
     RUN_MIN_COMPONENT_NODES,
     CompiledNetwork,
@@ -41,11 +39,15 @@ from geosvc.standards import Profile, load_profile
 
 __all__ = [
     "Inputs",
+    "RunOptions",
+    "SitingOptions",
+    "run_all",
     "load_inputs",
     "district_inputs",
     "helsinki_inputs",
     "run_coverage",
     "write_coverage",
+    "write_coverage_layers",
     "step",
     "attach_resources",
     "versions",
@@ -216,9 +218,9 @@ def load_inputs(
     hh_cols = dict(household_columns or {})
     with step("checking the inputs"):
         if households is not None:
-            hh_raw = read_households(households, layer=ly.get("households"),
-                                     coord_system=cs.get("households", "wgs84"),
-                                     crs=icrs.get("households"), xy=ixy.get("households"))
+            hh_raw = read_layer(households, layer=ly.get("households"), what="households",
+                                coord_system=cs.get("households", "wgs84"),
+                                crs=icrs.get("households"), xy=ixy.get("households"))
             hh = prepare_households(hh_raw, source=str(households), **hh_cols)
         else:
             hh = None
@@ -231,16 +233,16 @@ def load_inputs(
         area_raw: dict[str, tuple[Path | str, gpd.GeoDataFrame, Mapping[str, Any]]] = {}
         for level, spec in (areas or {}).items():
             p = _location(spec["path"])
-            gdf = read_points(p, layer=spec.get("layer"), coord_system=cs.get("areas", "wgs84"),
+            gdf = read_layer(p, layer=spec.get("layer"), coord_system=cs.get("areas", "wgs84"),
                               what="areas", default_layers=(level, f"{level}s",
                                                             level[:-1] + "ies", "areas"))
             _area_frame(gdf, spec.get("id", "area_id"), spec.get("name"), f"{p} ({level})")
             area_raw[level] = (p, gdf, spec)
         comp_raw = None
         if compounds is not None:
-            comp_raw = read_points(compounds, layer=ly.get("compounds"),
-                                   coord_system=cs.get("compounds", "wgs84"), what="compounds",
-                                   crs=icrs.get("compounds"))
+            comp_raw = read_layer(compounds, layer=ly.get("compounds"),
+                                  coord_system=cs.get("compounds", "wgs84"), what="compounds",
+                                  crs=icrs.get("compounds"))
     with step(f"reading street network {_display_name(roads_p)}"):
         net = _read_roads(roads_p, crs=crs, layer=ly.get("roads"),
                           coord_system=cs.get("roads", "wgs84"), connectivity=connectivity,
@@ -361,15 +363,21 @@ def write_coverage(result: CoverageResult, inputs: Inputs, out_dir: str | Path, 
                    write_summary: bool = True) -> dict[str, Any]:
     """Write ``households.gpkg``, ``areas.gpkg`` and ``summary.json``; return the summary."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with step("writing households.gpkg and areas.gpkg"):
-        write_gpkg({"households": result.households}, out / "households.gpkg")
-        if result.areas:
-            write_gpkg(result.areas, out / "areas.gpkg")
+    write_coverage_layers(result, out)
     summary = build_summary(result, inputs, started=started, extra=extra)
     if write_summary:
         write_json(summary, out / "summary.json")
     return summary
+
+
+def write_coverage_layers(result: CoverageResult, out_dir: Path) -> None:
+    """Write ``households.gpkg`` and (when there are areas) ``areas.gpkg`` into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with step("writing households.gpkg"):
+        write_gpkg({"households": result.households}, out_dir / "households.gpkg")
+    if result.areas:
+        with step("writing areas.gpkg"):
+            write_gpkg(result.areas, out_dir / "areas.gpkg")
 
 
 def build_summary(result: CoverageResult, inputs: Inputs, *, started: float,
@@ -430,13 +438,176 @@ def network_summary(net: CompiledNetwork) -> dict[str, Any]:
     return out
 
 
-ProgressFn = Callable[[str], None]
+# ---------------------------------------------------------------------------
+# The whole analysis: one entry point the CLI, the config and the demo all use
+# ---------------------------------------------------------------------------
 
 
-def worst_areas(result: CoverageResult, level: str, category: str, n: int = 5) -> pd.DataFrame:
-    """The ``n`` areas with the lowest coverage rate for a category (for reports)."""
-    frame = result.areas[level]
-    rate = area_col(category, "coverage_rate")
-    cols = ["area_id", "name", "households", rate, area_col(category, "households_uncovered"),
-            area_col(category, "elderly_uncovered")]
-    return pd.DataFrame(frame[cols]).sort_values(rate).head(n)
+@dataclass(frozen=True)
+class SitingOptions:
+    """How new stations are proposed (see :func:`geosvc.siting.propose_sites`)."""
+
+    model: str = "max-coverage"
+    k: int = 10
+    target: float = 0.95
+    solver: Literal["greedy", "exact"] = "greedy"
+    candidates_path: Path | None = None
+    candidates_layer: str | None = None
+    candidates_id: str | None = None
+    candidates_only: bool = False
+    capacity_column: str | None = None
+
+    def candidate_kwargs(self) -> dict[str, Any]:
+        """The candidate options as keyword arguments of ``propose_sites``."""
+        return {"candidates_path": self.candidates_path,
+                "candidates_layer": self.candidates_layer,
+                "candidates_id": self.candidates_id, "candidates_only": self.candidates_only,
+                "capacity_column": self.capacity_column}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything :func:`run_all` needs besides the inputs.
+
+    Attributes
+    ----------
+    out_dir
+        Output folder (created).
+    profile
+        Standards profile (default: :func:`geosvc.standards.load_profile`).
+    lang
+        Language of the map, figures and reports: ``zh`` or ``en``.
+    categories
+        Categories to analyse (default: the profile's).
+    thresholds_min
+        Walking times of the service circles; the largest is drawn on the map.
+    radius_method
+        ``profile`` or ``gb50180`` (see :func:`geosvc.coverage.analyse_coverage`).
+    basemap
+        Map tiles (``osm``, ``gaode``; default none: offline).
+    siting
+        Siting model and candidates.
+    """
+
+    out_dir: Path
+    profile: Profile | None = None
+    lang: str = "zh"
+    categories: tuple[str, ...] | None = None
+    thresholds_min: tuple[float, ...] = (5.0, 10.0, 15.0)
+    radius_method: str = "profile"
+    basemap: str | None = None
+    siting: SitingOptions = field(default_factory=SitingOptions)
+
+
+def run_all(inputs: Inputs, options: RunOptions, *, started: float | None = None
+            ) -> dict[str, Any]:
+    """Coverage, circles, siting, map, figures and reports for ``inputs``; writes them all.
+
+    Every step is timed with its peak resident memory (``summary.json["steps"]``); a memory
+    limit opened with :func:`geosvc.resources.memory_limit` is respected by the steps.
+
+    Returns
+    -------
+    dict
+        The summary, also written to ``summary.json``.
+    """
+    t0 = started if started is not None else time.perf_counter()
+    out_dir = Path(options.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    prof = options.profile or load_profile()
+    with resources.collect_steps():
+        cov = run_coverage(inputs, profile=prof,
+                           categories=None if options.categories is None else
+                           list(options.categories),
+                           radius_method=options.radius_method)
+        cats = list(cov.categories)
+        write_coverage_layers(cov, out_dir)
+        per_cat, agreement = _circles(inputs, cov, prof, cats, options.thresholds_min, out_dir)
+        plans = _siting(inputs, cov, cats, out_dir, options.siting)
+        circles_top = per_cat[per_cat["threshold_min"] == max(options.thresholds_min)]
+        figures = _map_and_figures(inputs, cov, prof, plans, circles_top, cats, options)
+        summary = build_summary(cov, inputs, started=t0, extra={
+            "circles": {"agreement": agreement,
+                        "category_area_km2": {f"{r.category}@{r.threshold_min:g}min":
+                                              round(float(r.area_m2) / 1e6, 3)
+                                              for r in per_cat.itertuples()}},
+            "siting": {c: p.to_dict() for c, p in plans.items()},
+            "outputs": sorted(str(p.name) for p in out_dir.iterdir()
+                              if not p.name.startswith(".")),
+            "figures": [p.name for p in figures],
+        })
+        _reports(summary, cov, plans, figures, out_dir, lang=options.lang)
+        summary["outputs"] = sorted({*summary["outputs"], "report.xlsx", "report.md",
+                                     "summary.json"})
+        attach_resources(summary)  # the report step too
+        summary["run"]["run_time_s"] = round(time.perf_counter() - t0, 2)
+        write_json(summary, out_dir / "summary.json")
+    log.info("run finished in %.1f s; peak resident memory %s", summary["run"]["run_time_s"],
+             resources.format_bytes(summary["run"]["peak_rss_mb"] * 2**20))
+    return summary
+
+
+def _reports(summary: dict[str, Any], cov: CoverageResult, plans: dict[str, Any],
+             figures: list[Path], out_dir: Path, *, lang: str) -> None:
+    from geosvc.report import write_excel_report, write_markdown_report
+
+    with step("report.xlsx and report.md"):
+        station_rows = [p.stations for p in plans.values() if len(p.stations)]
+        all_stations = pd.concat(station_rows, ignore_index=True) if station_rows else None
+        write_excel_report(out_dir / "report.xlsx", summary, areas=cov.areas,
+                           stations=all_stations, figures=figures, lang=lang)
+        write_markdown_report(out_dir / "report.md", summary, areas=cov.areas, lang=lang)
+
+
+def _circles(inputs: Inputs, cov: CoverageResult, prof: Profile, cats: list[str],
+             thresholds_min: tuple[float, ...], out_dir: Path
+             ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    from geosvc.circles import circle_agreement, service_circles, write_service_circles
+
+    with step("service-circle polygons (5/10/15 min per facility and category)"):
+        per_fac, per_cat = service_circles(inputs.net, cov.facilities, prof,
+                                           thresholds_min=thresholds_min, categories=cats,
+                                           compounds=inputs.compounds)
+    with step("writing service_circles.gpkg"):
+        write_service_circles(per_fac, per_cat, out_dir / "service_circles.gpkg")
+    with step("households inside the circle polygons (agreement check)"):
+        agreement = {c: circle_agreement(cov.households, per_cat, c,
+                                         threshold_min=prof.category(c).threshold_min,
+                                         tolerance_m=prof.access_tolerance_m)
+                     for c in cats if prof.category(c).threshold_min in thresholds_min}
+    return per_cat, agreement
+
+
+def _siting(inputs: Inputs, cov: CoverageResult, cats: list[str], out_dir: Path,
+            opts: SitingOptions) -> dict[str, Any]:
+    from geosvc.siting import propose_sites, write_siting
+
+    plans = {}
+    for c in cats:
+        with step(f"siting new {c} stations ({opts.model}, k={opts.k})"):
+            plans[c] = propose_sites(inputs.net, cov, category=c, model=opts.model, k=opts.k,
+                                     target=opts.target, solver=opts.solver,
+                                     **opts.candidate_kwargs())
+            log.info("%s", plans[c].describe())
+    with step("writing the siting plans"):
+        write_siting(plans, out_dir)
+    return plans
+
+
+def _map_and_figures(inputs: Inputs, cov: CoverageResult, prof: Profile, plans: dict[str, Any],
+                     circles: gpd.GeoDataFrame, cats: list[str], options: RunOptions
+                     ) -> list[Path]:
+    from geosvc.viz import coverage_map, write_figures, write_map
+
+    out_dir = Path(options.out_dir)
+    stations = {c: p.stations for c, p in plans.items()}
+    with step("map.html"):
+        m = coverage_map(cov.households, areas=cov.areas, facilities=cov.facilities,
+                         circles=circles, stations=stations, profile=prof, lang=options.lang,
+                         basemap=options.basemap, title=inputs.name)
+        write_map(m, out_dir / "map.html")
+    curves = pd.concat([p.curve for p in plans.values()], ignore_index=True)
+    with step("figures"):
+        return write_figures(cov.households, categories=cats, areas=cov.areas,
+                             circles=circles, stations=stations, curves=curves,
+                             profile=prof, lang=options.lang, out_dir=out_dir)

@@ -11,9 +11,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from geosvc.demo import run_analysis
 from geosvc.network import compile_network, graph_from_lines
-from geosvc.pipeline import Inputs
+from geosvc.pipeline import Inputs, RunOptions, SitingOptions, run_all
 from geosvc.standards import load_profile
 from tests.conftest import UTM, grid_lines
 
@@ -47,7 +46,8 @@ def run_dir(tmp_path_factory) -> Path:
                     {"community": community, "street": street}, None, [],
                     {"id_col": "bid"})
     out = tmp_path_factory.mktemp("report")
-    run_analysis(inputs, prof, out_dir=out, k=3, thresholds_min=(15.0,))
+    run_all(inputs, RunOptions(out_dir=out, profile=prof, thresholds_min=(15.0,),
+                               siting=SitingOptions(k=3)))
     return out
 
 

@@ -3,7 +3,6 @@ at the frontier, one GEOS buffer per search (run on all cores)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -13,6 +12,7 @@ import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
 
+from geosvc import settings
 from geosvc._errors import InputError
 from geosvc.access import Anchors
 from geosvc.circles._blocks import (
@@ -36,16 +36,8 @@ _PARTS_ALONE = 150  # collections with more parts are buffered part by part, the
 
 
 def n_workers() -> int:
-    """Threads for the GEOS work (GEOS releases the GIL): ``GEOSVC_THREADS`` or all CPUs."""
-    env = os.environ.get("GEOSVC_THREADS")
-    if env:
-        try:
-            return max(1, int(env))
-        except ValueError:
-            raise InputError(f"GEOSVC_THREADS={env!r} is not a whole number of threads") \
-                from None
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else (os.cpu_count() or 1))
+    """Threads for the GEOS work: :func:`geosvc.settings.threads`."""
+    return settings.threads()
 
 
 def check_tolerance(tolerance_m: float, quad_segs: int) -> tuple[float, int]:
