@@ -11,7 +11,8 @@ What counts
 * wide function: more than ``--max-params`` parameters (default 12; ``self``/``cls`` not counted);
 * private cross-package import: ``from A.B._m import x`` where the importer is not inside the
   package ``A.B`` that owns ``_m`` (Python's convention: a leading underscore is private to its
-  package and that package's subpackages), or ``from M import _x`` where ``M`` is another module.
+  package and that package's subpackages), or ``from M import _x`` where ``M`` is a public
+  module or a private module of another package.
   ``geosvc._errors`` is the package's shared error vocabulary and is not counted.
 """
 
@@ -73,14 +74,19 @@ def _private_imports(tree: ast.AST, module: str, package: str) -> Iterator[str]:
             yield f"{module}:{node.lineno} from {target} import ..."
             continue
         for alias in node.names:
-            if alias.name.startswith("_") and not alias.name.startswith("__") and target != module:
-                # a private submodule of an enclosing package (from pkg import _m) is fine
-                if package == target or package.startswith(target + "."):
-                    if (Path(*target.split(".")) / alias.name).exists() or Path(
-                        *target.split("."), alias.name + ".py"
-                    ).exists():
-                        continue
-                yield f"{module}:{node.lineno} from {target} import {alias.name}"
+            if not alias.name.startswith("_") or alias.name.startswith("__") or target == module:
+                continue
+            # a private submodule of an enclosing package (from pkg import _m) is fine
+            if (package == target or package.startswith(target + ".")) and (
+                    (Path(*target.split(".")) / alias.name).exists()
+                    or Path(*target.split("."), alias.name + ".py").exists()):
+                continue
+            # a private name of a private module, used inside that module's own package, is
+            # that package's internals; anywhere else (or from a public module) it crosses
+            target_pkg = target.rpartition(".")[0]
+            if owner is not None and package == target_pkg:
+                continue
+            yield f"{module}:{node.lineno} from {target} import {alias.name}"
 
 
 def scan(root: Path, package_dir: str = "geosvc", max_lines: int = 80, max_params: int = 12) -> dict:
