@@ -714,13 +714,12 @@ def _coverage_round(
         f = fill[t, 0]
         fits = f + m <= cap
         if fits:
-            for q in range(m):
-                td[q] = dem_idx[td[q]]
+            # positions, not ids, are sorted: they cluster by edge (cheap to sort, and
+            # sequential to read back); ids follow edge order
             _sort_ids(td, m, bits[t], words[t])
             for q in range(m):
-                j = td[q]
-                p = dem_pos[j]
-                arena_i[t, f + q] = j
+                p = td[q]
+                arena_i[t, f + q] = dem_idx[p]
                 arena_f[t, f + q, 0] = b[p]
                 b[p] = _INF
         else:
@@ -746,9 +745,14 @@ _RoundFn = Callable[
 
 
 def _run_rounds(
-    run_round: _RoundFn, n_items: int, n_workers: int, cap: int, n_cols: int
+    run_round: _RoundFn, n_items: int, n_workers: int, cap: int, n_cols: int,
+    sequence: NDArray[np.int64] | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
     """Run ``n_items`` independent jobs in adaptive rounds and assemble a CSR result.
+
+    ``sequence`` (a permutation of the jobs) is the order they are handed out in, e.g.
+    spatial order so that consecutive searches touch the same memory; the result is in job
+    order whatever the sequence.
 
     ``run_round(items, arena_i, arena_f, fill, rec)`` processes one round in parallel.
     The worker (thread ``t``) that runs job ``k`` writes its output at
@@ -772,7 +776,9 @@ def _run_rounds(
     while next_item < n_items or carried.size:
         take = max(round_size - carried.size, 0)
         stop = min(n_items, next_item + take)
-        items = np.concatenate((carried, np.arange(next_item, stop, dtype=np.int64)))
+        fresh = (np.arange(next_item, stop, dtype=np.int64) if sequence is None
+                 else sequence[next_item:stop])
+        items = np.concatenate((carried, fresh))
         next_item = stop
         rec = np.full((items.size, 3), -1, np.int64)
         fill[:] = 0
@@ -965,6 +971,18 @@ def _check_result(
     return rp, rn, rd
 
 
+def _check_sequence(sequence: ArrayLike | None, n: int) -> NDArray[np.int64] | None:
+    """``sequence`` as int64 after checking it is a permutation of ``range(n)``."""
+    if sequence is None:
+        return None
+    seq = _int_array(sequence, "sequence")
+    if seq.size != n or (n and not np.array_equal(np.bincount(seq, minlength=n) if
+                                                  seq.min() >= 0 and seq.max() < n else
+                                                  np.zeros(0), np.ones(n))):
+        raise InputError(f"sequence must be a permutation of the {n} searches")
+    return seq
+
+
 def _n_workers() -> int:
     return max(int(numba.get_num_threads()), 1)
 
@@ -1114,6 +1132,8 @@ def bounded_dijkstra_many(
     seed_nodes: ArrayLike,
     seed_dist: ArrayLike,
     limit: float | ArrayLike,
+    *,
+    sequence: ArrayLike | None = None,
 ) -> SearchResult:
     """Run many independent bounded multi-seed Dijkstra searches in parallel.
 
@@ -1134,6 +1154,10 @@ def bounded_dijkstra_many(
         Initial distance of each seed, ``>= 0`` (``inf`` allowed: ignored).
     limit
         Search radius, a scalar or one value per search (``inf`` for unbounded).
+    sequence
+        Order in which the searches are run (a permutation; default index order).  Running
+        nearby searches one after another keeps their memory in cache; the result is the
+        same in any order.
 
     Returns
     -------
@@ -1183,7 +1207,8 @@ def bounded_dijkstra_many(
             dist, pos, hkey, hnode, touched, bits, words, arena_i, arena_f, fill, rec,
         )  # fmt: skip
 
-    ptr, nodes, vals = _run_rounds(run_round, n_search, n_workers, max(n, _MIN_ARENA), 1)
+    ptr, nodes, vals = _run_rounds(run_round, n_search, n_workers, max(n, _MIN_ARENA), 1,
+                                   _check_sequence(sequence, n_search))
     return SearchResult(ptr, nodes, vals.reshape(-1))
 
 
@@ -1352,6 +1377,7 @@ def coverage_pairs(
     demand_edge: ArrayLike,
     demand_offset_m: ArrayLike,
     demand_access_m: ArrayLike,
+    sequence: ArrayLike | None = None,
 ) -> CoveragePairs:
     """All (candidate, demand) pairs within the limit, with their distances.
 
@@ -1382,12 +1408,16 @@ def coverage_pairs(
         Candidate anchors (edge id or ``-1``, offset from ``edge_u``, access leg).
     demand_edge, demand_offset_m, demand_access_m
         Demand anchors, the same way.
+    sequence
+        Order in which the candidates are processed (see :func:`bounded_dijkstra_many`).
 
     Returns
     -------
     CoveragePairs
-        ``(cand, demand, dist)``: int64, int64, float64, sorted by candidate then
-        demand.  Zero distances are kept.
+        ``(cand, demand, dist)``: int64, int64, float64, sorted by candidate, then by the
+        demand's place in edge order (edge id, then index).  Demand given sorted by edge
+        (as :mod:`geosvc.siting` does) is thus in ascending index order; otherwise sort
+        within a candidate if you need it.  Zero distances are kept.
 
     Examples
     --------
@@ -1447,6 +1477,7 @@ def coverage_pairs(
             dem_ptr, dem_idx, dem_pos, sorted_off, sorted_acc, items, best, touched, bits, words, arena_i, arena_f, fill, rec,
         )  # fmt: skip
 
-    ptr, dem, vals = _run_rounds(run_round, n_cand, n_workers, max(n_dem, _MIN_ARENA), 1)
+    ptr, dem, vals = _run_rounds(run_round, n_cand, n_workers, max(n_dem, _MIN_ARENA), 1,
+                                 _check_sequence(sequence, n_cand))
     cand = np.repeat(np.arange(n_cand, dtype=np.int64), np.diff(ptr))
     return CoveragePairs(cand, dem, vals.reshape(-1))

@@ -623,10 +623,12 @@ def random_points(
 
 
 def check_pairs(
-    pairs: K.CoveragePairs, oracle: NDArray[np.float64], limits: NDArray[np.float64]
+    pairs: K.CoveragePairs, oracle: NDArray[np.float64], limits: NDArray[np.float64],
+    demand_edge: NDArray[np.int64],
 ) -> None:
     assert pairs.cand.dtype == pairs.demand.dtype == np.int64 and pairs.dist.dtype == np.float64
-    order = np.lexsort((pairs.demand, pairs.cand))
+    # documented order: by candidate, then the demand's place in edge order (edge, index)
+    order = np.lexsort((pairs.demand, demand_edge[pairs.demand], pairs.cand))
     np.testing.assert_array_equal(order, np.arange(pairs.cand.size))
     key = pairs.cand * oracle.shape[1] + pairs.demand
     assert np.unique(key).size == key.size
@@ -657,7 +659,7 @@ def test_coverage_pairs_match_split_graph_oracle(name: str) -> None:
         demand_edge=dem[0], demand_offset_m=dem[1], demand_access_m=dem[2],
     )  # fmt: skip
     oracle = split_graph_distances(n, eu, ev, el, cand, dem)
-    check_pairs(pairs, oracle, limits)
+    check_pairs(pairs, oracle, limits, dem[0])
     assert pairs.cand.size > 50  # the test is not vacuous
 
 
@@ -682,6 +684,22 @@ def test_reached_edges_and_coverage_pairs_survive_arena_overflow(
         return (*rep, *pairs)
 
     base = both()
+
+    def in_sequence(seq: NDArray[np.int64]) -> tuple[Any, ...]:
+        res_s = bounded_dijkstra_many(*g[:3], *seeds, 700.0, sequence=seq)
+        pairs = coverage_pairs(
+            *g, *res_s, 700.0, eu, ev, el,
+            cand_edge=cand[0], cand_offset_m=cand[1], cand_access_m=cand[2],
+            demand_edge=dem[0], demand_offset_m=dem[1], demand_access_m=dem[2], sequence=seq,
+        )  # fmt: skip
+        return (*res_s, *pairs)
+
+    # the processing order (spatial order in pairs_within) never changes the result
+    shuffled = in_sequence(rng.permutation(cand[0].size))
+    for x, y in zip((*res, *base[-3:]), shuffled, strict=True):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(InputError, match="permutation"):
+        in_sequence(np.zeros(cand[0].size, dtype=np.int64))
     # arenas that hold one job's worst case, and rounds sized to overfill them 8x
     monkeypatch.setattr(K, "_MIN_ARENA", 1)
     monkeypatch.setattr(K, "_ROUND_FILL", 8.0)
@@ -829,4 +847,4 @@ def test_property_coverage_pairs(p: dict[str, Any]) -> None:
         cand_edge=cand[0], cand_offset_m=cand[1], cand_access_m=cand[2],
         demand_edge=dem[0], demand_offset_m=dem[1], demand_access_m=dem[2],
     )  # fmt: skip
-    check_pairs(pairs, split_graph_distances(n, eu, ev, el, cand, dem), limits)
+    check_pairs(pairs, split_graph_distances(n, eu, ev, el, cand, dem), limits, dem[0])

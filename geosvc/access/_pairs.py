@@ -38,10 +38,14 @@ def pairs_within(
     include both access legs and partial edges, exactly as :func:`nearest_facility`.
     Sources or targets that are not snapped take part in no pair.
 
+    Sources are searched in spatial (Z-curve) order so that consecutive searches share
+    cached memory; the result does not depend on it.
+
     Returns
     -------
     source, target, distance_m
-        Parallel arrays (indices into ``sources`` and ``targets``).
+        Parallel arrays (indices into ``sources`` and ``targets``), sorted by source, then
+        by the target's place in edge order (ascending index for targets sorted by edge).
     """
     s_edge = np.where(sources.ok, sources.edge, -1)
     t_edge = np.where(targets.ok, targets.edge, -1)
@@ -49,16 +53,41 @@ def pairs_within(
     s_acc = np.nan_to_num(sources.access_m)
     seed_ptr, seed_nodes, seed_dist = anchor_seeds(
         s_edge, s_off, s_acc, net.edge_u, net.edge_v, net.edge_length_m)
+    seq = spatial_order(sources.snapped_xy, max(float(limit_m), 1.0) / 8.0)
     res = bounded_dijkstra_many(net.indptr, net.indices, net.weights, seed_ptr, seed_nodes,
-                                seed_dist, float(limit_m))
+                                seed_dist, float(limit_m), sequence=seq)
     pairs = coverage_pairs(
         net.indptr, net.indices, net.weights, net.arc_edge, res.ptr, res.nodes, res.dist,
         float(limit_m), net.edge_u, net.edge_v, net.edge_length_m,
         cand_edge=s_edge, cand_offset_m=s_off, cand_access_m=s_acc,
         demand_edge=t_edge, demand_offset_m=np.nan_to_num(targets.offset_m),
-        demand_access_m=np.nan_to_num(targets.access_m))
+        demand_access_m=np.nan_to_num(targets.access_m), sequence=seq)
     return (np.asarray(pairs.cand, dtype=np.int64), np.asarray(pairs.demand, dtype=np.int64),
             np.asarray(pairs.dist, dtype=np.float64))
+
+
+def _spread_bits(v: np.ndarray) -> np.ndarray:
+    """Interleave zeros between the low 32 bits of ``v`` (uint64), for a Z-curve key."""
+    v = v & np.uint64(0xFFFFFFFF)
+    for shift, mask in ((16, 0x0000FFFF0000FFFF), (8, 0x00FF00FF00FF00FF),
+                        (4, 0x0F0F0F0F0F0F0F0F), (2, 0x3333333333333333),
+                        (1, 0x5555555555555555)):
+        v = (v | (v << np.uint64(shift))) & np.uint64(mask)
+    return v
+
+
+def spatial_order(xy: np.ndarray, cell_m: float) -> np.ndarray:
+    """Indices of ``xy`` in Z-curve (Morton) order of ``cell_m`` cells; NaN points last."""
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    if len(xy) == 0:
+        return np.zeros(0, dtype=np.int64)
+    ok = np.isfinite(xy).all(axis=1)
+    base = xy[ok].min(axis=0) if ok.any() else np.zeros(2)
+    ij = np.zeros((len(xy), 2), dtype=np.uint64)
+    ij[ok] = np.clip(np.floor((xy[ok] - base) / cell_m), 0, 2**32 - 1).astype(np.uint64)
+    key = _spread_bits(ij[:, 0]) | (_spread_bits(ij[:, 1]) << np.uint64(1))
+    key[~ok] = np.iinfo(np.uint64).max
+    return np.argsort(key, kind="stable").astype(np.int64)
 
 
 def coverage_matrix(
