@@ -797,9 +797,9 @@ def _run_rounds(
         round_size = int(min(max(n_workers, n_workers * _ROUND_FILL * cap / mean), _MAX_ROUND))
     ptr = np.zeros(n_items + 1, np.int64)
     np.cumsum(count_all, out=ptr[1:])
-    if len(pieces) == 1:
-        return ptr, pieces[0][2], pieces[0][3]
     order = np.concatenate([piece[0] for piece in pieces])
+    if len(pieces) == 1 and np.all(order[1:] > order[:-1]):
+        return ptr, pieces[0][2], pieces[0][3]
     if np.all(order[1:] > order[:-1]):  # no job was carried over: already in job order
         return ptr, np.concatenate([p[2] for p in pieces]), np.concatenate([p[3] for p in pieces])
     total = int(ptr[-1])

@@ -694,9 +694,16 @@ def test_reached_edges_and_coverage_pairs_survive_arena_overflow(
         )  # fmt: skip
         return (*res_s, *pairs)
 
-    # the processing order (spatial order in pairs_within) never changes the result
+    # the processing order (spatial order in pairs_within) never changes the result,
+    # with one round (all jobs fit) or many
     shuffled = in_sequence(rng.permutation(cand[0].size))
     for x, y in zip((*res, *base[-3:]), shuffled, strict=True):
+        np.testing.assert_array_equal(x, y)
+    monkeypatch.setattr(K, "_MAX_ROUND", 1 << 15)
+    with monkeypatch.context() as m:
+        m.setattr(K, "_n_workers", lambda: 64)  # first round takes 256 >= 120 jobs
+        one_round = in_sequence(rng.permutation(cand[0].size))
+    for x, y in zip((*res, *base[-3:]), one_round, strict=True):
         np.testing.assert_array_equal(x, y)
     with pytest.raises(InputError, match="permutation"):
         in_sequence(np.zeros(cand[0].size, dtype=np.int64))
