@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 
 _MODULES = ("access", "circles", "cli", "config", "coverage", "crs", "datasets", "demand",
             "demo", "facilities", "io", "locate", "network", "pipeline", "report", "resources",
-            "siting",
+            "settings", "siting",
             "standards", "viz")
 _ENTRY_POINTS = {
     "load_profile": "standards",
