@@ -563,50 +563,57 @@ def aggregate_areas(
     old = areas["old_area"].astype(bool).to_numpy() if "old_area" in areas.columns else \
         np.zeros(len(areas), dtype=bool)
     for name in categories:
-        cat = profile.category(name)
-
-        def acol(measure: str, name: str = name) -> str:
-            return schema.area_col(name, measure)
-
-        st = households[schema.status_col(name)].to_numpy()
-        for s in STATUSES:
-            w = hh["households"].where(st == s, 0.0)
-            res[acol(f"households_{s}")] = w.groupby(hh["area"]).sum().reindex(
-                res.index).fillna(0.0)
-        res[acol("coverage_rate")] = np.where(
-            res["households"] > 0, res[acol("households_covered")] / res["households"].where(
-                res["households"] > 0, 1.0), np.nan)
-        not_cov = np.isin(st, NOT_COVERED)
-        res[acol("elderly_uncovered")] = hh["elderly"].where(not_cov, 0.0).groupby(
-            hh["area"]).sum().reindex(res.index).fillna(0.0)
-        ro = households[schema.radius_only_col(name)].to_numpy()
-        res[acol("radius_only_households")] = hh["households"].where(ro, 0.0).groupby(
-            hh["area"]).sum().reindex(res.index).fillna(0.0)
-        fac_c = facilities["category"].to_numpy() == name
-        floor = pd.Series(np.nan_to_num(facilities["floor_area_m2"].to_numpy(dtype=float)))
-        fac_area = area_of_fac.to_numpy()
-        res[acol("facilities")] = pd.Series(fac_c.astype(int)).groupby(fac_area).sum(
-        ).reindex(res.index).fillna(0).astype(int)
-        res[acol("floor_area_m2")] = floor.where(fac_c, 0.0).groupby(fac_area).sum(
-        ).reindex(res.index).fillna(0.0)
-        norm = np.where(old, cat.floor_area_per_100hh_old_area_m2, cat.floor_area_per_100hh_m2)
-        hh100 = res["households"].to_numpy() / 100.0
-        res[acol("floor_area_per_100hh_m2")] = np.where(
-            hh100 > 0, res[acol("floor_area_m2")] / np.where(hh100 > 0, hh100, 1.0), np.nan)
-        res[acol("norm_per_100hh_m2")] = norm
-        res[acol("shortfall_m2")] = np.maximum(
-            0.0, norm * hh100 - res[acol("floor_area_m2")].to_numpy())
-        icol = schema.access_index_col(name)
-        if icol in households.columns:
-            w = hh["households"]
-            num = (pd.Series(np.nan_to_num(households[icol].to_numpy(dtype=float))) * w).groupby(
-                hh["area"]).sum()
-            den = w.groupby(hh["area"]).sum()
-            res[acol("access_index_mean")] = (num / den.where(den > 0)).reindex(res.index)
+        _area_category(res, hh, households, facilities, area_of_fac, profile.category(name), old)
     out = areas[[c for c in areas.columns if c != areas.geometry.name]].copy()
     out = out.join(res, on="area_id")
     out["level"] = level
     return gpd.GeoDataFrame(out, geometry=areas.geometry.to_numpy(), crs=areas.crs)
+
+
+def _area_category(res: pd.DataFrame, hh: pd.DataFrame, households: gpd.GeoDataFrame,
+                   facilities: gpd.GeoDataFrame, area_of_fac: pd.Series, cat: Category,
+                   old: np.ndarray) -> None:
+    """Add one category's columns to the per-area table ``res`` (in place)."""
+    name = cat.name
+
+    def acol(measure: str) -> str:
+        return schema.area_col(name, measure)
+
+    st = households[schema.status_col(name)].to_numpy()
+    for s in STATUSES:
+        w = hh["households"].where(st == s, 0.0)
+        res[acol(f"households_{s}")] = w.groupby(hh["area"]).sum().reindex(
+            res.index).fillna(0.0)
+    res[acol("coverage_rate")] = np.where(
+        res["households"] > 0, res[acol("households_covered")] / res["households"].where(
+            res["households"] > 0, 1.0), np.nan)
+    not_cov = np.isin(st, NOT_COVERED)
+    res[acol("elderly_uncovered")] = hh["elderly"].where(not_cov, 0.0).groupby(
+        hh["area"]).sum().reindex(res.index).fillna(0.0)
+    ro = households[schema.radius_only_col(name)].to_numpy()
+    res[acol("radius_only_households")] = hh["households"].where(ro, 0.0).groupby(
+        hh["area"]).sum().reindex(res.index).fillna(0.0)
+    fac_c = facilities["category"].to_numpy() == name
+    floor = pd.Series(np.nan_to_num(facilities["floor_area_m2"].to_numpy(dtype=float)))
+    fac_area = area_of_fac.to_numpy()
+    res[acol("facilities")] = pd.Series(fac_c.astype(int)).groupby(fac_area).sum(
+    ).reindex(res.index).fillna(0).astype(int)
+    res[acol("floor_area_m2")] = floor.where(fac_c, 0.0).groupby(fac_area).sum(
+    ).reindex(res.index).fillna(0.0)
+    norm = np.where(old, cat.floor_area_per_100hh_old_area_m2, cat.floor_area_per_100hh_m2)
+    hh100 = res["households"].to_numpy() / 100.0
+    res[acol("floor_area_per_100hh_m2")] = np.where(
+        hh100 > 0, res[acol("floor_area_m2")] / np.where(hh100 > 0, hh100, 1.0), np.nan)
+    res[acol("norm_per_100hh_m2")] = norm
+    res[acol("shortfall_m2")] = np.maximum(
+        0.0, norm * hh100 - res[acol("floor_area_m2")].to_numpy())
+    icol = schema.access_index_col(name)
+    if icol in households.columns:
+        w = hh["households"]
+        num = (pd.Series(np.nan_to_num(households[icol].to_numpy(dtype=float))) * w).groupby(
+            hh["area"]).sum()
+        den = w.groupby(hh["area"]).sum()
+        res[acol("access_index_mean")] = (num / den.where(den > 0)).reindex(res.index)
 
 
 def _area_of(points: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> pd.Series:
