@@ -83,6 +83,20 @@ def _clip_ray(
     return None
 
 
+def _ring_path(rng: np.random.Generator, poly: Polygon) -> FloatArray | None:
+    """A ring path 22-28 m inside a large compound's wall (None when it does not fit)."""
+    inner = _largest_polygon(poly.buffer(-rng.uniform(22, 28), join_style="mitre").simplify(3.0))
+    if inner is None or inner.area <= 12_000:
+        return None
+    rc = _dedupe(np.round(np.asarray(inner.exterior.coords, dtype=float)))
+    if len(rc) < 4 or not np.all(rc[0] == rc[-1]):
+        return None
+    ring = LineString(rc)
+    if not (ring.is_simple and poly.buffer(-10).contains(ring)):
+        return None
+    return rc
+
+
 def _layout_compound(rng: np.random.Generator, comp: _Compound, spacing: float) -> bool:
     """Lay out internal paths and building spots; return False if the compound is unusable."""
     poly = comp.polygon
@@ -90,19 +104,11 @@ def _layout_compound(rng: np.random.Generator, comp: _Compound, spacing: float) 
     centre, u, v, lu, lv = _oriented_frame(poly)
     paths: list[FloatArray] = []
     anchors: list[FloatArray] = []
-    ring_poly: Polygon | None = None
-    if area > 50_000:
-        inner = _largest_polygon(
-            poly.buffer(-rng.uniform(22, 28), join_style="mitre").simplify(3.0)
-        )
-        if inner is not None and inner.area > 12_000:
-            rc = _dedupe(np.round(np.asarray(inner.exterior.coords, dtype=float)))
-            if len(rc) >= 4 and np.all(rc[0] == rc[-1]):
-                ring = LineString(rc)
-                if ring.is_simple and poly.buffer(-10).contains(ring):
-                    ring_poly = Polygon(rc)
-                    paths.append(rc)
-                    anchors.extend(rc[:-1])
+    ring_c = _ring_path(rng, poly) if area > 50_000 else None
+    ring_poly = None if ring_c is None else Polygon(ring_c)
+    if ring_c is not None:
+        paths.append(ring_c)
+        anchors.extend(ring_c[:-1])
     region = (
         ring_poly
         if ring_poly is not None
