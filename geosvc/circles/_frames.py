@@ -18,7 +18,7 @@ from geosvc.circles._areas import areas, check_tolerance
 from geosvc.circles._blocks import compound_polygons, walls_with_paths
 from geosvc.circles._reach import Sources
 from geosvc.network import CompiledNetwork
-from geosvc.standards import DEFAULT_PROFILE, Profile, load_profile
+from geosvc.standards import DEFAULT_PROFILE, Category, Profile, load_profile
 
 
 def _repeat(a: Anchors, k: int) -> Anchors:
@@ -90,6 +90,26 @@ def service_circles(
     tol, qs = check_tolerance(prof.access_tolerance_m, quad_segs)
     fac = facilities.to_crs(net.crs)
     cat_col = fac["category"].astype(str).to_numpy()
+    specs = _categories_to_draw(prof, cat_col, categories)
+    cats = [c.name for c in specs]
+    keep = np.isin(cat_col, cats)
+    fac, cat_col = fac[keep], cat_col[keep]
+    comp = compound_polygons(compounds, net)
+    walls = walls_with_paths(comp, net)
+    anchors = snap_points(net, fac.geometry.to_numpy(),
+                          max_snap_m=prof.max_snap_m if max_snap_m is None else float(max_snap_m),
+                          compound=compound_ids(fac, comp))
+    options: dict[str, Any] = dict(tolerance_m=tol, taper=taper, fill_blocks=fill_blocks,
+                                   quad_segs=qs, walls=walls)
+    rep = _repeat(anchors, len(thr))
+    per_facility = _facility_circles(net, fac, cat_col, specs, anchors, rep, thr, options)
+    per_category = _category_circles(net, cat_col, specs, rep, thr, options)
+    return per_facility, per_category
+
+
+def _categories_to_draw(prof: Profile, cat_col: np.ndarray, categories: Sequence[str] | None
+                        ) -> list[Category]:
+    """The categories named (unknown names raise with the valid list), else those present."""
     if categories is None:
         unknown = sorted(set(cat_col) - set(prof.category_names))
         if unknown:
@@ -98,26 +118,21 @@ def service_circles(
                              "'category' column or pass categories=[...] to draw only some")
     cats = list(categories) if categories is not None else [
         c for c in prof.category_names if (cat_col == c).any()]
-    specs = [prof.category(c) for c in cats]  # unknown names raise with the valid list
-    keep = np.isin(cat_col, cats)
-    fac, cat_col = fac[keep], cat_col[keep]
-    comp = compound_polygons(compounds, net)
-    walls = walls_with_paths(comp, net)
-    anchors = snap_points(net, fac.geometry.to_numpy(),
-                          max_snap_m=prof.max_snap_m if max_snap_m is None else float(max_snap_m),
-                          compound=compound_ids(fac, comp))
+    return [prof.category(c) for c in cats]
+
+
+def _facility_circles(net: CompiledNetwork, fac: gpd.GeoDataFrame, cat_col: np.ndarray,
+                      specs: list[Category], anchors: Anchors, rep: Anchors, thr: np.ndarray,
+                      options: dict[str, Any]) -> gpd.GeoDataFrame:
+    """One search per (facility, threshold), each facility at its category's speed."""
     speed = np.zeros(len(fac))
     for c in specs:
         speed[cat_col == c.name] = c.speed_m_s
-    n_f, n_t, n_c = len(fac), len(thr), len(specs)
-    options: dict[str, Any] = dict(tolerance_m=tol, taper=taper, fill_blocks=fill_blocks,
-                                   quad_segs=qs, walls=walls)
-    rep = _repeat(anchors, n_t)
-    # per facility: one search per (facility, threshold)
+    n_f, n_t = len(fac), len(thr)
     reach_f = np.round(np.repeat(speed, n_t) * np.tile(thr, n_f) * 60.0, 9)
     geoms_f = areas(net, Sources.from_anchors(rep), reach_f, **options)
     snap = schema.snap_labels(anchors.status)
-    per_facility = gpd.GeoDataFrame({
+    return gpd.GeoDataFrame({
         "facility_id": np.repeat(fac["facility_id"].astype(str).to_numpy(), n_t),
         "category": np.repeat(cat_col, n_t),
         "threshold_min": np.tile(thr, n_f),
@@ -126,21 +141,27 @@ def service_circles(
         "snap_status": np.repeat(snap, n_t),
         "access_m": np.repeat(np.where(anchors.ok, anchors.access_m, np.nan), n_t),
     }, geometry=gpd.GeoSeries(geoms_f, crs=net.crs), crs=net.crs)
-    # per category: one multi-source search per (category, threshold)
+
+
+def _category_circles(net: CompiledNetwork, cat_col: np.ndarray, specs: list[Category],
+                      rep: Anchors, thr: np.ndarray, options: dict[str, Any]
+                      ) -> gpd.GeoDataFrame:
+    """One multi-source search per (category, threshold): the union of its facilities."""
+    cats = [c.name for c in specs]
+    n_f, n_t, n_c = len(cat_col), len(thr), len(specs)
     pos = {c: i for i, c in enumerate(cats)}
     cat_of_fac = np.array([pos[c] for c in cat_col], dtype=np.int64)
     group = np.repeat(cat_of_fac, n_t) * n_t + np.tile(np.arange(n_t), n_f)
     reach_c = np.round(np.array([[c.speed_m_s * t * 60.0 for t in thr] for c in specs]
                                 ).reshape(-1), 9)
     geoms_c = areas(net, Sources.from_anchors(rep, group, n_c * n_t), reach_c, **options)
-    per_category = gpd.GeoDataFrame({
+    return gpd.GeoDataFrame({
         "category": np.repeat(np.asarray(cats, dtype=object), n_t),
         "threshold_min": np.tile(thr, n_c),
         "reach_m": reach_c,
         "n_facilities": np.repeat([int((cat_col == c).sum()) for c in cats], n_t),
         "area_m2": shapely.area(geoms_c),
     }, geometry=gpd.GeoSeries(geoms_c, crs=net.crs), crs=net.crs)
-    return per_facility, per_category
 
 
 def write_service_circles(per_facility: gpd.GeoDataFrame, per_category: gpd.GeoDataFrame,
