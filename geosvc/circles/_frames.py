@@ -225,18 +225,8 @@ def circle_agreement(
     poly = rows.geometry.iloc[0]
     hh = households if households.crs is None or per_category.crs is None or \
         households.crs.equals(per_category.crs) else households.to_crs(per_category.crs)
-    status = hh[col]  # pandas compares categoricals by their codes
-    any_col = schema.time_any_col(category)
-    if any_col in hh.columns:
-        t_any = hh[any_col].to_numpy(dtype=float)
-        use = ~status.isin(["off_network", "invalid"]).to_numpy() & ~np.isnan(t_any)
-        reach_m = float(rows["reach_m"].iloc[0])  # minutes back to metres: the one rule
-        covered_all = schema.covered(t_any * (reach_m / float(threshold_min)), reach_m)
-        verdict = f"{any_col} <= {threshold_min:g}"
-    else:
-        use = status.isin(schema.VERDICT_STATUSES).to_numpy()
-        covered_all = (status == "covered").to_numpy()
-        verdict = col
+    use, covered_all, verdict = _verdicts(hh, category, threshold_min,
+                                          float(rows["reach_m"].iloc[0]))
     pts = hh.geometry.to_numpy()[use]
     not_point = shapely.get_type_id(pts) != 0
     if not_point.any():
@@ -257,15 +247,36 @@ def circle_agreement(
     }
     out["agree"] = out["covered_inside"] + out["uncovered_outside"]
     out["share"] = out["agree"] / out["n"] if out["n"] else float("nan")
-    wrong = covered != inside
-    if tolerance_m is not None and wrong.any():
-        edge = shapely.boundary(poly)
-        shapely.prepare(edge)  # indexed facets: no scan of the whole boundary per point
-        near = shapely.dwithin(edge, pts[wrong], float(tolerance_m))
-        out["boundary_cases"] = int(near.sum())
-    else:
-        out["boundary_cases"] = 0
+    out["boundary_cases"] = _boundary_cases(poly, pts[covered != inside], tolerance_m)
     out["tolerance_m"] = None if tolerance_m is None else float(tolerance_m)
     out["share_within_tolerance"] = ((out["agree"] + out["boundary_cases"]) / out["n"]
                                      if out["n"] else float("nan"))
     return out
+
+
+def _verdicts(hh: gpd.GeoDataFrame, category: str, threshold_min: float, reach_m: float
+              ) -> tuple[np.ndarray, np.ndarray, str]:
+    """Households compared, their "covered" verdict, and the verdict's description.
+
+    With required sub-types the verdict is "some facility within the threshold"
+    (``time_<category>_any_min`` turned back into metres and judged by the one coverage rule).
+    """
+    col = schema.status_col(category)
+    status = hh[col]  # pandas compares categoricals by their codes
+    any_col = schema.time_any_col(category)
+    if any_col in hh.columns:
+        t_any = hh[any_col].to_numpy(dtype=float)
+        use = ~status.isin(["off_network", "invalid"]).to_numpy() & ~np.isnan(t_any)
+        covered_all = schema.covered(t_any * (reach_m / float(threshold_min)), reach_m)
+        return use, covered_all, f"{any_col} <= {threshold_min:g}"
+    use = status.isin(schema.VERDICT_STATUSES).to_numpy()
+    return use, (status == "covered").to_numpy(), col
+
+
+def _boundary_cases(poly: Any, pts: np.ndarray, tolerance_m: float | None) -> int:
+    """Points within ``tolerance_m`` of the polygon's boundary (0 without a tolerance)."""
+    if tolerance_m is None or len(pts) == 0:
+        return 0
+    edge = shapely.boundary(poly)
+    shapely.prepare(edge)  # indexed facets: no scan of the whole boundary per point
+    return int(shapely.dwithin(edge, pts, float(tolerance_m)).sum())
