@@ -284,17 +284,8 @@ def analyse_coverage(
     for c in cats:
         prof.category(c)  # unknown names raise with the valid list
     _check_memory(len(hh), [prof.category(c) for c in cats])
-    invalid = (hh["invalid_reason"] != "").to_numpy()
-    h_anchor = snap_points(net, hh.geometry.to_numpy(), max_snap_m=prof.max_snap_m,
-                           compound=compound_ids(hh, compounds))
-    f_anchor = snap_points(net, fac.geometry.to_numpy(), max_snap_m=prof.max_snap_m,
-                           compound=compound_ids(fac, compounds))
-    warn_after_snapping(net, hh, h_anchor.ok, invalid, fac, f_anchor.ok, cats, prof.max_snap_m)
-    hxy = point_xy(hh.geometry.to_numpy())
-    ctx = _Context(net, prof, fac, fac["facility_id"].to_numpy(), f_anchor, h_anchor, invalid,
-                   np.nan_to_num(hh["households"].to_numpy(dtype=float)), point_xy(fac.geometry.to_numpy()),
-                   np.isfinite(hxy).all(axis=1), _RadiusIndex(hxy), radius_method)
-    del hxy
+    ctx = _snapped_context(net, prof, hh, fac, compounds, cats, radius_method)
+    h_anchor, f_anchor = ctx.h_anchor, ctx.f_anchor
     cols: dict[str, Any] = {"access_m": h_anchor.access_m}
     for name in cats:
         cols.update(_analyse_category(prof.category(name), ctx))
@@ -342,6 +333,23 @@ class _Context:
     finite_xy: np.ndarray
     radius: _RadiusIndex
     radius_method: str
+
+
+def _snapped_context(net: CompiledNetwork, prof: Profile, hh: gpd.GeoDataFrame,
+                     fac: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame | None,
+                     cats: Sequence[str], radius_method: str) -> _Context:
+    """Snap households and facilities (compound walls respected), warn, and share the rest."""
+    invalid = (hh["invalid_reason"] != "").to_numpy()
+    h_anchor = snap_points(net, hh.geometry.to_numpy(), max_snap_m=prof.max_snap_m,
+                           compound=compound_ids(hh, compounds))
+    f_anchor = snap_points(net, fac.geometry.to_numpy(), max_snap_m=prof.max_snap_m,
+                           compound=compound_ids(fac, compounds))
+    warn_after_snapping(net, hh, h_anchor.ok, invalid, fac, f_anchor.ok, cats, prof.max_snap_m)
+    hxy = point_xy(hh.geometry.to_numpy())
+    return _Context(net, prof, fac, fac["facility_id"].to_numpy(), f_anchor, h_anchor, invalid,
+                    np.nan_to_num(hh["households"].to_numpy(dtype=float)),
+                    point_xy(fac.geometry.to_numpy()), np.isfinite(hxy).all(axis=1),
+                    _RadiusIndex(hxy), radius_method)
 
 
 def _analyse_category(cat: Category, ctx: _Context) -> dict[str, Any]:
