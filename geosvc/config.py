@@ -333,9 +333,7 @@ def run_options(cfg: Config, profile: Profile) -> RunOptions:
         thresholds_min=tuple(cfg.analysis.thresholds_min),
         radius_method=cfg.analysis.radius_method, basemap=cfg.output.basemap,
         siting=SitingOptions(model=st.model, k=st.k, target=st.target, solver=st.solver,
-                             candidates_path=st.candidates, candidates_layer=st.candidates_layer,
-                             candidates_id=st.candidates_id, candidates_only=st.candidates_only,
-                             capacity_column=st.capacity_column))
+                             **st.propose_options()))
 
 
 def config_inputs(cfg: Config, profile: Profile) -> Inputs:
