@@ -31,14 +31,9 @@ import numpy as np
 import pyogrio
 
 from geosvc import settings
-from geosvc._district import (
-    CONVENIENCE_SUBTYPES,
-    CRS,
-    ELDERLY_CARE_SUBTYPES,
-    HIGHWAY_VALUES,
-    build_district,
-)
 from geosvc._errors import InputError
+from geosvc.datasets._common import CONVENIENCE_SUBTYPES, CRS, ELDERLY_CARE_SUBTYPES, HIGHWAY_VALUES
+from geosvc.datasets._district import build_district
 
 __all__ = [
     "CRS",

@@ -1,18 +1,19 @@
-"""Internals of the embedded default district generator.
+"""The district generator's driver: every stage, in the order of its random draws.
 
-The public entry point is :func:`geosvc.datasets.generate_district`; this module builds
-the geometry and attribute tables it returns.  Everything here is deterministic for a
-given ``numpy.random.Generator`` state.
+The public entry point is :func:`geosvc.datasets.generate_district`.  The stages live in
+their own modules (``_layout``, ``_roads``, ``_compounds``, ``_buildings``, ``_facilities``;
+shared pieces in ``_common``) and all draw from one ``numpy.random.Generator``: reordering
+any call changes the district, so the order here is part of the data.
 
 Geometry conventions
 --------------------
 * All coordinates are metres in EPSG:32650 (UTM zone 50N).  The district's lower-left
-  corner is :data:`ORIGIN`.
+  corner is ``_common.ORIGIN``.
 * Road vertices are whole metres, except the free end of a line that ends on another
   line (a T-junction, a gate or a ramp).  Such an end point is placed *exactly* on the
   other line, i.e. ``shapely.intersects(end_point, other_line)`` is true, by choosing a
   point of the segment whose coordinates are dyadic rationals (see
-  :func:`exact_point_on_segment`).  Lines are never split at junctions: a noding step
+  ``_common.exact_point_on_segment``).  Lines are never split at junctions: a noding step
   in the network loader is expected to do that.
 """
 
