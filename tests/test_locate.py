@@ -726,3 +726,41 @@ def test_dominated_candidates_are_dropped_before_the_exact_solve() -> None:
         assert red["demand_after"] <= red["demand_before"] == N_DEM
     opt = bf_max_coverage(cov, w, 3, np.zeros(N_DEM, dtype=bool))
     assert max_coverage(cov, w, 3, solver="exact").objective == pytest.approx(opt)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_max_coverage_lagrangian_bound_against_brute_force(seed, monkeypatch):
+    """Without the LP (too large), the greedy's bound is the Lagrangian one: >= the optimum."""
+    import itertools
+
+    from geosvc.locate import _models
+
+    monkeypatch.setattr(_models, "LP_BOUND_MAX_NNZ", 0)
+    rng = np.random.default_rng(seed)
+    nc, nd, k = int(rng.integers(5, 9)), int(rng.integers(15, 40)), int(rng.integers(1, 4))
+    cov = rng.random((nc, nd)) < rng.uniform(0.1, 0.4)
+    w = rng.integers(0, 10, nd).astype(float)
+    fixed = rng.random(nd) < 0.1
+    plan = max_coverage(sp.csr_array(cov), w, k, fixed_covered=fixed)
+    best = max(float(w[fixed | cov[list(s)].any(axis=0)].sum())
+               for s in itertools.combinations(range(nc), k))
+    assert plan.info["lp_status"].startswith("skipped")
+    assert "lagrangian" in plan.info["bounds"]
+    assert plan.bound >= best - 1e-9 and plan.objective <= best + 1e-9
+
+
+def test_max_coverage_lagrangian_bound_sits_between_lp_and_online(monkeypatch):
+    from geosvc.locate import _models
+
+    rng = np.random.default_rng(11)
+    cand, dem = rng.uniform(0, 5000, (150, 2)), rng.uniform(0, 5000, (1500, 2))
+    d = np.hypot(*(cand[:, None, :] - dem[None, :, :]).transpose(2, 0, 1))
+    cov = sp.csr_array(d <= 600.0)
+    w = rng.integers(1, 10, 1500).astype(float)
+    with_lp = max_coverage(cov, w, 12)
+    monkeypatch.setattr(_models, "LP_BOUND_MAX_NNZ", 0)
+    no_lp = max_coverage(cov, w, 12)
+    lag, online = no_lp.info["bounds"]["lagrangian"], no_lp.info["bounds"]["online"]
+    # the LP value is the best Lagrangian bound; the subgradient gets close to it
+    assert with_lp.info["bounds"]["lp"] - 1e-6 <= lag < online
+    assert lag <= 1.05 * with_lp.info["bounds"]["lp"]

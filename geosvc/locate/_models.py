@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from geosvc._errors import InfeasibleError, InputError
 from geosvc.locate import _audit, _highs, _reduce
 from geosvc.locate._bounds import lagrangian_fixing, lagrangian_pmedian
+from geosvc.locate._cover_bound import lagrangian_max_coverage
 from geosvc.locate._cover_ls import improve_cover
 from geosvc.locate._greedy import (
     greedy_capacitated,
@@ -56,6 +57,8 @@ PMEDIAN_HEURISTIC_EFFORT = 0.0
 _OPT_TOL = 1e-9
 #: Time limit of the LP bound of a greedy capacitated plan (without it: the capacity bound).
 CAPACITATED_LP_TIME_S = 5.0
+#: Time budget of the Lagrangian bound of greedy max-coverage plans too large for the LP.
+MAXCOV_LAGRANGIAN_TIME_S = 5.0
 #: Time budget of the set-cover local search (it stops earlier at a proven bound).
 COVER_SEARCH_TIME_S = 2.0
 
@@ -532,6 +535,12 @@ def max_coverage(
             mip_gap, info)
         if lp is not None:
             bounds["lp"] = lp
+        else:  # too large for the LP: the Lagrangian bound, one pass over the pairs a step
+            lag, lag_info = lagrangian_max_coverage(
+                cov_m.indptr, cov_m.indices, w_g, k, greedy_obj - fixed_w,
+                max_time_s=min(MAXCOV_LAGRANGIAN_TIME_S, 0.25 * time_limit_s))
+            bounds["lagrangian"] = fixed_w + lag
+            info["lagrangian"] = lag_info
         source = min(bounds, key=lambda s: bounds[s])
         info["bound_source"] = source
         info["bounds"] = bounds
