@@ -467,7 +467,7 @@ def test_bounds_without_lp_stay_valid(seed: int, monkeypatch: pytest.MonkeyPatch
     cov, w = coverage_instance(seed, 0.3)
     dem0 = np.zeros(N_DEM, dtype=bool)
     plan = max_coverage(cov, w, 3)
-    assert plan.info["bound_source"] in ("online", "coverable")
+    assert plan.info["bound_source"] in ("online", "coverable", "lagrangian")
     assert "skipped" in plan.info["lp_status"]
     check_plan(plan, maximise=True, optimum=bf_max_coverage(cov, w, 3, dem0))
     goal = min(w.sum(), w[cov.any(axis=0)].sum())
