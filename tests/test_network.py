@@ -253,3 +253,24 @@ def test_read_helsinki_pbf():
     # round trip through osmnx-style graph conversion keeps the network
     H = graph_from_osmnx(G)
     assert compile_network(H).n_edges == net.n_edges
+
+
+def test_equal_length_parallel_streets_are_both_kept():
+    """Two halves of a roundabout: same end nodes, same length, different streets (ISSUE 16)."""
+    from geosvc.access import snap_points
+
+    t = np.linspace(0.0, np.pi, 33)
+    upper = shapely.LineString(np.column_stack([50 - 50 * np.cos(t), 50 * np.sin(t)]))
+    lower = shapely.LineString(np.column_stack([50 - 50 * np.cos(t), -50 * np.sin(t)]))
+    G = nx.MultiDiGraph(crs=UTM)
+    G.add_node(1, x=0.0, y=0.0)
+    G.add_node(2, x=100.0, y=0.0)
+    for key, arc in enumerate((upper, lower)):  # both directions, as osmnx stores them
+        G.add_edge(1, 2, key, geometry=arc, length=arc.length)
+        G.add_edge(2, 1, key, geometry=arc.reverse(), length=arc.length)
+    net = compile_network(G)
+    assert net.n_edges == 2  # the reversed copies dropped, neither street lost
+    pt = np.array([[50.0, -52.0]])  # 2 m outside the lower half
+    a = snap_points(net, pt)
+    assert a.access_m[0] == pytest.approx(shapely.Point(pt[0]).distance(lower), abs=1e-6)
+    assert a.access_m[0] < 3.0

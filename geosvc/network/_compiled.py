@@ -132,6 +132,19 @@ def _arcs_to_csr(
     return indptr, head.astype(np.int64), w.astype(np.float64), eid.astype(np.int64)
 
 
+def _shape_key(geom: Any, iu: int, iv: int) -> bytes:
+    """The line's vertices (mm) in a direction-independent order.
+
+    Two directions of one street (osmnx stores both, the geometry reversed) share it; two
+    different streets between the same nodes with equal length (the halves of a
+    roundabout, the two carriageways around a square) do not, so neither is lost.
+    """
+    xy = np.round(shapely.get_coordinates(geom), 3)
+    if iu == iv:  # a loop: either direction
+        return min(xy.tobytes(), xy[::-1].tobytes())
+    return (xy[::-1] if iu > iv else xy).tobytes()
+
+
 def compile_network(G: nx.MultiDiGraph, *, edge_attrs: tuple[str, ...] = ("highway", "name")
                     ) -> CompiledNetwork:
     """Compile a projected street graph into arrays (done once, reused by every query).
@@ -167,14 +180,14 @@ def compile_network(G: nx.MultiDiGraph, *, edge_attrs: tuple[str, ...] = ("highw
     node_xy = np.array([(d["x"], d["y"]) for _, d in G.nodes(data=True)], dtype=np.float64)
     us, vs, geoms, lens, comps = [], [], [], [], []
     extra: dict[str, list[Any]] = {a: [] for a in edge_attrs}
-    seen: set[tuple[int, int, float]] = set()
+    seen: set[tuple[int, int, float, bytes]] = set()
     for u, v, d in G.edges(data=True):
         iu, iv = index[u], index[v]
         geom = d.get("geometry")
         if geom is None:
             geom = shapely.LineString([node_xy[iu], node_xy[iv]])
         length = float(d.get("length_m", d.get("length", geom.length)))
-        key = (min(iu, iv), max(iu, iv), round(length, 3))
+        key = (min(iu, iv), max(iu, iv), round(length, 3), _shape_key(geom, iu, iv))
         if key in seen:  # the opposite direction of an edge already taken
             continue
         seen.add(key)
