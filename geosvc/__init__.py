@@ -8,7 +8,10 @@ polygons), :mod:`~geosvc.locate` (siting models and solvers), :mod:`~geosvc.siti
 :mod:`~geosvc.standards` (planning profiles), :mod:`~geosvc.datasets` (bundled samples),
 :mod:`~geosvc.crs` (WGS-84 / GCJ-02 / BD-09), :mod:`~geosvc.demand`,
 :mod:`~geosvc.facilities`, :mod:`~geosvc.pipeline`, :mod:`~geosvc.resources` (step times,
-peak memory, the memory budget), :mod:`~geosvc.config`, :mod:`~geosvc.cli`.
+peak memory, the memory budget), :mod:`~geosvc.progress` (progress bars, log output),
+:mod:`~geosvc.qgis` (layer styles in the GeoPackages), :mod:`~geosvc.compare` (two runs),
+:mod:`~geosvc.street_times` (minutes on the graph's nodes and edges), :mod:`~geosvc.config`,
+:mod:`~geosvc.cli`.
 
 Submodules and entry points load on first use, so ``import geosvc`` stays cheap and has no
 side effects.
@@ -21,10 +24,10 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_MODULES = ("access", "circles", "cli", "config", "coverage", "crs", "datasets", "demand",
-            "demo", "facilities", "io", "locate", "network", "pipeline", "report", "resources",
-            "settings", "siting",
-            "standards", "viz")
+_MODULES = ("access", "circles", "cli", "compare", "config", "coverage", "crs", "datasets",
+            "demand", "demo", "facilities", "io", "locate", "network", "pipeline", "progress",
+            "qgis", "report", "resources", "settings", "siting", "standards", "street_times",
+            "viz")
 _ENTRY_POINTS = {
     "load_profile": "standards",
     "read_graph": "network",
@@ -36,6 +39,8 @@ _ENTRY_POINTS = {
     "service_circles": "circles",
     "propose_sites": "siting",
     "coverage_map": "viz",
+    "street_minutes": "street_times",
+    "compare_runs": "compare",
     "load_district": "datasets",
     "get_path": "datasets",
 }

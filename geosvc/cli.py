@@ -1,4 +1,4 @@
-"""Command line: ``geosvc demo | coverage | circles | site | run | batch``.
+"""Command line: ``geosvc demo | coverage | circles | site | run | batch | compare``.
 
 Exit codes: 0 success, 2 bad input or configuration (one clear line), 1 internal error.
 ``--debug`` shows the traceback.
@@ -210,11 +210,21 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--scheduler", help="none (in-process), local[:N] (a Dask LocalCluster of "
                    "N worker processes; default N = cores), threads[:N], or tcp://HOST:PORT "
                    "(default: [batch] scheduler, else local)")
+    cmp = sub.add_parser("compare", help="compare two run folders (B minus A): coverage per "
+                         "category and area, households newly covered")
+    cmp.add_argument("run_a", help="output folder of the first run (the baseline)")
+    cmp.add_argument("run_b", help="output folder of the second run (the scenario)")
+    cmp.add_argument("--out", help="write compare_categories.csv, compare_<level>.csv and "
+                     "changed_households.gpkg here (default: print only)")
     for p in (d, c, ci, s, r):
         p.add_argument("--memory-limit", metavar="SIZE", help="memory budget for the run, "
                        "e.g. 8GB or 512MB (for `run`: overrides [run] memory_limit)")
     r.add_argument("--no-overwrite", action="store_true",
                    help="refuse an output folder that holds an earlier run's results")
+    for p in (d, r):
+        p.add_argument("--basemap", metavar="TILES", help="map background: none (default; the "
+                       "page works offline), osm, gaode (overlays shifted to GCJ-02) or a tile "
+                       "URL with {z}/{x}/{y} (for `run`: overrides [output] basemap)")
     return parser
 
 
@@ -267,11 +277,24 @@ def _inputs_from_args(args: argparse.Namespace) -> Any:
         components=args.components, min_component_nodes=args.min_component_nodes)
 
 
+def _basemap(value: str | None) -> str | None:
+    """``--basemap``: checked before any work (one line naming the choices)."""
+    from geosvc._errors import ConfigError
+    from geosvc.viz import BASEMAPS, is_tile_url
+
+    if value is None or value == "none":
+        return None
+    if value in BASEMAPS or is_tile_url(value):
+        return value
+    raise ConfigError(f"--basemap {value!r}: use none, {', '.join(BASEMAPS)} or a tile URL "
+                      "with {z}, {x} and {y} (e.g. https://tile.example.org/{z}/{x}/{y}.png)")
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from geosvc.demo import run_demo
 
     summary = run_demo(out_dir=Path(args.out), sample=args.sample, lang=args.lang,
-                       seed=args.seed, k=args.k)
+                       seed=args.seed, k=args.k, basemap=_basemap(args.basemap))
     _print_key_figures(summary, getattr(args, "out_display", None) or Path(args.out))
     return 0
 
@@ -332,6 +355,9 @@ def _cmd_circles(args: argparse.Namespace) -> int:
                                            compounds=inputs.compounds)
     out = Path(args.out)
     write_service_circles(per_fac, per_cat, out / "service_circles.gpkg")
+    from geosvc.qgis import style_outputs
+
+    style_outputs(out, sorted(set(per_cat["category"])), prof)
     print(f"geosvc: {len(per_fac)} facility circles, {len(per_cat)} category circles -> "
           f"{out / 'service_circles.gpkg'}")
     return 0
@@ -354,6 +380,9 @@ def _cmd_site(args: argparse.Namespace) -> int:
                          candidates_only=args.candidates_only,
                          capacity_column=args.capacity_column)
     write_siting({args.category: plan}, Path(args.out))
+    from geosvc.qgis import style_outputs
+
+    style_outputs(Path(args.out), [args.category], prof)
     print(plan.describe())
     return 0
 
@@ -380,6 +409,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if cfg.batch is not None:
         return _cmd_batch(args)
+    if getattr(args, "basemap", None) is not None:
+        cfg = cfg.model_copy(update={"output": cfg.output.model_copy(
+            update={"basemap": _basemap(args.basemap)})})
     args.strict = args.strict or cfg.strict
     if isinstance(cfg.output.folder, str):  # a postgresql:// URI
         with _database_output(args, cfg.output.folder) as tmp:
@@ -395,7 +427,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"demo": _cmd_demo, "coverage": _cmd_coverage, "circles": _cmd_circles,
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from geosvc.compare import compare_runs, write_comparison
+
+    result = compare_runs(args.run_a, args.run_b)
+    print(result.describe())
+    if args.out:
+        paths = write_comparison(result, args.out)
+        print(f"  written: {', '.join(p.name for p in paths)} in {args.out}")
+    return 0
+
+
+_COMMANDS = {"compare": _cmd_compare, "demo": _cmd_demo, "coverage": _cmd_coverage, "circles": _cmd_circles,
              "site": _cmd_site, "run": _cmd_run, "batch": _cmd_batch}
 
 
@@ -409,6 +452,9 @@ class _LineFormatter(logging.Formatter):
 
 
 def _setup_logging(quiet: bool) -> None:
+    from geosvc.progress import set_progress
+
+    set_progress(False if quiet else None)  # bars on a terminal, never with -q
     handler = logging.StreamHandler()
     handler.setFormatter(_LineFormatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
     root = logging.getLogger()
@@ -474,6 +520,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from geosvc.io import install_signal_cleanup
 
     install_signal_cleanup()
+    if args.command in ("demo", "site", "run", "batch"):
+        from geosvc.progress import silence_highs_banner
+
+        silence_highs_banner()
     try:
         with diagnostics.collect() as diag, resources.collect_steps(), \
                 resources.memory_limit(_memory_limit(args)), _output_folder(args):

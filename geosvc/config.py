@@ -156,8 +156,18 @@ class OutputSpec(_Strict):
 
     folder: Location
     lang: Literal["zh", "en"] = "zh"
-    basemap: Literal["osm", "gaode"] | None = None
+    basemap: str | None = None
     overwrite: bool = True
+
+    @field_validator("basemap")
+    @classmethod
+    def _basemap(cls, v: str | None) -> str | None:
+        from geosvc.viz import BASEMAPS, is_tile_url
+
+        if v is None or v in ("none", *BASEMAPS) or is_tile_url(v):
+            return None if v == "none" else v
+        raise ValueError(f"use 'none', {', '.join(map(repr, BASEMAPS))} or a tile URL with "
+                         "{z}, {x} and {y}")
 
 
 class RunSpec(_Strict):

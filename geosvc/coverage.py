@@ -37,6 +37,7 @@ from geosvc.access import (
 from geosvc.demand import prepare_households
 from geosvc.facilities import prepare_facilities
 from geosvc.network import CompiledNetwork
+from geosvc.progress import bar
 from geosvc.standards import Category, Profile, load_profile
 
 __all__ = [
@@ -411,16 +412,18 @@ def _access_index(ctx: _Context, idx_cat: np.ndarray, reach_m: float) -> np.ndar
         return out
     supply = ctx.fac["floor_area_m2"].to_numpy(dtype=float)
     start, size, per_fac = 0, min(len(idx_cat), 64), 0.0
-    while start < len(idx_cat):
-        chunk = idx_cat[start:start + size]
-        pf, ph, _ = pairs_within(ctx.net, ctx.f_anchor.subset(chunk), ctx.h_anchor, reach_m)
-        keep = ~ctx.invalid[ph]
-        out += two_step_fca(pf[keep], ph[keep], supply[chunk], ctx.demand, n)
-        per_fac = max(per_fac, len(pf) / len(chunk), 1.0)
-        del pf, ph, keep
-        start += len(chunk)
-        fit = resources.available_bytes(share=0.25) / (per_fac * _PAIR_BYTES)
-        size = int(min(max(fit, 1), len(idx_cat) - start)) or 1
+    with bar(total=len(idx_cat), desc="access index (2SFCA) searches", unit="facility") as b:
+        while start < len(idx_cat):
+            chunk = idx_cat[start:start + size]
+            pf, ph, _ = pairs_within(ctx.net, ctx.f_anchor.subset(chunk), ctx.h_anchor, reach_m)
+            keep = ~ctx.invalid[ph]
+            out += two_step_fca(pf[keep], ph[keep], supply[chunk], ctx.demand, n)
+            per_fac = max(per_fac, len(pf) / len(chunk), 1.0)
+            del pf, ph, keep
+            start += len(chunk)
+            b.update(len(chunk))
+            fit = resources.available_bytes(share=0.25) / (per_fac * _PAIR_BYTES)
+            size = int(min(max(fit, 1), len(idx_cat) - start)) or 1
     return out
 
 

@@ -15,7 +15,8 @@ from geosvc import diagnostics
 from geosvc._errors import CRSError, InputError
 from geosvc.standards import Profile
 
-__all__ = ["prepare_facilities", "read_facilities", "facilities_from_osm_pois", "subtype_aliases"]
+__all__ = ["facility_ids", "prepare_facilities", "read_facilities", "facilities_from_osm_pois",
+           "subtype_aliases"]
 
 
 def read_facilities(path: str | Path, *, layer: str | None = None,
@@ -155,6 +156,33 @@ def _facility_points(out: gpd.GeoDataFrame, ids: pd.Series, source: str) -> np.n
     return geoms
 
 
+def facility_ids(gdf: pd.DataFrame, *, id_col: str = "facility_id",
+                 source: str = "facilities") -> pd.Series:
+    """The facility id rule shared by every function that takes facilities.
+
+    The ``id_col`` column when present (no missing or repeated values), else ``F0``,
+    ``F1``, ... by row position — the same ids in :func:`geosvc.coverage.analyse_coverage`
+    (``nearest_<cat>_id``) and :func:`geosvc.circles.service_circles` (``facility_id``).
+
+    Returns
+    -------
+    pandas.Series
+        The ids (strings or the column's values), aligned with ``gdf``.
+    """
+    if id_col not in gdf.columns:
+        return pd.Series([f"F{i}" for i in range(len(gdf))], index=gdf.index, dtype=object)
+    ids = gdf[id_col]
+    if ids.isna().any():
+        rows = np.flatnonzero(ids.isna().to_numpy())
+        raise InputError(f"{source}: facilities in rows {rows[:5].tolist()} have no "
+                         f"{id_col!r}; give every facility an id")
+    dup = ids.duplicated()
+    if dup.any():
+        raise InputError(f"{source}: duplicate facility ids {ids[dup].astype(str).tolist()[:5]}; "
+                         f"make {id_col!r} unique")
+    return ids
+
+
 def prepare_facilities(
     gdf: gpd.GeoDataFrame,
     profile: Profile,
@@ -194,16 +222,7 @@ def prepare_facilities(
                              f"fix --facilities-columns {key}=NAME (config: "
                              f"inputs.facilities_columns.{key})")
     out = gdf.copy()
-    ids = out[id_col] if id_col in out.columns else pd.Series(
-        [f"F{i}" for i in range(len(out))], index=out.index)
-    if ids.isna().any():
-        rows = np.flatnonzero(ids.isna().to_numpy())
-        raise InputError(f"{source}: facilities in rows {rows[:5].tolist()} have no "
-                         f"{id_col!r}; give every facility an id")
-    dup = ids.duplicated()
-    if dup.any():
-        raise InputError(f"{source}: duplicate facility ids {ids[dup].astype(str).tolist()[:5]}; "
-                         f"make {id_col!r} unique")
+    ids = facility_ids(out, id_col=id_col, source=source)
     cats = out[category_col].astype(str).str.strip()
     valid = set(profile.category_names)
     unknown = sorted(set(cats) - valid)

@@ -389,7 +389,8 @@ def _pick_layer(p: Path, layer: str | None, what: str,
     import pyogrio
 
     try:
-        names = [str(n) for n in pyogrio.list_layers(p)[:, 0]]
+        # QGIS (and geosvc's own outputs) keep layer styles in a table GDAL lists too
+        names = [str(n) for n in pyogrio.list_layers(p)[:, 0] if str(n) != "layer_styles"]
     except Exception as exc:
         raise InputError(f"{p}: cannot read the {what} file ({exc}); is it a GeoPackage, "
                          "Shapefile, GeoJSON, CSV or .xlsx file?") from None

@@ -371,13 +371,19 @@ def write_coverage(result: CoverageResult, inputs: Inputs, out_dir: str | Path, 
 
 
 def write_coverage_layers(result: CoverageResult, out_dir: Path) -> None:
-    """Write ``households.gpkg`` and (when there are areas) ``areas.gpkg`` into ``out_dir``."""
+    """Write ``households.gpkg`` and (when there are areas) ``areas.gpkg`` into ``out_dir``.
+
+    Both carry QGIS styles (:func:`geosvc.qgis.style_outputs`): they open styled in QGIS.
+    """
+    from geosvc.qgis import style_outputs
+
     out_dir.mkdir(parents=True, exist_ok=True)
     with step("writing households.gpkg"):
         write_gpkg({"households": result.households}, out_dir / "households.gpkg")
     if result.areas:
         with step("writing areas.gpkg"):
             write_gpkg(result.areas, out_dir / "areas.gpkg")
+    style_outputs(out_dir, list(result.categories), result.profile)
 
 
 def build_summary(result: CoverageResult, inputs: Inputs, *, started: float,
@@ -480,11 +486,11 @@ class RunOptions:
     categories
         Categories to analyse (default: the profile's).
     thresholds_min
-        Walking times of the service circles; the largest is drawn on the map.
+        Walking times of the service circles; each is a layer of the map.
     radius_method
         ``profile`` or ``gb50180`` (see :func:`geosvc.coverage.analyse_coverage`).
     basemap
-        Map tiles (``osm``, ``gaode``; default none: offline).
+        Map tiles (``osm``, ``gaode`` or a ``{z}/{x}/{y}`` tile URL; default none: offline).
     siting
         Siting model and candidates.
     """
@@ -524,8 +530,11 @@ def run_all(inputs: Inputs, options: RunOptions, *, started: float | None = None
         write_coverage_layers(cov, out_dir)
         per_cat, agreement = _circles(inputs, cov, prof, cats, options.thresholds_min, out_dir)
         plans = _siting(inputs, cov, cats, out_dir, options.siting)
-        circles_top = per_cat[per_cat["threshold_min"] == max(options.thresholds_min)]
-        figures = _map_and_figures(inputs, cov, prof, plans, circles_top, cats, options)
+        with step("QGIS styles in the GeoPackages"):
+            from geosvc.qgis import style_outputs
+
+            style_outputs(out_dir, cats, prof, lang=options.lang)
+        figures = _map_and_figures(inputs, cov, prof, plans, per_cat, cats, options)
         summary = build_summary(cov, inputs, started=t0, extra={
             "circles": {"agreement": agreement,
                         "category_area_km2": {f"{r.category}@{r.threshold_min:g}min":
@@ -601,13 +610,16 @@ def _map_and_figures(inputs: Inputs, cov: CoverageResult, prof: Profile, plans: 
 
     out_dir = Path(options.out_dir)
     stations = {c: p.stations for c, p in plans.items()}
-    with step("map.html"):
+    with step("map.html"):  # every threshold is its own layer on the map
         m = coverage_map(cov.households, areas=cov.areas, facilities=cov.facilities,
                          circles=circles, stations=stations, profile=prof, lang=options.lang,
-                         basemap=options.basemap, title=inputs.name)
+                         basemap=options.basemap, streets=inputs.net, title=inputs.name)
         write_map(m, out_dir / "map.html")
     curves = pd.concat([p.curve for p in plans.values()], ignore_index=True)
+    # figures: the outermost circle (the map has every threshold)
+    top = circles[circles["threshold_min"] == circles["threshold_min"].max()]
     with step("figures"):
         return write_figures(cov.households, categories=cats, areas=cov.areas,
-                             circles=circles, stations=stations, curves=curves,
+                             facilities=cov.facilities, streets=inputs.net,
+                             circles=top, stations=stations, curves=curves,
                              profile=prof, lang=options.lang, out_dir=out_dir)

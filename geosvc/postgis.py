@@ -379,6 +379,8 @@ def publish_folder(folder: str | Path, uri: str) -> list[str]:
     tables: dict[str, pd.DataFrame] = {}
     for gpkg in sorted(root.glob("*.gpkg")):
         for layer, _geom_type in pyogrio.list_layers(gpkg):
+            if str(layer) == "layer_styles":  # QGIS styles (geosvc.qgis), not results
+                continue
             key = str(layer) if str(layer) not in tables else f"{gpkg.stem}_{layer}"
             tables[key] = gpd.read_file(gpkg, layer=str(layer), engine="pyogrio")
     for csv in sorted(root.glob("*.csv")):

@@ -86,7 +86,8 @@ def test_reduced_city_summary_accounts_every_row_and_step(city_run):
     files, report = city_run
     summary = json.loads((files.folder / "out" / "summary.json").read_text(encoding="utf-8"))
     n = SPEC.n_households
-    assert pyogrio.read_info(files.folder / "out" / "households.gpkg")["features"] == n
+    assert pyogrio.read_info(files.folder / "out" / "households.gpkg",
+                             layer="households")["features"] == n
     for s in summary["categories"].values():
         assert s["rows_total"] == n
         assert sum(s[f"rows_{k}"] for k in ("covered", "uncovered", "unreachable",

@@ -87,6 +87,15 @@ def test_demo_writes_every_output(demo_out):
     assert summary["run"]["peak_rss_mb"] >= max(s["peak_rss_mb"] for s in steps)
     assert summary["run"]["memory_limit_mb"] is None
     assert "peak" in proc.stderr and "resident" in proc.stderr  # progress lines
+    assert "Running HiGHS" not in proc.stdout  # third-party banner kept off
+    from geosvc.qgis import read_layer_styles
+
+    styled = {f: {r["f_table_name"] for r in read_layer_styles(out / f)}
+              for f in ("households.gpkg", "areas.gpkg", "service_circles.gpkg", "siting.gpkg")}
+    assert styled == {"households.gpkg": {"households"}, "areas.gpkg": {"community", "street"},
+                      "service_circles.gpkg": {"category_circles", "facility_circles"},
+                      "siting.gpkg": {"stations_elderly_care", "stations_convenience"}}
+    assert "\r" not in proc.stderr  # no progress bars in a log (stderr is no terminal)
 
 
 def test_rerun_replaces_results(tmp_path, district_file):
@@ -151,6 +160,8 @@ def test_run_files_config(tmp_path, district_file):
      "siting.candidates_only = true needs siting.candidates"),
     (('"categories.elderly_care.speed_m_s" = 0.8', '"categories.elderly_care.sped" = 0.8'),
      "unknown profile key 'categories.elderly_care.sped'"),
+    (('lang = "zh"', 'lang = "zh"\nbasemap = "google"'),
+     "output.basemap = 'google': .*use 'none', 'osm', 'gaode' or a tile URL"),
 ])
 def test_bad_configs_exit_2_with_one_line(tmp_path, edit, needle):
     import re
@@ -164,6 +175,19 @@ def test_bad_configs_exit_2_with_one_line(tmp_path, edit, needle):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert re.search(needle, lines[0]), lines[0]
+
+
+def test_basemap_option_checked_before_any_work(tmp_path):
+    proc = _cli("demo", "--out", str(tmp_path / "o"), "--basemap", "google")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == ("geosvc: error: --basemap 'google': use none, osm, gaode or "
+                                   "a tile URL with {z}, {x} and {y} (e.g. "
+                                   "https://tile.example.org/{z}/{x}/{y}.png)")
+    from geosvc.config import OutputSpec
+
+    url = "https://t0.example.cn/tiles/{z}/{x}/{y}.png"
+    assert OutputSpec(folder=tmp_path, basemap=url).basemap == url
+    assert OutputSpec(folder=tmp_path, basemap="none").basemap is None
 
 
 def test_missing_config_and_debug_flag(tmp_path):
@@ -249,3 +273,52 @@ def test_version_flag() -> None:
     res = _cli("--version")
     assert res.returncode == 0
     assert res.stdout.strip().startswith(f"geosvc {__version__} (Python ")
+
+
+def test_compare_two_runs(tmp_path, district_file):
+    import numpy as np
+    import pandas as pd
+
+    roads, hh, fac = _single_layers(tmp_path, district_file)
+    facilities = gpd.read_file(fac)
+    ec = facilities.index[facilities["category"] == "elderly_care"]
+    fewer = tmp_path / "fewer.gpkg"
+    facilities.drop(index=ec[::2]).to_file(fewer)  # baseline: half the elderly-care sites
+    runs = {}
+    for name, f in (("a", fewer), ("b", fac)):
+        runs[name] = tmp_path / name
+        assert main(["-q", "coverage", "--roads", str(roads), "--households", str(hh),
+                     "--facilities", str(f), "--out", str(runs[name]), "--areas",
+                     f"community={district_file}:community_id:name:communities"]) == 0
+    out = tmp_path / "cmp"
+    proc = _cli("compare", str(runs["a"]), str(runs["b"]), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "elderly_care: coverage" in proc.stdout and "newly covered" in proc.stdout
+    cats = pd.read_csv(out / "compare_categories.csv").set_index("category")
+    # oracle: the two households.gpkg files read directly
+    ha = gpd.read_file(runs["a"] / "households.gpkg", layer="households").set_index("hh_id")
+    hb = gpd.read_file(runs["b"] / "households.gpkg", layer="households").set_index("hh_id").loc[ha.index]
+    for cat in ("elderly_care", "convenience"):
+        a_cov = ha[f"status_{cat}"] == "covered"
+        b_cov = hb[f"status_{cat}"] == "covered"
+        new = float(hb.loc[~a_cov & b_cov, "households"].sum())
+        lost = float(hb.loc[a_cov & ~b_cov, "households"].sum())
+        assert cats.loc[cat, "households_newly_covered"] == pytest.approx(new)
+        assert cats.loc[cat, "households_no_longer_covered"] == pytest.approx(lost)
+        total = float(hb.loc[hb[f"status_{cat}"] != "invalid", "households"].sum())
+        assert cats.loc[cat, "coverage_rate_change"] == pytest.approx((new - lost) / total)
+    assert cats.loc["elderly_care", "households_newly_covered"] > 0  # more sites cover more
+    assert cats.loc["convenience", "households_newly_covered"] == 0  # unchanged facilities
+    com = pd.read_csv(out / "compare_community.csv")
+    # communities tile the district: their changes add up to the district's
+    assert com["elderly_care_households_covered_change"].sum() == pytest.approx(
+        cats.loc["elderly_care", "households_covered_b"]
+        - cats.loc["elderly_care", "households_covered_a"])
+    changed = gpd.read_file(out / "changed_households.gpkg")
+    assert set(changed["change_elderly_care"]) <= {"newly_covered", "no_longer_covered",
+                                                   "other", ""}
+    assert np.isclose(changed.loc[changed["change_elderly_care"] == "newly_covered",
+                                  "households"].sum(),
+                      cats.loc["elderly_care", "households_newly_covered"])
+    bad = _cli("compare", str(runs["a"]), str(tmp_path))
+    assert bad.returncode == 2 and "no summary.json" in bad.stderr

@@ -153,8 +153,16 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
                              geometry=[shapely.Point(431300, 3809300)], crs=fac.crs)
     fac = gpd.GeoDataFrame(np.concatenate([fac.to_numpy(), extra.to_numpy()]),
                            columns=fac.columns, geometry="geometry", crs=fac.crs)
+    circles = make_circles()
+    rings = [shapely.Point(430300, 3808300).buffer(50.0 * t) for t in (5.0, 10.0, 15.0)]
+    circles["elderly_care"] = gpd.GeoDataFrame(
+        {"category": "elderly_care", "threshold_min": [5.0, 10.0, 15.0]}, geometry=rings,
+        crs=fac.crs)
+    streets = gpd.GeoDataFrame(geometry=[
+        shapely.LineString([(430000, 3808000 + 250 * i), (432000, 3808000 + 250 * i)])
+        for i in range(9)], crs=fac.crs)
     m = coverage_map(make_households(), areas=make_areas(), facilities=fac,
-                     circles=make_circles(), stations=make_stations(), lang="zh")
+                     circles=circles, stations=make_stations(), streets=streets, lang="zh")
     return write_map(m, tmp / "map.html")
 
 
@@ -165,15 +173,26 @@ def test_map_loads_without_errors_and_shows_layers(page: Path, tmp_path: Path) -
     assert probe["maps"] == 1
     names = _layer_names(dom)
     for expected in ("未覆盖住户 · 一刻钟居家养老服务圈", "未覆盖住户 · 一刻钟便民生活圈",
+                     "不可达住户（无路径或远离道路）· 一刻钟居家养老服务圈",
                      "已覆盖住户（250米网格）· 一刻钟居家养老服务圈",
+                     "5分钟服务圈 · 一刻钟居家养老服务圈", "10分钟服务圈 · 一刻钟居家养老服务圈",
                      "15分钟服务圈 · 一刻钟居家养老服务圈", "现有设施 · 一刻钟居家养老服务圈",
                      "建议新站点 · 一刻钟居家养老服务圈", "社区覆盖率 · 一刻钟居家养老服务圈",
-                     "街道边界"):
+                     "街道边界", "街道（简化）"):
         assert expected in names, (expected, names)
+    # one entry per threshold, each exactly once (not one label over stacked polygons)
+    assert sum("分钟服务圈" in n for n in names) == 3
+    # convenience households: no one unreachable, so no empty layer for them
+    assert "不可达住户（无路径或远离道路）· 一刻钟便民生活圈" not in names
     # Leaflet drew the vector layers (SVG paths) and the markers
     assert dom.count("leaflet-interactive") > 10
     paths = re.findall(r"<path[^>]+leaflet-interactive", dom)
     assert len(paths) >= 5 + 2 + 2  # uncovered points, covered cells, areas
+    # circles and streets are drawn but take no mouse events
+    assert len(re.findall(r"<path", dom)) >= len(paths) + 1 + 1
+    legend = dom[dom.index('class="gs-legend'):]
+    for minutes in (5, 10, 15):  # the legend names every threshold drawn
+        assert f"服务圈 ({minutes} 分钟)" in legend
     assert dom.count('class="gs-st"') == 2 and dom.count('class="gs-fac"') == 2
     assert 'class="gs-legend' in dom and 'class="gs-title' in dom
     assert not re.search(r"<img[^>]+leaflet-tile", dom)  # no basemap tiles requested

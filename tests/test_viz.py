@@ -175,6 +175,8 @@ def test_offline_page_without_tiles(inputs: dict, html_zh: str) -> None:
     assert "Leaflet 1.9.4" in html_zh  # inlined
     osm = render(inputs, basemap="osm")
     assert "L.tileLayer" in osm and "tile.openstreetmap.org" in osm
+    own = render(inputs, basemap="https://tiles.example.org/{z}/{x}/{y}.png")
+    assert "tiles.example.org/{z}/{x}/{y}.png" in own and "L.tileLayer" in own
     cdn = coverage_map(inputs["households"], inline_assets=False).get_root().render()
     assert "leaflet.js" in cdn and "jquery" not in cdn
 
@@ -183,12 +185,15 @@ def test_uncovered_points_and_covered_grid(inputs: dict, html_zh: str) -> None:
     hh = inputs["households"]
     layers = point_layers(html_zh)
     households_layers = [rows for rows in layers if rows and isinstance(rows[0][2], int)]
-    assert [len(r) for r in households_layers] == [5, 4]  # elderly care, convenience
+    # elderly care: 3 outside the circle, 2 unreachable/off-network; convenience: 4 outside
+    assert [len(r) for r in households_layers] == [3, 2, 4]
+    assert {r[5] for r in households_layers[1]} == {"B008", "B009"}
+    assert all(r[2] == 0 for r in households_layers[0] + households_layers[2])  # uncovered
     n_uncovered = sum(int(hh[f"status_{c}"].isin(["uncovered", "unreachable",
                                                    "off_network"]).sum())
                       for c in ("elderly_care", "convenience"))
     assert sum(len(r) for r in households_layers) == n_uncovered
-    ec = {r[5]: r for r in households_layers[0]}
+    ec = {r[5]: r for r in households_layers[0] + households_layers[1]}
     assert set(ec) == {"B005", "B006", "B007", "B008", "B009"}
     assert ec["B005"][3:5] == [120, 16.2]
     assert ec["B008"][4] == -1 and ec["B009"][4] is None  # inf -> unreachable, NaN -> none
@@ -261,7 +266,7 @@ def test_bad_arguments(inputs: dict) -> None:
 def test_lonlat_input_and_minimal_map(inputs: dict) -> None:
     ll = inputs["households"].to_crs(4326)
     html = coverage_map(ll, lang="en").get_root().render()
-    assert [len(r) for r in point_layers(html)] == [5, 4]
+    assert [len(r) for r in point_layers(html)] == [3, 2, 4]
 
 
 def test_write_map_atomic_and_small(tmp_path, inputs: dict) -> None:
@@ -317,25 +322,31 @@ def test_households_above_the_marker_budget_are_summed_in_cells(tmp_path) -> Non
     assert not [r for r in point_layers(html) if r and isinstance(r[0][2], int)]  # no markers
     gap = [g for g in geojson_layers(html)
            if g["features"] and "not covered" in g["features"][0]["properties"]["t"]]
-    assert len(gap) == 1
+    assert len(gap) == 2  # outside the circle, and unreachable (no path or off the network)
     # 30 km square, at most ~400 cells -> 1.5 km needed -> 2000 m cells (1-2-5 steps)
     assert "Uncovered households (2000 m grid)" in html
-    assert len(gap[0]["features"]) <= 16 * 16
-    total = sum(int(f["properties"]["t"].split(" ")[0].replace(",", ""))
-                for f in gap[0]["features"])
-    not_cov = hh["status_elderly_care"].isin(["uncovered", "unreachable", "off_network"])
-    assert total == int(hh.loc[not_cov, "households"].sum())  # every household in a cell
-    one = gap[0]["features"][0]
-    poly = shapely.geometry.shape(one["geometry"])
+    assert "Unreachable households (2000 m grid)" in html
+    assert all(len(g["features"]) <= 16 * 16 for g in gap)
+    status = hh["status_elderly_care"]
+    for g, statuses in zip(gap, (["uncovered"], ["unreachable", "off_network"]), strict=True):
+        total = sum(int(f["properties"]["t"].split(" ")[0].replace(",", ""))
+                    for f in g["features"])
+        # every household in a cell of its own layer
+        assert total == int(hh.loc[status.isin(statuses), "households"].sum())
+    poly = shapely.geometry.shape(gap[1]["features"][0]["geometry"])
     assert poly.geom_type == "Polygon"
-    assert "outside the circle" in one["properties"]["t"]  # per-status breakdown
+    tips = " ".join(f["properties"]["t"] for f in gap[1]["features"])
+    assert "no network path" in tips and "too far from a street" in tips  # breakdown
+    assert "outside the circle" not in tips
     assert out.stat().st_size < 1_000_000
 
 
 def test_map_size_stays_bounded_for_a_city(tmp_path) -> None:
     hh = _random_households(300_000, 6, p_covered=0.5)
     size = write_map(coverage_map(hh, lang="en"), tmp_path / "map.html").stat().st_size
-    assert size < 3_000_000, size  # default budget: 20,000 markers, ~4,000 cells per layer
+    # default budget: 20,000 markers, ~4,000 cells per layer; three grid layers here
+    # (covered, outside the circle, unreachable), ~1.1 MB each
+    assert size < 3_500_000, size
 
 
 def test_map_figure_draws_cells_above_the_point_budget(tmp_path, monkeypatch) -> None:
@@ -409,3 +420,96 @@ def test_import_has_no_side_effects(tmp_path) -> None:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=str(__import__("pathlib").Path(__file__).parents[1]))
     assert res.returncode == 0, res.stderr
+
+
+def _rings(thresholds=(5.0, 10.0, 15.0)) -> gpd.GeoDataFrame:
+    """Per-category circles of ``service_circles``: one polygon per threshold."""
+    polys = [shapely.Point(430300, 3808300).buffer(50.0 * t) for t in thresholds]
+    return gpd.GeoDataFrame({"category": "elderly_care", "threshold_min": list(thresholds),
+                             "area_m2": [p.area for p in polys]}, geometry=polys, crs=UTM)
+
+
+def test_one_circle_layer_per_threshold_with_its_own_style(inputs: dict) -> None:
+    html = coverage_map(inputs["households"], circles=_rings(), lang="zh",
+                        profile=inputs["profile"]).get_root().render()
+    for minutes in (5, 10, 15):
+        assert htmlsafe_json_dumps(f"{minutes}分钟服务圈 · 一刻钟居家养老服务圈") in html
+    rings = [g for g in geojson_layers(html)
+             if len(g["features"]) == 1 and g["features"][0]["geometry"]["type"] == "Polygon"
+             and not g["features"][0]["properties"]]
+    assert len(rings) == 3  # not one layer of three stacked polygons
+    # drawn largest first (the 5-minute ring on top); each layer holds its own polygon
+    areas = [shapely.geometry.shape(g["features"][0]["geometry"]).area for g in rings]
+    assert areas[0] > areas[1] > areas[2]
+    styles = re.findall(r'"dashArray": ("[0-9 ]+"|null), "fillColor": "#8e24aa", '
+                        r'"fillOpacity": ([0-9.]+)', html)
+    assert len(set(styles)) == 3, styles  # three distinct styles
+    # the legend names each threshold
+    for minutes in (5, 10, 15):
+        assert f"服务圈 ({minutes} 分钟)" in html
+
+
+def test_streets_drawn_light_and_within_budget(inputs: dict) -> None:
+    rng = np.random.default_rng(1)
+    x0 = rng.uniform(430000, 432000, 400)
+    y0 = rng.uniform(3808000, 3810000, 400)
+    # wiggly lines: 50 vertices each, mostly removed by the 5 m simplification
+    lines = [shapely.LineString(np.column_stack([x + np.linspace(0, 200, 50),
+                                                 y + rng.normal(0, 0.3, 50)]))
+             for x, y in zip(x0, y0, strict=True)]
+    streets = gpd.GeoDataFrame(geometry=lines, crs=UTM)
+    html = coverage_map(inputs["households"], streets=streets, lang="en").get_root().render()
+    assert htmlsafe_json_dumps("Streets (simplified)") in html
+    layer = [g for g in geojson_layers(html) if g["features"]
+             and g["features"][0]["geometry"]["type"] == "MultiLineString"]
+    assert len(layer) == 1 and len(layer[0]["features"]) == 1
+    n = sum(len(p) for p in layer[0]["features"][0]["geometry"]["coordinates"])
+    assert n == 2 * 400  # straight within 5 m: two vertices per street
+    small = coverage_map(inputs["households"], streets=streets.to_crs(4326),
+                         max_street_vertices=100).get_root().render()
+    layer = [g for g in geojson_layers(small) if g["features"]
+             and g["features"][0]["geometry"]["type"] == "MultiLineString"]
+    assert sum(len(p) for p in layer[0]["features"][0]["geometry"]["coordinates"]) <= 100
+    with pytest.raises(InputError, match="streets"):
+        coverage_map(inputs["households"], streets=[1, 2])
+
+
+def test_title_promises_stations_only_when_drawn(inputs: dict, html_zh: str) -> None:
+    assert "新站点建议" in html_zh  # stations drawn
+    plain = coverage_map(inputs["households"], lang="zh").get_root().render()
+    assert "15分钟生活圈：服务覆盖" in plain and "新站点建议" not in plain
+    en = coverage_map(inputs["households"], lang="en").get_root().render()
+    assert "proposed stations" not in en.lower()
+    # key figures separate households outside the circle from unreachable ones
+    # (elderly care: 120+20+70 outside, 10+25 unreachable or off the network)
+    assert "(210 households outside the circle, 35 unreachable)" in en
+
+
+def test_map_figure_has_a_legend_entry_for_every_colour(tmp_path, inputs, monkeypatch) -> None:
+    from geosvc.viz import _figures
+
+    saved = []
+    monkeypatch.setattr(_figures, "_save", lambda fig, path: saved.append(fig) or path)
+    streets = gpd.GeoDataFrame(geometry=[shapely.LineString([(430000, 3808000 + 250 * i),
+                                                             (432000, 3808000 + 250 * i)])
+                                         for i in range(9)], crs=UTM)
+    figure_coverage_map(inputs["households"], "elderly_care", areas=inputs["areas"],
+                        circles=_rings(), stations=inputs["stations"],
+                        facilities=inputs["facilities"], streets=streets, lang="en",
+                        path=tmp_path / "f.png")
+    ax = saved[0].axes[0]
+    legends = [a for a in ax.get_children() if type(a).__name__ == "Legend"]
+    labels = [t.get_text() for leg in legends for t in leg.get_texts()]
+    for want in ("Street", "Service circle (5 min)", "Service circle (10 min)",
+                 "Service circle (15 min)", "Existing facility (1)",
+                 "Proposed station (rank)", "< 50%", "≥ 95%"):
+        assert want in labels, (want, labels)
+    assert any(leg.get_title().get_text() == "Community household coverage"
+               for leg in legends)
+    # the existing facility is drawn where it is (a square at E1)
+    offsets = np.concatenate([c.get_offsets() for c in ax.collections
+                              if hasattr(c, "get_offsets") and len(c.get_offsets())])
+    assert np.isclose(offsets, [430300, 3808300]).all(axis=1).any()
+    # streets: one line collection with every street
+    lines = [c for c in ax.collections if type(c).__name__ == "LineCollection"]
+    assert len(lines) == 1 and len(lines[0].get_segments()) == 9

@@ -215,8 +215,13 @@ def _threaded(fn: Callable[..., Any], geoms: ObjArray, *args: Any) -> ObjArray:
     def run(idx: IntArray) -> None:
         out[idx] = fn(geoms[idx], *[a[idx] if s else a for a, s in zip(args, split, strict=True)])
 
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(run, [c for c in chunks if len(c)]))
+    from geosvc.progress import bar
+
+    todo = [c for c in chunks if len(c)]
+    with ThreadPoolExecutor(workers) as pool, bar(total=n, desc="service-circle polygons",
+                                                   unit="polygon") as b:
+        for idx, _ in zip(todo, pool.map(run, todo), strict=True):
+            b.update(len(idx))
     return out
 
 

@@ -51,8 +51,10 @@ def service_circles(
     net
         Compiled street network.
     facilities
-        Points with ``facility_id`` and ``category`` (any CRS; reprojected to the network's),
-        optionally ``compound_id`` (else taken from ``compounds``).
+        Points with ``category`` and ``facility_id`` (any CRS; reprojected to the network's),
+        optionally ``compound_id`` (else taken from ``compounds``).  Without
+        ``facility_id`` the ids are ``F0``, ``F1``, ... by row, as in
+        :func:`geosvc.coverage.analyse_coverage` (:func:`geosvc.facilities.facility_ids`).
     profile
         Standards profile or its name (default ``cn-community-2023``).
     thresholds_min
@@ -78,10 +80,13 @@ def service_circles(
     """
     prof = profile if isinstance(profile, Profile) else load_profile(profile or
                                                                      DEFAULT_PROFILE)
-    for col in ("facility_id", "category"):
-        if col not in facilities.columns:
-            raise InputError(f"facilities need a {col!r} column; columns are "
-                             f"{list(facilities.columns)}")
+    if "category" not in facilities.columns:
+        raise InputError(f"facilities need a 'category' column; columns are "
+                         f"{list(facilities.columns)}")
+    if "facility_id" not in facilities.columns:  # the id rule of analyse_coverage
+        from geosvc.facilities import facility_ids
+
+        facilities = facilities.assign(facility_id=facility_ids(facilities).to_numpy())
     if facilities.crs is None:
         raise InputError("facilities have no CRS; set it (e.g. facilities.set_crs('EPSG:4326'))")
     thr = np.asarray([float(t) for t in thresholds_min], dtype=np.float64)

@@ -13,6 +13,7 @@ from geosvc.network._compiled import (
     compile_network,
     from_arrays,
     points_along_edges,
+    street_count,
     subset_edges,
     to_graph,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "network_from_xml",
     "read_network",
     "subset_edges",
+    "street_count",
     "add_edge_times",
     "compile_network",
     "from_arrays",

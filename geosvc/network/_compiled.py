@@ -13,10 +13,11 @@ import shapely
 from pyproj import CRS
 from scipy.sparse.csgraph import connected_components
 
-from geosvc._errors import CRSError, NetworkError
+from geosvc._errors import CRSError, InputError, NetworkError
 from geosvc.network._segments import SegmentIndex, build_segment_index
 
-__all__ = ["CompiledNetwork", "compile_network", "from_arrays", "subset_edges", "to_graph"]
+__all__ = ["CompiledNetwork", "compile_network", "from_arrays", "street_count", "subset_edges",
+           "to_graph"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,6 +146,25 @@ def _shape_key(geom: Any, iu: int, iv: int) -> bytes:
     return (xy[::-1] if iu > iv else xy).tobytes()
 
 
+def _refuse_raw_osmnx(G: nx.MultiDiGraph) -> None:
+    """An osmnx graph must go through :func:`graph_from_osmnx` (walkable filter, two-way).
+
+    osmnx marks its graphs with ``G.graph["created_with"] = "OSMnx ..."``; geosvc's graphs
+    carry ``length_m`` on every edge.  A graph with the first and not the second skipped
+    the conversion (motorways and private roads would stay in, one-way streets one-way).
+    """
+    made_by = str(G.graph.get("created_with", ""))
+    if not made_by.lower().startswith("osmnx") or G.number_of_edges() == 0:
+        return
+    _, _, first = next(iter(G.edges(data=True)))
+    if "length_m" not in first:
+        raise InputError(
+            f"this graph comes straight from {made_by} (no 'length_m' on its edges): it has "
+            "not been made walkable (motorways, private roads and one-way streets stay as "
+            "they are); convert it first: "
+            "compile_network(geosvc.network.graph_from_osmnx(G))")
+
+
 def compile_network(G: nx.MultiDiGraph, *, edge_attrs: tuple[str, ...] = ("highway", "name")
                     ) -> CompiledNetwork:
     """Compile a projected street graph into arrays (done once, reused by every query).
@@ -155,11 +175,14 @@ def compile_network(G: nx.MultiDiGraph, *, edge_attrs: tuple[str, ...] = ("highw
 
     Raises
     ------
+    InputError
+        When ``G`` is an osmnx graph that did not go through :func:`graph_from_osmnx`.
     CRSError
         When the graph is not in a projected CRS.
     NetworkError
         When the graph has no edges.
     """
+    _refuse_raw_osmnx(G)
     crs_in = G.graph.get("crs")
     if crs_in is None:
         raise CRSError("graph has no G.graph['crs']; build it with geosvc.network readers")
@@ -266,8 +289,30 @@ def from_arrays(
     )
 
 
+def street_count(net: CompiledNetwork) -> np.ndarray:
+    """Physical streets meeting at every node (osmnx's ``street_count`` rule).
+
+    Each edge counts once at both ends; the self-loops at a node count twice, once per node
+    however many there are (as :func:`osmnx.stats.count_streets_per_node` does).
+    """
+    n = net.n_nodes
+    loop = net.edge_u == net.edge_v
+    count = (np.bincount(net.edge_u[~loop], minlength=n)
+             + np.bincount(net.edge_v[~loop], minlength=n))
+    has_loop = np.zeros(n, dtype=bool)
+    has_loop[net.edge_u[loop]] = True
+    return count + 2 * has_loop
+
+
 def to_graph(net: CompiledNetwork) -> nx.MultiDiGraph:
-    """Turn a compiled network back into a two-way osmnx-style MultiDiGraph."""
+    """Turn a compiled network back into a two-way osmnx-style MultiDiGraph.
+
+    Nodes carry ``x``, ``y``, ``component`` and ``street_count`` (so
+    :func:`osmnx.stats.basic_stats` works on it); every street is two directed edges with
+    ``geometry``, ``length`` and ``length_m`` (metres), ``compound_id``, ``osmid`` (the
+    compiled edge index unless the edge attributes kept the OSM way id) and the compiled
+    edge attributes (``highway``, ``name``).
+    """
     G = nx.MultiDiGraph()
     G.graph.update(net.graph_attrs)
     epsg = net.crs.to_epsg()
@@ -277,11 +322,16 @@ def to_graph(net: CompiledNetwork) -> nx.MultiDiGraph:
                                                                                  strict=True))
     comp = net.node_component
     nx.set_node_attributes(G, dict(zip(ids, comp.tolist(), strict=True)), "component")
+    nx.set_node_attributes(G, dict(zip(ids, street_count(net).tolist(), strict=True)),
+                           "street_count")
     G.graph["n_components"] = net.n_components
     rev = shapely.reverse(net.edge_geometry)
     for e in range(net.n_edges):
         u, v = ids[net.edge_u[e]], ids[net.edge_v[e]]
-        base = {a: vals[e] for a, vals in net.edge_attrs.items() if vals[e] is not None}
+        # osmnx pairs the two directions of a street by osmid: the edge index unless the
+        # compiled attributes kept the OSM way id
+        base = {"osmid": e, **{a: vals[e] for a, vals in net.edge_attrs.items()
+                               if vals[e] is not None}}
         length = float(net.edge_length_m[e])
         cid = int(net.edge_compound[e])
         G.add_edge(u, v, **base, geometry=net.edge_geometry[e], length_m=length, length=length,

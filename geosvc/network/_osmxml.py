@@ -58,8 +58,10 @@ def _open(path: Path) -> IO[bytes]:
 
 
 def _elements(path: Path) -> Iterator[ET.Element]:
-    with _open(path) as fh:
-        for _, elem in ET.iterparse(fh, events=("end",)):
+    from geosvc.progress import reading
+
+    with _open(path) as fh, reading(fh, path=path, desc=f"reading {path.name}") as src:
+        for _, elem in ET.iterparse(src, events=("end",)):
             if elem.tag in ("node", "way"):
                 yield elem
             elif elem.tag == "relation":

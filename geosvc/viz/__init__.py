@@ -16,11 +16,12 @@ from geosvc.viz._figures import (
     figure_time_distribution,
     write_figures,
 )
-from geosvc.viz._map import BASEMAPS, coverage_map, write_map
+from geosvc.viz._map import BASEMAPS, coverage_map, is_tile_url, write_map
 
 __all__ = [
     "BASEMAPS",
     "coverage_map",
+    "is_tile_url",
     "write_map",
     "figure_coverage_map",
     "figure_time_distribution",

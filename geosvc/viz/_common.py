@@ -23,7 +23,9 @@ __all__ = [
     "as_frames",
     "category_colour",
     "category_label",
+    "circle_style",
     "coverage_rate",
+    "drawable",
     "esc",
     "fmt_int",
     "fmt_minutes",
@@ -47,7 +49,13 @@ _EXTRA_COLOURS = ("#e65100", "#5d4037", "#827717", "#283593", "#ad1457", "#33691
 _TEXT: dict[str, dict[str, str]] = {
     "zh": {
         "title": "{minutes}分钟生活圈：服务覆盖与新站点建议",
+        "title_coverage": "{minutes}分钟生活圈：服务覆盖",
         "uncovered": "未覆盖住户 · {cat}",
+        "unreachable": "不可达住户（无路径或远离道路）· {cat}",
+        "unreachable_grid": "不可达住户（{cell}米网格）· {cat}",
+        "unreachable_pt": "不可达住户（无路径或远离道路）",
+        "streets": "街道（简化）",
+        "street_line": "街道",
         "covered_grid": "已覆盖住户（{cell}米网格）· {cat}",
         "circles": "{minutes}分钟服务圈 · {cat}",
         "facilities": "现有设施 · {cat}",
@@ -87,8 +95,10 @@ _TEXT: dict[str, dict[str, str]] = {
         "gap_tip": "未覆盖 {n} 户（{rows} 个居住点）",
         "uncovered_grid": "未覆盖住户（{cell}米网格）· {cat}",
         "legend_gap_grid": "每格未覆盖户数",
+        "legend_gap_note": "红色：超出服务圈；灰色：不可达",
         "no_data": "无住户",
         "summary": "{cat}覆盖率 {rate}（未覆盖 {n} 户）",
+        "summary_unreachable": "{cat}覆盖率 {rate}（超出服务圈 {n} 户，不可达 {m} 户）",
         "total": "共 {n} 户",
         "area": "面积",
         "uncovered_pt": "未覆盖住户",
@@ -109,7 +119,13 @@ _TEXT: dict[str, dict[str, str]] = {
     },
     "en": {
         "title": "{minutes}-minute service circles: coverage and proposed stations",
+        "title_coverage": "{minutes}-minute service circles: coverage",
         "uncovered": "Uncovered households · {cat}",
+        "unreachable": "Unreachable households (no path or off the network) · {cat}",
+        "unreachable_grid": "Unreachable households ({cell} m grid) · {cat}",
+        "unreachable_pt": "Unreachable household (no path or off the network)",
+        "streets": "Streets (simplified)",
+        "street_line": "Street",
         "covered_grid": "Covered households ({cell} m grid) · {cat}",
         "circles": "{minutes}-min service circle · {cat}",
         "facilities": "Existing facilities · {cat}",
@@ -149,8 +165,11 @@ _TEXT: dict[str, dict[str, str]] = {
         "gap_tip": "{n} households not covered ({rows} residential points)",
         "uncovered_grid": "Uncovered households ({cell} m grid) · {cat}",
         "legend_gap_grid": "Uncovered households per cell",
+        "legend_gap_note": "red: outside the circle; grey: unreachable",
         "no_data": "no households",
         "summary": "{cat} coverage {rate} ({n} households uncovered)",
+        "summary_unreachable": "{cat} coverage {rate} ({n} households outside the circle, "
+                               "{m} unreachable)",
         "total": "{n} households",
         "area": "Area",
         "uncovered_pt": "Uncovered household",
@@ -170,6 +189,19 @@ _TEXT: dict[str, dict[str, str]] = {
         "northing": "Northing (m)",
     },
 }
+
+
+#: Style of the service-circle layers by rank of the threshold (smallest first): the
+#: inner circle strongest and solid, outer ones lighter and dashed, so stacked
+#: 5/10/15-minute circles read as rings.
+_CIRCLE_STYLES = ({"weight": 2.0, "fillOpacity": 0.22, "dashArray": None},
+                  {"weight": 1.6, "fillOpacity": 0.12, "dashArray": "6 4"},
+                  {"weight": 1.3, "fillOpacity": 0.06, "dashArray": "2 4"})
+
+
+def circle_style(rank: int) -> dict[str, Any]:
+    """Line weight, fill opacity and dash of the ``rank``-th smallest threshold."""
+    return dict(_CIRCLE_STYLES[min(rank, len(_CIRCLE_STYLES) - 1)])
 
 
 def text(lang: str, key: str, **values: Any) -> str:
@@ -294,6 +326,14 @@ def coverage_rate(households: pd.DataFrame, category: str) -> tuple[float, float
     return rate, float(w[status.isin(NOT_COVERED).to_numpy()].sum())
 
 
+def drawable(frame: gpd.GeoDataFrame) -> np.ndarray:
+    """Rows with a geometry to draw: neither missing nor empty (no geopandas warning)."""
+    import shapely
+
+    arr = frame.geometry.to_numpy()
+    return ~(shapely.is_missing(arr) | shapely.is_empty(arr))
+
+
 def metric_crs(frame: gpd.GeoDataFrame, what: str) -> pyproj.CRS:
     """The projected CRS to work in: the frame's own, or a UTM zone for lon/lat data."""
     from geosvc.crs import utm_crs_for
@@ -304,7 +344,7 @@ def metric_crs(frame: gpd.GeoDataFrame, what: str) -> pyproj.CRS:
     crs = pyproj.CRS.from_user_input(frame.crs)
     if not crs.is_geographic:
         return crs
-    geoms = frame.geometry[frame.geometry.notna() & ~frame.geometry.is_empty]
+    geoms = frame.geometry[drawable(frame)]
     if not len(geoms):
         raise InputError(f"{what} have no geometry to map")
     minx, miny, maxx, maxy = (float(v) for v in geoms.total_bounds)

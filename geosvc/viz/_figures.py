@@ -29,7 +29,9 @@ from geosvc.viz._common import (
     as_frames,
     category_colour,
     category_label,
+    circle_style,
     coverage_rate,
+    drawable,
     fmt_int,
     fmt_minutes,
     fmt_pct,
@@ -130,6 +132,47 @@ def _add_polygons(ax: Axes, geoms: Sequence[Any], **kw: Any) -> None:
         ax.add_collection(PathCollection(paths, **kw))
 
 
+_STREET_COLOUR = "#b0aaa2"
+_AREA_ALPHA = 0.45
+
+
+def _add_streets(ax: Axes, streets: Any, crs: Any) -> None:
+    """Street lines, thin and light, under everything else."""
+    from matplotlib.collections import LineCollection
+
+    from geosvc.viz._map import street_lines
+
+    lines = street_lines(streets, crs)
+    if not len(lines):
+        return
+    parts = shapely.get_parts(lines)
+    coords, index = shapely.get_coordinates(parts, return_index=True)
+    splits = np.flatnonzero(np.diff(index)) + 1
+    segs = [c for c in np.split(coords, splits) if len(c) >= 2]
+    ax.add_collection(LineCollection(segs, colors=_STREET_COLOUR, linewidths=0.5, zorder=0.5))
+
+
+def _level_name(lang: str, level: str) -> str:
+    return text(lang, f"level_{level}") if level in ("community", "street") else level
+
+
+def _rate_key(rates: np.ndarray, lang: str, level: str) -> list[Any]:
+    """Legend patches of the coverage-rate classes (and "no households" when present)."""
+    from matplotlib.patches import Patch
+
+    bounds = (0.0, *_RATE_BREAKS, 1.0)
+    out = []
+    for j, colour in enumerate(_RATE_COLOURS):
+        lo, hi = bounds[j], bounds[j + 1]
+        rng = f"≥ {lo:.0%}" if j == len(_RATE_COLOURS) - 1 else (
+            f"< {hi:.0%}" if j == 0 else f"{lo:.0%} – {hi:.0%}")
+        out.append(Patch(facecolor=colour, edgecolor="#555555", alpha=_AREA_ALPHA, label=rng))
+    if (~np.isfinite(rates)).any():
+        out.append(Patch(facecolor="#d9d9d9", edgecolor="#555555", alpha=_AREA_ALPHA,
+                         label=text(lang, "no_data")))
+    return out
+
+
 def _rate_colours(rates: np.ndarray) -> list[str]:
     idx = np.searchsorted(_RATE_BREAKS, np.nan_to_num(rates, nan=-1.0), side="right")
     return [_RATE_COLOURS[i] if np.isfinite(r) else "#d9d9d9" for i, r in zip(idx, rates,
@@ -181,6 +224,7 @@ def figure_coverage_map(
     circles: Mapping[str, gpd.GeoDataFrame | None] | gpd.GeoDataFrame | None = None,
     stations: Mapping[str, gpd.GeoDataFrame] | None = None,
     facilities: gpd.GeoDataFrame | None = None,
+    streets: Any = None,
     profile: Profile | str | None = None,
     lang: str = "zh",
     path: str | os.PathLike[str],
@@ -188,10 +232,12 @@ def figure_coverage_map(
     """PNG map of one category: households by status, circles, areas, stations.
 
     Areas (the ``community`` level, or the first given) are shaded by the category's
-    household coverage rate; covered households are small blue dots, households not
-    covered are drawn in the category colour (``unreachable`` and ``off_network`` with
-    their own markers); existing facilities are squares and proposed stations are
-    numbered by rank.
+    household coverage rate (with its colour key, lower right); streets are light grey
+    lines; each circle threshold has its own line style (solid, dashed, dotted);
+    covered households are small blue dots, households not covered are drawn in the
+    category colour (``unreachable`` and ``off_network`` with their own markers);
+    existing facilities are squares and proposed stations are numbered by rank.  Every
+    colour on the figure has a legend entry.
 
     Parameters
     ----------
@@ -199,7 +245,7 @@ def figure_coverage_map(
         ``CoverageResult.households`` (``status_<category>`` needed).
     category
         Category to draw.
-    areas, circles, stations, facilities
+    areas, circles, stations, facilities, streets
         As for :func:`geosvc.viz.coverage_map`; each optional.
     profile
         Profile for labels and the threshold.
@@ -221,14 +267,23 @@ def figure_coverage_map(
     colour = category_colour(category, [c for c in prof.category_names
                                         if status_col(c) in hh.columns] or [category])
     label = category_label(prof, category, flang)
-    ok = hh.geometry.notna() & ~hh.geometry.is_empty
+    ok = drawable(hh)
     minx, miny, maxx, maxy = hh.geometry[ok].total_bounds if ok.any() else (0, 0, 1, 1)
     ratio = float(np.clip((maxy - miny) / max(maxx - minx, 1e-9), 0.4, 2.0))
     with _style(flang):
         fig = _new_figure((9.0, 9.0 * ratio + 0.8))
         ax = fig.add_subplot()
         ax.set_aspect("equal")
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
+
+        handles: list[Any] = []
+        if streets is not None:
+            _add_streets(ax, streets, crs)
+            handles.append(Line2D([], [], color=_STREET_COLOUR, linewidth=1.2,
+                                  label=text(flang, "street_line")))
         area_frames = dict(areas or {})
+        rate_key: list[Any] = []
         if area_frames:
             level = "community" if "community" in area_frames else next(iter(area_frames))
             fr = area_frames[level].to_crs(crs)
@@ -236,12 +291,29 @@ def figure_coverage_map(
             rates = pd.to_numeric(fr[rate_col], errors="coerce").to_numpy(dtype=float) \
                 if rate_col in fr.columns else np.full(len(fr), np.nan)
             _add_polygons(ax, fr.geometry.to_numpy(), facecolors=_rate_colours(rates),
-                          edgecolors="#555555", linewidths=0.6, alpha=0.45, zorder=1)
+                          edgecolors="#555555", linewidths=0.6, alpha=_AREA_ALPHA, zorder=1)
+            rate_key = _rate_key(rates, flang, level)
         circ = as_frames(circles, "circles").get(category)
         if circ is not None:
-            _add_polygons(ax, circ[circ.geometry.notna()].to_crs(crs).geometry.to_numpy(),
-                          facecolors=colour, edgecolors=colour, linewidths=1.0, alpha=0.15,
-                          zorder=2)
+            circ = circ[drawable(circ)].to_crs(crs)
+            mins = (pd.to_numeric(circ["threshold_min"], errors="coerce").to_numpy(dtype=float)
+                    if "threshold_min" in circ.columns else np.full(len(circ), np.nan))
+            levels = sorted(float(v) for v in np.unique(mins[np.isfinite(mins)])) or [np.nan]
+            for rank, minutes in reversed(list(enumerate(levels))):
+                sel = (mins == minutes) if np.isfinite(minutes) else np.ones(len(circ), bool)
+                cst = circle_style(rank)
+                ls: Any = (0, tuple(float(v) for v in cst["dashArray"].split())) \
+                    if cst["dashArray"] else "solid"
+                _add_polygons(ax, circ.geometry.to_numpy()[sel], facecolors=colour,
+                              edgecolors=colour, linewidths=cst["weight"] * 0.7,
+                              linestyles=ls, alpha=min(1.0, cst["fillOpacity"] + 0.05), zorder=2)
+                thr = fmt_minutes(minutes) if np.isfinite(minutes) else fmt_minutes(
+                    prof.category(category).threshold_min
+                    if category in prof.category_names else 15.0)
+                handles.append(Patch(facecolor=colour, edgecolor=colour, linestyle=ls,
+                                     alpha=min(1.0, 2 * cst["fillOpacity"] + 0.1),
+                                     label=f"{text(flang, 'circle')} "
+                                           f"({text(flang, 'threshold', minutes=thr)})"))
         pts = hh.geometry.to_numpy()
         if not (shapely.get_type_id(pts) == 0).all():
             pts = shapely.point_on_surface(pts)
@@ -249,9 +321,6 @@ def figure_coverage_map(
         status = hh[status_col(category)].to_numpy()
         weights = household_weights(hh)
         extent = (minx, maxx, miny, maxy)
-        from matplotlib.lines import Line2D
-
-        handles = []
         styles: list[tuple[str, dict[str, Any], int]] = [("covered", dict(s=5, c=_COVERED, marker="o", linewidths=0), 3),
                   ("uncovered", dict(s=12, c=colour, marker="o", edgecolors="#222222",
                                      linewidths=0.3), 4),
@@ -271,16 +340,17 @@ def figure_coverage_map(
                                         f"({fmt_int(weights[sel].sum())})"))
         if facilities is not None and len(facilities):
             fac = facilities[(facilities["category"] == category)
-                             & facilities.geometry.notna()].to_crs(crs)
+                             & drawable(facilities)].to_crs(crs)
             if len(fac):
                 fp = shapely.point_on_surface(fac.geometry.to_numpy())
                 ax.scatter(shapely.get_x(fp), shapely.get_y(fp), s=34, marker="s", c=colour,
                            edgecolors="white", linewidths=0.8, zorder=6)
                 handles.append(Line2D([], [], linestyle="none", marker="s", color=colour,
-                                      markersize=7, label=text(flang, "facility")))
+                                      markeredgecolor="white", markersize=7,
+                                      label=f"{text(flang, 'facility')} ({len(fac)})"))
         st_frame = as_frames(stations, "stations").get(category)
         if st_frame is not None:
-            st = st_frame[st_frame.geometry.notna()].to_crs(crs)
+            st = st_frame[drawable(st_frame)].to_crs(crs)
             sp = shapely.point_on_surface(st.geometry.to_numpy())
             sx, sy = shapely.get_x(sp), shapely.get_y(sp)
             ranks = st["rank"].to_numpy() if "rank" in st.columns else np.arange(1, len(st) + 1)
@@ -299,7 +369,13 @@ def figure_coverage_map(
         rate, _ = coverage_rate(hh, category)
         ax.set_title(text(flang, "fig_map_title", cat=label, rate=fmt_pct(rate)), fontsize=12)
         if handles:
-            ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
+            leg = ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
+            if rate_key:
+                ax.add_artist(leg)
+        if rate_key:  # the colour key of the area shading
+            ax.legend(handles=rate_key, loc="lower right", fontsize=8, framealpha=0.9,
+                      title=text(flang, "legend_rate", level=_level_name(flang, level)),
+                      title_fontsize=8)
         return _save(fig, path)
 
 
@@ -449,6 +525,7 @@ def write_figures(
     stations: Mapping[str, gpd.GeoDataFrame] | None = None,
     curves: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
     facilities: gpd.GeoDataFrame | None = None,
+    streets: Any = None,
     profile: Profile | str | None = None,
     lang: str = "zh",
     out_dir: str | os.PathLike[str],
@@ -467,7 +544,8 @@ def write_figures(
     cats = pick_categories(households, prof, categories)
     out = Path(out_dir)
     paths = [figure_coverage_map(households, cat, areas=areas, circles=circles,
-                                 stations=stations, facilities=facilities, profile=prof,
+                                 stations=stations, facilities=facilities, streets=streets,
+                                 profile=prof,
                                  lang=lang, path=out / f"coverage_{cat}.png") for cat in cats]
     paths.append(figure_time_distribution(households, cats, profile=prof, lang=lang,
                                           path=out / "walking_time.png"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, cast
@@ -28,7 +28,9 @@ from geosvc.viz._common import (
     as_frames,
     category_colour,
     category_label,
+    circle_style,
     coverage_rate,
+    drawable,
     esc,
     fmt_int,
     fmt_minutes,
@@ -42,7 +44,8 @@ from geosvc.viz._common import (
     text,
 )
 
-__all__ = ["BASEMAPS", "MAX_MARKERS", "MAX_CELLS", "coverage_map", "write_map"]
+__all__ = ["BASEMAPS", "MAX_MARKERS", "MAX_CELLS", "MAX_STREET_VERTICES", "coverage_map",
+           "is_tile_url", "street_lines", "write_map"]
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +58,13 @@ _SIMPLIFY_M = 2.0
 _RATE_BREAKS = (0.5, 0.7, 0.85, 0.95)
 _RATE_COLOURS = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641")
 _NO_DATA = "#bdbdbd"
+_STREET_COLOUR = "#a8a29a"
+#: Households with no walking path to any facility (``unreachable``) or too far from a
+#: street (``off_network``): grey fill, ringed in the category's colour.
+_UNREACHABLE_FILL = "#9e9e9e"
 _GRID_COLOURS = ("#c6dbef", "#9ecae1", "#6baed6", "#3182bd", "#08519c")
 _GAP_COLOURS = ("#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15")
+_UNREACH_COLOURS = ("#f0f0f0", "#d9d9d9", "#bdbdbd", "#969696", "#636363")
 #: Size budget of the page: at most this many household markers in total (above it, the
 #: households outside the circle are summed in grid cells like the covered ones) ...
 MAX_MARKERS = 20_000
@@ -197,8 +205,10 @@ class _Display:
 
     coord_system: str
 
-    def geoms(self, geoms: Any, crs: Any, *, simplify_m: float = 0.0) -> np.ndarray:
-        """Object array of display geometries, coordinates rounded to 1e-6 degrees."""
+    def geoms(self, geoms: Any, crs: Any, *, simplify_m: float = 0.0,
+              decimals: int = 6) -> np.ndarray:
+        """Object array of display geometries, coordinates rounded to ``decimals`` (1e-6
+        degrees by default, about 0.1 m)."""
         arr = np.asarray(geoms, dtype=object)
         if simplify_m > 0:
             arr = shapely.simplify(arr, simplify_m, preserve_topology=True)
@@ -208,7 +218,8 @@ class _Display:
             from geosvc.crs import from_wgs84_geometries
 
             out = from_wgs84_geometries(out, coord_system=self.coord_system)
-        return np.asarray(shapely.transform(out, lambda c: np.round(c, 6)), dtype=object)
+        return np.asarray(shapely.transform(out, lambda c: np.round(c, decimals)),
+                          dtype=object)
 
     def latlon(self, geoms: Any, crs: Any) -> tuple[np.ndarray, np.ndarray]:
         """Latitude and longitude arrays of points (surface points of other shapes)."""
@@ -255,12 +266,52 @@ def _grid_breaks(counts: np.ndarray) -> list[float]:
     return out
 
 
-def _tile_layer(basemap: str) -> folium.TileLayer:
+@dataclass(frozen=True)
+class _Tiles:
+    """A basemap: tile URL, attribution and the datum its tiles are drawn in."""
+
+    name: str
+    url: str
+    attr: str
+    coord_system: str
+    subdomains: str = "abc"
+    max_zoom: int = 19
+
+    def layer(self) -> folium.TileLayer:
+        return folium.TileLayer(tiles=self.url, attr=self.attr, name=self.name,
+                                subdomains=self.subdomains, max_zoom=self.max_zoom,
+                                overlay=False, control=True)
+
+
+#: Hosts of tile services drawn in GCJ-02 (overlays are shifted to match them).
+_GCJ02_HOSTS = ("autonavi.com", "amap.com", "gtimg.com", "qq.com")
+
+
+def _check_basemap(basemap: str | None) -> _Tiles | None:
+    """The tiles of ``basemap`` (``None``, ``osm``, ``gaode`` or a ``{z}/{x}/{y}`` URL)."""
+    if basemap is None or basemap == "none":
+        return None
+    if basemap == "osm":
+        return _Tiles("OpenStreetMap", "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                      "&copy; OpenStreetMap contributors", "wgs84")
     if basemap == "gaode":
-        return folium.TileLayer(tiles=GAODE_URL, attr="高德地图", name="高德地图",
-                                subdomains="1234", max_zoom=18, overlay=False, control=True)
-    return folium.TileLayer("OpenStreetMap", name="OpenStreetMap", max_zoom=19,
-                            overlay=False, control=True)
+        return _Tiles("高德地图", GAODE_URL, "高德地图", "gcj02", subdomains="1234",
+                      max_zoom=18)
+    if is_tile_url(basemap):
+        from urllib.parse import urlsplit
+
+        host = urlsplit(basemap).hostname or "tiles"
+        gcj = any(host == h or host.endswith("." + h) for h in _GCJ02_HOSTS)
+        return _Tiles(host, basemap, esc(host), "gcj02" if gcj else "wgs84")
+    raise InputError(f"basemap={basemap!r} is not supported; use None (no tiles, offline), "
+                     f"{', '.join(BASEMAPS)}, or a tile URL with {{z}}, {{x}} and {{y}} "
+                     "(e.g. https://tile.example.org/{z}/{x}/{y}.png)")
+
+
+def is_tile_url(value: str) -> bool:
+    """Whether ``value`` is an http(s) tile URL template with ``{z}``, ``{x}`` and ``{y}``."""
+    return value.startswith(("http://", "https://")) and all(
+        k in value for k in ("{z}", "{x}", "{y}"))
 
 
 def _add_assets(m: folium.Map, inline: bool) -> None:
@@ -392,23 +443,97 @@ def _area_layers(m: folium.Map, ctx: _Ctx, areas: Mapping[str, gpd.GeoDataFrame]
     return ctx.level_name(main)
 
 
-def _circle_layers(m: folium.Map, ctx: _Ctx, circles: Mapping[str, gpd.GeoDataFrame]) -> None:
+def _thresholds(frame: gpd.GeoDataFrame, default: float) -> np.ndarray:
+    """Threshold minutes of each circle row (``default`` without a column)."""
+    if "threshold_min" not in frame.columns:
+        return np.full(len(frame), default)
+    return pd.to_numeric(frame["threshold_min"], errors="coerce").to_numpy(dtype=float)
+
+
+def _circle_layers(m: folium.Map, ctx: _Ctx, circles: Mapping[str, gpd.GeoDataFrame]
+                   ) -> dict[str, list[float]]:
+    """One layer per category and threshold, each with its own style and label.
+
+    Returns the thresholds drawn per category (ascending).
+    """
+    drawn: dict[str, list[float]] = {}
     for cat, frame in circles.items():
-        frame = frame[frame.geometry.notna()].to_crs(ctx.crs)
+        frame = frame[drawable(frame)].to_crs(ctx.crs)
         if not len(frame):
             continue
-        geoms = ctx.display.geoms(frame.geometry.to_numpy(), ctx.crs, simplify_m=_SIMPLIFY_M)
-        minutes = (fmt_minutes(float(frame["threshold_min"].iloc[0]))
-                   if "threshold_min" in frame.columns else ctx.minutes(cat))
+        mins = _thresholds(frame, float(ctx.minutes(cat)))
+        levels = sorted(float(v) for v in np.unique(mins[np.isfinite(mins)]))
+        main = float(ctx.minutes(cat))
         colour = ctx.colour(cat)
-        folium.GeoJson(
-            _features(geoms, [{} for _ in range(len(geoms))]),
-            name=esc(ctx.t("circles", minutes=minutes,
-                           cat=category_label(ctx.profile, cat, ctx.lang))),
-            style_function=lambda f, c=colour: {"color": c, "weight": 1.5, "opacity": 0.8,
-                                                "fillColor": c, "fillOpacity": 0.12},
-            interactive=False, show=cat == ctx.cats[0] if ctx.cats else True,
-        ).add_to(m)
+        for rank, minutes in reversed(list(enumerate(levels))):  # largest below
+            sel = frame[mins == minutes]
+            geoms = ctx.display.geoms(sel.geometry.to_numpy(), ctx.crs, simplify_m=_SIMPLIFY_M)
+            style = circle_style(rank)
+            folium.GeoJson(
+                _features(geoms, [{} for _ in range(len(geoms))]),
+                name=esc(ctx.t("circles", minutes=fmt_minutes(minutes),
+                               cat=category_label(ctx.profile, cat, ctx.lang))),
+                style_function=lambda f, c=colour, st=style: {
+                    "color": c, "weight": st["weight"], "opacity": 0.85, "fillColor": c,
+                    "fillOpacity": st["fillOpacity"], "dashArray": st["dashArray"]},
+                interactive=False,
+                show=cat == ctx.cats[0] and (minutes == main or main not in levels),
+            ).add_to(m)
+        drawn[cat] = levels
+    return drawn
+
+
+#: Size budget of the street layer: at most this many vertices (about 25 bytes each);
+#: above it the simplification tolerance doubles, then only the longest edges are kept.
+MAX_STREET_VERTICES = 60_000
+_STREET_SIMPLIFY_M = (5.0, 10.0, 20.0, 40.0)
+
+
+def street_lines(streets: Any, crs: pyproj.CRS) -> np.ndarray:
+    """Line geometries (in ``crs``) of a network, a line frame or a GeoSeries."""
+    from geosvc.network import CompiledNetwork
+
+    if isinstance(streets, CompiledNetwork):
+        geoms = gpd.GeoSeries(streets.edge_geometry, crs=streets.crs)
+    elif isinstance(streets, gpd.GeoDataFrame | gpd.GeoSeries):
+        if streets.crs is None:
+            raise InputError("streets have no CRS; set it with .set_crs(...)")
+        geoms = streets.geometry if isinstance(streets, gpd.GeoDataFrame) else streets
+    else:
+        raise InputError(f"streets must be a CompiledNetwork, a GeoDataFrame or a GeoSeries "
+                         f"of lines, not {type(streets).__name__}")
+    arr = np.asarray(geoms.to_crs(crs).to_numpy(), dtype=object)
+    keep = ~(shapely.is_missing(arr) | shapely.is_empty(arr))
+    arr = arr[keep]
+    return arr[np.isin(shapely.get_type_id(arr), (1, 5))]  # (multi)line strings
+
+
+def _street_layer(m: folium.Map, ctx: _Ctx, streets: Any, max_vertices: int) -> int:
+    """Light, simplified street lines as one non-interactive feature; returns vertices."""
+    lines = street_lines(streets, ctx.crs)
+    if not len(lines):
+        return 0
+    for tol in _STREET_SIMPLIFY_M:
+        simple = shapely.simplify(lines, tol, preserve_topology=False)
+        n_vert = int(shapely.get_num_coordinates(simple).sum())
+        if n_vert <= max_vertices:
+            break
+    if n_vert > max_vertices:  # still too many: the longest edges carry the picture
+        counts = shapely.get_num_coordinates(simple)
+        order = np.argsort(-shapely.length(simple), kind="stable")
+        keep = order[np.cumsum(counts[order]) <= max_vertices]
+        log.info("map: %d of %d street edges drawn (vertex budget %d)", len(keep),
+                 len(simple), max_vertices)
+        simple = simple[keep]
+        n_vert = int(counts[keep].sum())
+    merged = shapely.multilinestrings(shapely.get_parts(simple))
+    geoms = ctx.display.geoms(np.array([merged], dtype=object), ctx.crs)
+    folium.GeoJson(
+        _features(geoms, [{}]), name=esc(ctx.t("streets")),
+        style_function=lambda f: {"color": _STREET_COLOUR, "weight": 1.0, "opacity": 0.8},
+        interactive=False, show=True,
+    ).add_to(m)
+    return n_vert
 
 
 def _points(geoms: np.ndarray) -> np.ndarray:
@@ -454,7 +579,8 @@ def _cells(ctx: _Ctx, xy: np.ndarray, w: np.ndarray) -> _Cells:
     keys = np.column_stack([flat // width, flat % width]) + base  # same order as axis=0
     lo = keys * ctx.cell_m
     boxes = shapely.box(lo[:, 0], lo[:, 1], lo[:, 0] + ctx.cell_m, lo[:, 1] + ctx.cell_m)
-    return _Cells(ctx.display.geoms(boxes, ctx.crs),
+    # cells are at least 100 m wide: 1e-5 degrees (about 1 m) is plenty
+    return _Cells(ctx.display.geoms(boxes, ctx.crs, decimals=5),
                   np.bincount(inv, weights=w, minlength=len(keys)),
                   np.bincount(inv, minlength=len(keys)), inv)
 
@@ -492,35 +618,49 @@ def _grid_layers(m: folium.Map, ctx: _Ctx, hh: gpd.GeoDataFrame, xy: np.ndarray,
     return breaks_all
 
 
+#: The households not covered, drawn in two groups: outside the circle (``uncovered``)
+#: and with no way to reach a facility on foot (``unreachable``, ``off_network``).
+_NOT_COVERED_GROUPS = (("uncovered", ("uncovered",)),
+                       ("unreachable", ("unreachable", "off_network")))
+
+
 def _gap_layers(m: folium.Map, ctx: _Ctx, hh: gpd.GeoDataFrame, xy: np.ndarray,
                 w: np.ndarray) -> list[float]:
-    """Households not covered summed in cells (for pages above the marker budget)."""
+    """Households not covered summed in cells (for pages above the marker budget).
+
+    Uncovered and unreachable households are separate layers sharing one set of classes.
+    """
     breaks_all: list[float] = []
     finite = np.isfinite(xy).all(axis=1)
+    labels = [esc(ctx.t(f"status_{s}")) for s in _STATUS_ORDER]
     for k, cat in enumerate(ctx.cats):
         status = hh[status_col(cat)].to_numpy()
-        sel = hh[status_col(cat)].isin(NOT_COVERED).to_numpy() & finite
-        if not sel.any():
-            continue
-        cells = _cells(ctx, xy[sel], w[sel])
-        code = pd.Categorical(status[sel], categories=_STATUS_ORDER).codes
-        k_st = len(_STATUS_ORDER)
-        by_status = np.bincount(cells.inverse * k_st + code, weights=w[sel],
-                                minlength=len(cells.weight) * k_st).reshape(-1, k_st)
-        breaks = _grid_breaks(cells.weight) if k == 0 or not breaks_all else breaks_all
-        breaks_all = breaks_all or breaks
-        labels = [esc(ctx.t(f"status_{s}")) for s in _STATUS_ORDER]
-        tips = [esc(ctx.t("gap_tip", n=fmt_int(c), rows=r)) + "<br>" + " · ".join(
-                    f"{lab} {fmt_int(v)}" for lab, v in zip(labels, row, strict=True) if v > 0)
-                for c, r, row in zip(cells.weight, cells.rows, by_status, strict=True)]
-        _grid_layer(m, esc(ctx.t("uncovered_grid", cell=fmt_minutes(ctx.cell_m),
-                                 cat=category_label(ctx.profile, cat, ctx.lang))),
-                    cells, tips, _GAP_COLOURS, breaks, show=k == 0)
+        for group, statuses in _NOT_COVERED_GROUPS:
+            sel = hh[status_col(cat)].isin(statuses).to_numpy() & finite
+            if not sel.any():
+                continue
+            cells = _cells(ctx, xy[sel], w[sel])
+            code = pd.Categorical(status[sel], categories=_STATUS_ORDER).codes
+            k_st = len(_STATUS_ORDER)
+            by_status = np.bincount(cells.inverse * k_st + code, weights=w[sel],
+                                    minlength=len(cells.weight) * k_st).reshape(-1, k_st)
+            breaks = breaks_all or _grid_breaks(cells.weight)
+            breaks_all = breaks_all or breaks
+            tips = [esc(ctx.t("gap_tip", n=fmt_int(c), rows=r)) + ("<br>" + " · ".join(
+                        f"{lab} {fmt_int(v)}" for lab, v in zip(labels, row, strict=True)
+                        if v > 0) if len(statuses) > 1 else "")
+                    for c, r, row in zip(cells.weight, cells.rows, by_status, strict=True)]
+            key = "uncovered_grid" if group == "uncovered" else "unreachable_grid"
+            _grid_layer(m, esc(ctx.t(key, cell=fmt_minutes(ctx.cell_m),
+                                     cat=category_label(ctx.profile, cat, ctx.lang))),
+                        cells, tips, _GAP_COLOURS if group == "uncovered" else _UNREACH_COLOURS,
+                        breaks, show=k == 0)
     return breaks_all
 
 
 def _household_layers(m: folium.Map, ctx: _Ctx, hh: gpd.GeoDataFrame, lat: np.ndarray,
                       lon: np.ndarray, w: np.ndarray) -> int:
+    """A marker per household not covered: uncovered and unreachable in separate layers."""
     ok = np.isfinite(lat) & np.isfinite(lon)
     ids = hh["hh_id"].to_numpy() if "hh_id" in hh.columns else hh.index.to_numpy()
     status_labels = [esc(ctx.t(f"status_{s}")) for s in _STATUS_ORDER]
@@ -529,30 +669,36 @@ def _household_layers(m: folium.Map, ctx: _Ctx, hh: gpd.GeoDataFrame, lat: np.nd
     n_points = 0
     for cat in ctx.cats:
         status = hh[status_col(cat)].to_numpy()
-        sel = np.flatnonzero(hh[status_col(cat)].isin(NOT_COVERED).to_numpy() & ok)
         tcol = time_col(cat)
         minutes = hh[tcol].to_numpy(dtype=float) if tcol in hh.columns else \
             np.full(len(hh), np.nan)
-        code = pd.Categorical(status[sel], categories=_STATUS_ORDER).codes
-        mins = minutes[sel]
-        rows = [[float(la), float(lo), int(c), int(round(hw)),
-                 None if np.isnan(t) else (-1 if np.isinf(t) else round(float(t), 1)), esc(i)]
-                for la, lo, c, hw, t, i in zip(lat[sel], lon[sel], code, w[sel], mins, ids[sel],
-                                               strict=True)]
-        group = folium.FeatureGroup(name=esc(ctx.t(
-            "uncovered", cat=category_label(ctx.profile, cat, ctx.lang))),
-            show=cat == ctx.cats[0])
         colour = ctx.colour(cat)
-        group.add_child(_PointLayer("household", rows, {
-            "radius": 3.5, "color": "#212121", "weight": 0.8, "fillColor": colour,
-            "fillOpacity": 0.95}, labels))
-        group.add_to(m)
-        n_points += len(rows)
+        for group, statuses in _NOT_COVERED_GROUPS:
+            sel = np.flatnonzero(hh[status_col(cat)].isin(statuses).to_numpy() & ok)
+            if group == "unreachable" and not len(sel):
+                continue  # no empty "unreachable" layer
+            code = pd.Categorical(status[sel], categories=_STATUS_ORDER).codes
+            mins = minutes[sel]
+            rows = [[float(la), float(lo), int(c), int(round(hw)),
+                     None if np.isnan(t) else (-1 if np.isinf(t) else round(float(t), 1)),
+                     esc(i)]
+                    for la, lo, c, hw, t, i in zip(lat[sel], lon[sel], code, w[sel], mins,
+                                                   ids[sel], strict=True)]
+            layer = folium.FeatureGroup(name=esc(ctx.t(
+                group, cat=category_label(ctx.profile, cat, ctx.lang))),
+                show=cat == ctx.cats[0])
+            style = ({"radius": 3.5, "color": "#212121", "weight": 0.8, "fillColor": colour,
+                      "fillOpacity": 0.95} if group == "uncovered" else
+                     {"radius": 3.5, "color": colour, "weight": 1.6,
+                      "fillColor": _UNREACHABLE_FILL, "fillOpacity": 0.9})
+            layer.add_child(_PointLayer("household", rows, style, labels))
+            layer.add_to(m)
+            n_points += len(rows)
     return n_points
 
 
 def _facility_layers(m: folium.Map, ctx: _Ctx, facilities: gpd.GeoDataFrame) -> list[str]:
-    fac = facilities[facilities.geometry.notna()].to_crs(ctx.crs)
+    fac = facilities[drawable(facilities)].to_crs(ctx.crs)
     if not len(fac):
         return []
     lat, lon = ctx.display.latlon(fac.geometry.to_numpy(), ctx.crs)
@@ -596,7 +742,7 @@ def _station_layers(m: folium.Map, ctx: _Ctx, stations: Mapping[str, gpd.GeoData
                     ) -> list[str]:
     drawn = []
     for cat, frame in stations.items():
-        st = frame[frame.geometry.notna()].to_crs(ctx.crs)
+        st = frame[drawable(frame)].to_crs(ctx.crs)
         if "rank" in st.columns:
             st = st.sort_values("rank")
         if not len(st):
@@ -638,33 +784,59 @@ def _class_labels(breaks: Sequence[float]) -> list[str]:
     return [f"≤ {b[0]}", *(f"{b[j - 1]} – {b[j]}" for j in range(1, len(b))), f"> {b[-1]}"]
 
 
-def _legend(ctx: _Ctx, *, level_name: str | None, grid_breaks: list[float] | None,
-            facility_cats: list[str], station_cats: list[str], circle_cats: list[str],
-            gap_breaks: list[float] | None = None) -> str:
+def _legend_swatch(colour: str, rank: int) -> str:
+    st = circle_style(rank)
+    dash = "dashed" if st["dashArray"] else "solid"
+    alpha = min(1.0, 2.0 * float(st["fillOpacity"]) + 0.1)
+    return (f'<i style="background:{colour};opacity:{alpha:.2f};border:2px {dash} '
+            f'{colour}"></i>')
+
+
+@dataclass
+class _Drawn:
+    """What the map drew, for the legend and the title."""
+
+    level_name: str | None = None
+    grid_breaks: list[float] | None = None
+    gap_breaks: list[float] | None = None
+    facility_cats: list[str] = field(default_factory=list)
+    station_cats: list[str] = field(default_factory=list)
+    circle_levels: dict[str, list[float]] = field(default_factory=dict)
+    unreachable_cats: list[str] = field(default_factory=list)
+    street_vertices: int = 0
+
+
+def _legend(ctx: _Ctx, d: _Drawn) -> str:
     parts = [f"<h4>{esc(ctx.t('legend'))}</h4>"]
     for cat in ctx.cats:
         c = ctx.colour(cat)
         parts.append(f"<div><b>{ctx.label(cat)}</b></div>")
-        if gap_breaks is None:
+        if d.gap_breaks is None:
             parts.append(f'<div><i class="dot" style="background:{c}"></i>'
                          f"{esc(ctx.t('uncovered_pt'))}</div>")
-        if cat in facility_cats:
+            if cat in d.unreachable_cats:
+                parts.append(f'<div><i class="dot" style="background:{_UNREACHABLE_FILL};'
+                             f'border:2px solid {c}"></i>{esc(ctx.t("unreachable_pt"))}</div>')
+        if cat in d.facility_cats:
             parts.append(f'<div><i style="background:{c};width:10px;height:10px;'
                          f'margin:0 6px 0 2px"></i>{esc(ctx.t("facility"))}</div>')
-        if cat in station_cats:
+        if cat in d.station_cats:
             parts.append(f'<div><i class="ring" style="border-color:{c}"></i>'
                          f"{esc(ctx.t('station'))}</div>")
-        if cat in circle_cats:
-            parts.append(f'<div><i style="background:{c};opacity:0.35;border-color:{c}"></i>'
-                         f"{esc(ctx.t('circle'))} ({esc(ctx.t('threshold', minutes=ctx.minutes(cat)))})</div>")
-    for cat in facility_cats:
+        for rank, minutes in enumerate(d.circle_levels.get(cat, [])):
+            parts.append(f"<div>{_legend_swatch(c, rank)}{esc(ctx.t('circle'))} "
+                         f"({esc(ctx.t('threshold', minutes=fmt_minutes(minutes)))})</div>")
+    for cat in d.facility_cats:
         if cat not in ctx.cats:
             c = category_colour(cat, ctx.cats + [cat])
             parts.append(f'<div><i style="background:{c};width:10px;height:10px;'
                          f'margin:0 6px 0 2px"></i>{esc(ctx.t("facility"))} · '
                          f"{ctx.label(cat)}</div>")
-    if level_name is not None:
-        parts.append(f"<h4>{esc(ctx.t('legend_rate', level=level_name))}</h4>")
+    if d.street_vertices:
+        parts.append(f'<div><i style="background:none;border:none;border-top:2px solid '
+                     f'{_STREET_COLOUR};height:0"></i>{esc(ctx.t("street_line"))}</div>')
+    if d.level_name is not None:
+        parts.append(f"<h4>{esc(ctx.t('legend_rate', level=d.level_name))}</h4>")
         bounds = (0.0, *_RATE_BREAKS, 1.0)
         for j, colour in enumerate(_RATE_COLOURS):
             lo, hi = bounds[j], bounds[j + 1]
@@ -672,14 +844,17 @@ def _legend(ctx: _Ctx, *, level_name: str | None, grid_breaks: list[float] | Non
                 f"< {hi:.0%}" if j == 0 else f"{lo:.0%} – {hi:.0%}")
             parts.append(f'<div><i style="background:{colour}"></i>{rng}</div>')
         parts.append(f'<div><i style="background:{_NO_DATA}"></i>{esc(ctx.t("no_data"))}</div>')
-    if grid_breaks is not None:
+    if d.grid_breaks is not None:
         parts.append(f"<h4>{esc(ctx.t('legend_grid'))}</h4>")
-        for colour, label in zip(_GRID_COLOURS, _class_labels(grid_breaks), strict=False):
+        for colour, label in zip(_GRID_COLOURS, _class_labels(d.grid_breaks), strict=False):
             parts.append(f'<div><i style="background:{colour}"></i>{label}</div>')
-    if gap_breaks is not None:
+    if d.gap_breaks is not None:
         parts.append(f"<h4>{esc(ctx.t('legend_gap_grid'))}</h4>")
-        for colour, label in zip(_GAP_COLOURS, _class_labels(gap_breaks), strict=False):
-            parts.append(f'<div><i style="background:{colour}"></i>{label}</div>')
+        for colour, grey, label in zip(_GAP_COLOURS, _UNREACH_COLOURS,
+                                       _class_labels(d.gap_breaks), strict=False):
+            parts.append(f'<div><i style="background:{colour}"></i>'
+                         f'<i style="background:{grey}"></i>{label}</div>')
+        parts.append(f"<div>{esc(ctx.t('legend_gap_note'))}</div>")
     return "".join(parts)
 
 
@@ -693,21 +868,27 @@ def coverage_map(
     profile: Profile | str | None = None,
     lang: str = "zh",
     basemap: str | None = None,
+    streets: Any = None,
     title: str | None = None,
     categories: Sequence[str] | None = None,
     cell_m: float = 250.0,
     inline_assets: bool = True,
     max_markers: int = MAX_MARKERS,
     max_cells: int = MAX_CELLS,
+    max_street_vertices: int = MAX_STREET_VERTICES,
 ) -> folium.Map:
     """Interactive map of a coverage run: who is outside the circle and where to build.
 
-    Layers (each in the layer control): areas coloured by household coverage rate per
-    category (the ``community`` level, or the first level given; other levels as
-    outlines), the service circles, covered households summed in ``cell_m`` square cells,
-    every household not covered (``uncovered``, ``unreachable``, ``off_network``) as a
-    small circle in its category's colour, existing facilities with a popup, and the
-    proposed stations labelled with their rank.  A title and a legend are drawn on the map.
+    Layers (each in the layer control): the streets (light grey, simplified), areas
+    coloured by household coverage rate per category (the ``community`` level, or the
+    first level given; other levels as outlines), the service circles (one layer per
+    category and threshold, e.g. 5, 10 and 15 minutes, each with its own line and fill),
+    covered households summed in ``cell_m`` square cells, households outside the circle
+    (``uncovered``) as small circles in the category's colour, households that cannot
+    reach any facility on foot (``unreachable``, ``off_network``) in a separate layer
+    (grey, ringed in the category's colour), existing facilities with a popup, and the
+    proposed stations labelled with their rank.  A title and a legend are drawn on the
+    map; the default title mentions proposed stations only when stations are drawn.
 
     Every string that comes from data (names, ids, sub-types, profile labels) is
     HTML-escaped.  Leaflet itself is inlined (``inline_assets``) and no tile layer is
@@ -727,7 +908,9 @@ def coverage_map(
         ``name``, ``floor_area_m2``, ``snap_status``.
     circles
         Service-area polygons: category -> frame (``None`` skips the category) or one
-        frame with a ``category`` column.
+        frame with a ``category`` column; a ``threshold_min`` column splits a category
+        into one layer per threshold (the second frame of
+        :func:`geosvc.circles.service_circles` as it is).
     stations
         Category -> ``SitingPlan.stations`` (``rank``, ``candidate_id``,
         ``households_new``, ``elderly_new``, ``coverage_rate_cumulative``).
@@ -737,9 +920,17 @@ def coverage_map(
         ``"zh"`` or ``"en"``.
     basemap
         ``None`` (no tiles, a plain background), ``"osm"`` (OpenStreetMap, WGS-84) or
-        ``"gaode"`` (Gaode tiles in GCJ-02: every overlay is shifted to GCJ-02 too).
+        ``"gaode"`` (Gaode tiles in GCJ-02: every overlay is shifted to GCJ-02 too), or a
+        tile URL template with ``{z}``, ``{x}`` and ``{y}`` (WGS-84 / web-Mercator tiles;
+        Gaode and Tencent hosts are taken as GCJ-02).  Tiles are loaded by the browser
+        when the page is opened (online); nothing is downloaded while writing the map.
+    streets
+        Streets to draw under the other layers: a
+        :class:`~geosvc.network.CompiledNetwork`, or a GeoDataFrame/GeoSeries of lines.
+        Simplified (5 m, more if needed) to at most ``max_street_vertices`` vertices;
+        above that only the longest edges are drawn.
     title
-        Map title (default: a title from the thresholds).
+        Map title (default: from the thresholds and what is drawn).
     categories
         Categories to draw (default: those of the profile that the households carry).
     cell_m
@@ -751,7 +942,10 @@ def coverage_map(
         more than ``max_markers`` households are not covered (all categories together),
         they are drawn summed in grid cells (red, with a per-status breakdown) instead of
         one marker each; ``cell_m`` grows in 1-2-5 steps until a grid over the households'
-        extent has at most ``max_cells`` cells.
+        extent has at most ``max_cells`` cells.  Uncovered and unreachable households
+        stay separate layers when summed too (red and grey cells).
+    max_street_vertices
+        Size budget of the street layer (vertices; about 25 bytes each).
 
     Returns
     -------
@@ -764,9 +958,7 @@ def coverage_map(
     ...                  facilities=result.facilities, lang="en")
     >>> write_map(m, "map.html")  # doctest: +SKIP
     """
-    if basemap is not None and basemap not in BASEMAPS:
-        raise InputError(f"basemap={basemap!r} is not supported; use None (no tiles) or one "
-                         f"of {', '.join(BASEMAPS)}")
+    tiles = _check_basemap(basemap)
     text(lang, "title", minutes=15)  # validates lang
     if not cell_m > 0:
         raise InputError(f"cell_m={cell_m!r} must be a positive number of metres")
@@ -776,7 +968,7 @@ def coverage_map(
     hh = households.to_crs(crs)
     pts = _points(hh.geometry.to_numpy())
     xy = np.column_stack([shapely.get_x(pts), shapely.get_y(pts)])
-    ctx = _Ctx(prof, lang, cats, crs, _Display("gcj02" if basemap == "gaode" else "wgs84"),
+    ctx = _Ctx(prof, lang, cats, crs, _Display(tiles.coord_system if tiles else "wgs84"),
                _cell_size(xy, float(cell_m), max_cells))
     lat, lon = ctx.display.latlon_xy(xy, crs)
     w = household_weights(hh)
@@ -788,46 +980,60 @@ def coverage_map(
     m = folium.Map(location=centre, zoom_start=14, tiles=None, control_scale=True,
                    prefer_canvas=n_markers > _CANVAS_ABOVE, zoom_snap=0.25)
     _add_assets(m, inline_assets)
-    if basemap is not None:
-        _tile_layer(basemap).add_to(m)
+    if tiles is not None:
+        tiles.layer().add_to(m)
 
-    level_name = _area_layers(m, ctx, dict(areas or {}))
-    circle_frames = as_frames(circles, "circles")
-    _circle_layers(m, ctx, circle_frames)
+    d = _Drawn()
+    if streets is not None:
+        d.street_vertices = _street_layer(m, ctx, streets, max_street_vertices)
+    d.level_name = _area_layers(m, ctx, dict(areas or {}))
+    d.circle_levels = _circle_layers(m, ctx, as_frames(circles, "circles"))
     grid_breaks = _grid_layers(m, ctx, hh, xy, w)
-    gap_breaks = _gap_layers(m, ctx, hh, xy, w) if aggregate else None
+    d.gap_breaks = _gap_layers(m, ctx, hh, xy, w) if aggregate else None
     n_points = 0 if aggregate else _household_layers(m, ctx, hh, lat, lon, w)
-    fac_cats = _facility_layers(m, ctx, facilities) if facilities is not None and len(
+    d.facility_cats = _facility_layers(m, ctx, facilities) if facilities is not None and len(
         facilities) else []
-    st_cats = _station_layers(m, ctx, as_frames(stations, "stations"))
+    d.station_cats = _station_layers(m, ctx, as_frames(stations, "stations"))
+    d.unreachable_cats = [c for c in cats if hh[status_col(c)].isin(
+        ("unreachable", "off_network")).any()]
+    if any((hh[status_col(c)] == "covered").any() for c in cats):
+        d.grid_breaks = grid_breaks
 
-    minutes = max((prof.category(c).threshold_min for c in cats
-                   if c in prof.category_names), default=15.0)
-    head = esc(title) if title is not None else esc(ctx.t("title", minutes=fmt_minutes(minutes)))
-    total = float(w.sum())
-    lines = [esc(ctx.t("total", n=fmt_int(total)))]
-    for cat in cats:
-        rate, n_unc = coverage_rate(hh, cat)
-        lines.append(esc(ctx.t("summary", cat=category_label(prof, cat, lang),
-                               rate=fmt_pct(rate), n=fmt_int(n_unc))))
-    m.add_child(_MapBox("title", f"<h1>{head}</h1><div>{' · '.join(lines)}</div>"))
-    has_grid = any((hh[status_col(c)] == "covered").any() for c in cats)
-    m.add_child(_MapBox("legend", _legend(
-        ctx, level_name=level_name, grid_breaks=grid_breaks if has_grid else None,
-        facility_cats=fac_cats, station_cats=st_cats,
-        circle_cats=[c for c in circle_frames if c in cats], gap_breaks=gap_breaks)))
+    m.add_child(_MapBox("title", _title_html(ctx, hh, w, d, title)))
+    m.add_child(_MapBox("legend", _legend(ctx, d)))
     folium.LayerControl(collapsed=False).add_to(m)
     if ok.any():
         m.fit_bounds([[float(lat[ok].min()), float(lon[ok].min())],
                       [float(lat[ok].max()), float(lon[ok].max())]])
+    base = tiles.name if tiles else "none"
     if aggregate:
         log.info("map: %d households outside the circle (above the %d-marker budget) summed "
                  "in %g m cells, %d categories, basemap %s", n_markers, max_markers,
-                 ctx.cell_m, len(cats), basemap or "none")
+                 ctx.cell_m, len(cats), base)
     else:
-        log.info("map: %d household markers, %d categories, basemap %s", n_points, len(cats),
-                 basemap or "none")
+        log.info("map: %d household markers, %d categories, %d street vertices, basemap %s",
+                 n_points, len(cats), d.street_vertices, base)
     return m
+
+
+def _title_html(ctx: _Ctx, hh: gpd.GeoDataFrame, w: np.ndarray, d: _Drawn,
+                title: str | None) -> str:
+    """Title from what is drawn (no siting promise without stations) and key figures."""
+    minutes = max((ctx.profile.category(c).threshold_min for c in ctx.cats
+                   if c in ctx.profile.category_names), default=15.0)
+    key = "title" if d.station_cats else "title_coverage"
+    head = esc(title) if title is not None else esc(ctx.t(key, minutes=fmt_minutes(minutes)))
+    lines = [esc(ctx.t("total", n=fmt_int(float(w.sum()))))]
+    for cat in ctx.cats:
+        rate, _ = coverage_rate(hh, cat)
+        status = hh[status_col(cat)]
+        n_out = float(w[(status == "uncovered").to_numpy()].sum())
+        n_unr = float(w[status.isin(("unreachable", "off_network")).to_numpy()].sum())
+        label = category_label(ctx.profile, cat, ctx.lang)
+        lines.append(esc(ctx.t("summary_unreachable", cat=label, rate=fmt_pct(rate),
+                               n=fmt_int(n_out), m=fmt_int(n_unr)) if n_unr > 0 else
+                         ctx.t("summary", cat=label, rate=fmt_pct(rate), n=fmt_int(n_out))))
+    return f"<h1>{head}</h1><div>{' · '.join(lines)}</div>"
 
 
 def write_map(m: folium.Map, path: str | os.PathLike[str]) -> Path:
