@@ -389,8 +389,9 @@ def _pick_layer(p: Path, layer: str | None, what: str,
     import pyogrio
 
     try:
+        listed = [str(n) for n in pyogrio.list_layers(p)[:, 0]]
         # QGIS (and geosvc's own outputs) keep layer styles in a table GDAL lists too
-        names = [str(n) for n in pyogrio.list_layers(p)[:, 0] if str(n) != "layer_styles"]
+        names = [n for n in listed if n != "layer_styles"]
     except Exception as exc:
         raise InputError(f"{p}: cannot read the {what} file ({exc}); is it a GeoPackage, "
                          "Shapefile, GeoJSON, CSV or .xlsx file?") from None
@@ -400,7 +401,7 @@ def _pick_layer(p: Path, layer: str | None, what: str,
                              f"{_option(what, 'layer')}")
         return layer
     if len(names) <= 1:
-        return None
+        return names[0] if len(listed) > len(names) and names else None
     for name in defaults or _DEFAULT_LAYERS.get(what, (what,)):
         if name in names:
             return name
