@@ -32,6 +32,7 @@ from geosvc.coverage import CoverageResult
 from geosvc.diagnostics import warn
 from geosvc.io import write_csv, write_gpkg
 from geosvc.network import CompiledNetwork, points_along_edges
+from geosvc.progress import chunk_progress, quiet_native_stdout
 
 __all__ = ["SitingPlan", "candidate_sites", "read_candidates", "prepare_candidates",
            "thin_network_candidates", "MAX_GENERATED_CANDIDATES",
@@ -493,7 +494,9 @@ def propose_sites(
     if fit.keep is not None:
         cands = cands.iloc[fit.keep].reset_index(drop=True)
         c_anchor = c_anchor.subset(fit.keep)
-    rel = coverage_relation(net, c_anchor, d_anchor, reach, cost_limit_m=cost_m)
+    with chunk_progress(f"candidate relation ({category})", unit="candidate") as on_chunk:
+        rel = coverage_relation(net, c_anchor, d_anchor, reach, cost_limit_m=cost_m,
+                                on_chunk=on_chunk)
     cov = rel.covers
     reachable = np.bincount(cov.indices, minlength=n_groups) > 0
     uncoverable = ~reachable & ~fixed
@@ -504,12 +507,13 @@ def propose_sites(
                                          "chunks": rel.chunks,
                                          "bytes": int(cov.indices.nbytes + cov.indptr.nbytes
                                                       + cov.data.nbytes)}}
-    plan = _solve(model, cov, w, fixed, k=k, target=target, solver=solver,
-                  time_limit_s=time_limit_s, costs=rel.costs, n_cand=len(cands),
-                  n_groups=n_groups, capacity=_candidate_capacity(
-                      user, cands, capacity_column if model == "capacitated" else None,
-                      station_floor_area_m2 / cat.floor_area_per_100hh_m2 * 100.0),
-                  info=info)
+    with quiet_native_stdout():  # the HiGHS banner is printed from C++ by highspy.Highs()
+        plan = _solve(model, cov, w, fixed, k=k, target=target, solver=solver,
+                      time_limit_s=time_limit_s, costs=rel.costs, n_cand=len(cands),
+                      n_groups=n_groups, capacity=_candidate_capacity(
+                          user, cands, capacity_column if model == "capacitated" else None,
+                          station_floor_area_m2 / cat.floor_area_per_100hh_m2 * 100.0),
+                      info=info)
     info["candidates"] = {src: int(n) for src, n in cands["source"].value_counts().items()}
     info["candidate_generation"] = gen_info
     stations, curve, before, after = _rank(plan, cands, cov, group, rows, fixed, households,

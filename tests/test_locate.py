@@ -764,3 +764,17 @@ def test_max_coverage_lagrangian_bound_sits_between_lp_and_online(monkeypatch):
     # the LP value is the best Lagrangian bound; the subgradient gets close to it
     assert with_lp.info["bounds"]["lp"] - 1e-6 <= lag < online
     assert lag <= 1.05 * with_lp.info["bounds"]["lp"]
+
+
+def test_exact_max_coverage_stops_when_the_lagrangian_bound_proves_the_gap():
+    rng = np.random.default_rng(12)
+    cand, dem = rng.uniform(0, 5000, (150, 2)), rng.uniform(0, 5000, (1500, 2))
+    d = np.hypot(*(cand[:, None, :] - dem[None, :, :]).transpose(2, 0, 1))
+    cov = sp.csr_array(d <= 600.0)
+    w = rng.integers(1, 10, 1500).astype(float)
+    loose = max_coverage(cov, w, 12, solver="exact", mip_gap=0.05)
+    assert loose.info["mip"].startswith("not needed")
+    assert loose.status in ("gap_limit", "optimal") and loose.gap <= 0.05
+    tight = max_coverage(cov, w, 12, solver="exact", mip_gap=1e-9)  # HiGHS to optimality
+    assert tight.status == "optimal"
+    assert loose.bound >= tight.objective - 1e-9 >= loose.objective - 1e-9

@@ -545,6 +545,20 @@ def max_coverage(
         info["bound_source"] = source
         info["bounds"] = bounds
         return finish(order, gains, _round_bound(bounds[source], integral, maximise=True), None)
+    # The Lagrangian bound first: cheap (one pass over the pairs a step) and, at city scale,
+    # far tighter than what HiGHS proves in its time limit; when it already proves the greedy
+    # plan within mip_gap there is nothing left for the MIP to do.
+    lag, lag_info = lagrangian_max_coverage(
+        cov_m.indptr, cov_m.indices, w_g, k, greedy_obj - fixed_w,
+        max_time_s=min(MAXCOV_LAGRANGIAN_TIME_S, 0.25 * time_limit_s))
+    info["lagrangian"] = {**lag_info, "bound": fixed_w + lag}
+    safe_bound = min(safe_bound, fixed_w + lag)
+    proven = _round_bound(safe_bound, integral, maximise=True)
+    if relative_gap(greedy_obj, proven) <= mip_gap:
+        info["mip"] = (f"not needed: the Lagrangian bound {proven:.6g} proves the greedy plan "
+                       f"within mip_gap {mip_gap:g}")
+        info["greedy_objective"] = greedy_obj
+        return finish(order, gains, proven, "optimal")
     model = _highs.max_coverage_model(cov_m, w_g, np.ones(w_g.size, dtype=bool), k, fixed_w)
     start = np.zeros(model.num_col)
     start[order] = 1.0
