@@ -15,6 +15,7 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
+import shapely
 
 from geosvc._errors import InputError
 from geosvc.access import (
@@ -26,7 +27,7 @@ from geosvc.access import (
     snap_points,
 )
 from geosvc.facilities import prepare_facilities
-from geosvc.network import CompiledNetwork, compile_network, to_graph
+from geosvc.network import CompiledNetwork, compile_network, edge_shape_key, to_graph
 from geosvc.standards import Profile, load_profile
 
 __all__ = ["StreetMinutes", "street_minutes"]
@@ -58,23 +59,28 @@ class StreetMinutes:
 
 
 def _edge_index(G: nx.MultiDiGraph, net: CompiledNetwork) -> tuple[pd.MultiIndex, np.ndarray]:
-    """``G``'s directed edges and the compiled edge each one became (same rule as compile)."""
+    """``G``'s directed edges and the compiled edge each one became (compile's own key)."""
     pos = {n: i for i, n in enumerate(G.nodes)}
+    node_xy = net.node_xy
+    compiled = {}
+    ends = zip(net.edge_u.tolist(), net.edge_v.tolist(), net.edge_length_m.tolist(),
+               net.edge_geometry, strict=True)
+    for e, (a, b, length, geom) in enumerate(ends):
+        compiled.setdefault((min(a, b), max(a, b), round(length, 3),
+                             edge_shape_key(geom, a, b)), e)
     rows = list(G.edges(keys=True, data=True))
-    u = np.fromiter((pos[r[0]] for r in rows), dtype=np.int64, count=len(rows))
-    v = np.fromiter((pos[r[1]] for r in rows), dtype=np.int64, count=len(rows))
-    length = np.array([float(r[3].get("length_m", r[3].get("length", np.nan))) for r in rows])
-    # compile_network keeps one edge per (min end, max end, length to the millimetre)
-    ours = pd.DataFrame({"a": np.minimum(u, v), "b": np.maximum(u, v),
-                         "k": np.round(length, 3)})
-    theirs = pd.DataFrame({"a": np.minimum(net.edge_u, net.edge_v),
-                           "b": np.maximum(net.edge_u, net.edge_v),
-                           "k": np.round(net.edge_length_m, 3), "e": np.arange(net.n_edges)})
-    theirs = theirs.drop_duplicates(["a", "b", "k"])
-    edge = ours.merge(theirs, on=["a", "b", "k"], how="left")["e"].to_numpy()
+    edge = np.full(len(rows), -1, dtype=np.int64)
+    for r, (u, v, _, d) in enumerate(rows):  # the graph's own edges, as compile_network reads them
+        iu, iv = pos[u], pos[v]
+        geom = d.get("geometry")
+        if geom is None:
+            geom = shapely.LineString([node_xy[iu], node_xy[iv]])
+        length = float(d.get("length_m", d.get("length", geom.length)))
+        edge[r] = compiled.get((min(iu, iv), max(iu, iv), round(length, 3),
+                                edge_shape_key(geom, iu, iv)), -1)
     index = pd.MultiIndex.from_tuples([(r[0], r[1], r[2]) for r in rows],
                                       names=["u", "v", "key"])
-    return index, np.nan_to_num(edge, nan=-1).astype(np.int64)
+    return index, edge
 
 
 def street_minutes(

@@ -94,3 +94,27 @@ def test_one_facility_id_rule_for_coverage_and_circles(G) -> None:
     per_fac, _ = service_circles(net, fac, thresholds_min=[5.0])  # no facility_id column
     ids = prepare_facilities(fac, load_profile())["facility_id"].tolist()
     assert sorted(per_fac["facility_id"]) == sorted(ids) == ["F0", "F1"]
+
+
+def test_equal_length_parallel_streets_get_their_own_minutes():
+    """Roundabout halves (same ends, same length): each street keeps its own value."""
+    from geosvc.standards import load_profile
+
+    t = np.linspace(0.0, np.pi, 33)
+    upper = shapely.LineString(np.column_stack([50 - 50 * np.cos(t), 50 * np.sin(t)]))
+    lower = shapely.LineString(np.column_stack([50 - 50 * np.cos(t), -50 * np.sin(t)]))
+    G = nx.MultiDiGraph(crs="EPSG:32650")
+    G.add_node(1, x=0.0, y=0.0)
+    G.add_node(2, x=100.0, y=0.0)
+    for key, arc in enumerate((upper, lower)):
+        G.add_edge(1, 2, key, geometry=arc, length=arc.length)
+        G.add_edge(2, 1, key, geometry=arc.reverse(), length=arc.length)
+    fac = gpd.GeoDataFrame({"category": ["elderly_care"], "subtype": ["day_care_center"],
+                            "floor_area_m2": [300.0]},
+                           geometry=[lower.interpolate(0.5, normalized=True)], crs="EPSG:32650")
+    sm = street_minutes(G, fac, category="elderly_care")
+    speed = load_profile().category("elderly_care").speed_m_s
+    # the facility sits at the lower half's midpoint; the upper midpoint is a half circle away
+    assert sm.edges[(1, 2, 1)] == pytest.approx(0.0, abs=1e-9)
+    assert sm.edges[(2, 1, 1)] == pytest.approx(0.0, abs=1e-9)
+    assert sm.edges[(1, 2, 0)] == pytest.approx(upper.length / speed / 60.0, rel=1e-9)

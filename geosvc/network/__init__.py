@@ -11,6 +11,7 @@ from geosvc.network._build import graph_from_frames, local_metric_crs, report_co
 from geosvc.network._compiled import (
     CompiledNetwork,
     compile_network,
+    edge_shape_key,
     from_arrays,
     points_along_edges,
     street_count,
@@ -58,6 +59,7 @@ __all__ = [
     "street_count",
     "add_edge_times",
     "compile_network",
+    "edge_shape_key",
     "from_arrays",
     "graph_from_frames",
     "graph_from_graphml",

@@ -16,8 +16,8 @@ from scipy.sparse.csgraph import connected_components
 from geosvc._errors import CRSError, InputError, NetworkError
 from geosvc.network._segments import SegmentIndex, build_segment_index
 
-__all__ = ["CompiledNetwork", "compile_network", "from_arrays", "street_count", "subset_edges",
-           "to_graph"]
+__all__ = ["CompiledNetwork", "compile_network", "edge_shape_key", "from_arrays", "street_count",
+           "subset_edges", "to_graph"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,8 +133,8 @@ def _arcs_to_csr(
     return indptr, head.astype(np.int64), w.astype(np.float64), eid.astype(np.int64)
 
 
-def _shape_key(geom: Any, iu: int, iv: int) -> bytes:
-    """The line's vertices (mm) in a direction-independent order.
+def edge_shape_key(geom: Any, iu: int, iv: int) -> bytes:
+    """The line's vertices (mm) in a direction-independent order (``iu``, ``iv``: end nodes).
 
     Two directions of one street (osmnx stores both, the geometry reversed) share it; two
     different streets between the same nodes with equal length (the halves of a
@@ -210,7 +210,7 @@ def compile_network(G: nx.MultiDiGraph, *, edge_attrs: tuple[str, ...] = ("highw
         if geom is None:
             geom = shapely.LineString([node_xy[iu], node_xy[iv]])
         length = float(d.get("length_m", d.get("length", geom.length)))
-        key = (min(iu, iv), max(iu, iv), round(length, 3), _shape_key(geom, iu, iv))
+        key = (min(iu, iv), max(iu, iv), round(length, 3), edge_shape_key(geom, iu, iv))
         if key in seen:  # the opposite direction of an edge already taken
             continue
         seen.add(key)
