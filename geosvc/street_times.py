@@ -62,7 +62,7 @@ def _edge_index(G: nx.MultiDiGraph, net: CompiledNetwork) -> tuple[pd.MultiIndex
     """``G``'s directed edges and the compiled edge each one became (compile's own key)."""
     pos = {n: i for i, n in enumerate(G.nodes)}
     node_xy = net.node_xy
-    compiled = {}
+    compiled: dict[tuple[int, int, float, bytes], int] = {}
     ends = zip(net.edge_u.tolist(), net.edge_v.tolist(), net.edge_length_m.tolist(),
                net.edge_geometry, strict=True)
     for e, (a, b, length, geom) in enumerate(ends):
