@@ -1220,6 +1220,8 @@ def multi_source_dijkstra(
     seed_dist: ArrayLike,
     seed_label: ArrayLike,
     limit: float = np.inf,
+    *,
+    trusted_graph: bool = False,
 ) -> NearestSeed:
     """One Dijkstra from all seeds at once: distance to, and label of, the nearest seed.
 
@@ -1238,6 +1240,10 @@ def multi_source_dijkstra(
         Label of each seed (e.g. facility index), ``>= 0``.
     limit
         Nodes farther than this stay unreached.
+    trusted_graph
+        Skip the graph checks and use ``indptr``/``indices`` as given (int32 allowed): for
+        a :class:`~geosvc.network.CompiledNetwork`'s own arrays, valid by construction.
+        The seeds are always checked.
 
     Returns
     -------
@@ -1252,7 +1258,10 @@ def multi_source_dijkstra(
     >>> d.tolist(), lab.tolist()
     ([0.0, 5.0, 0.0], [10, 10, 20])
     """
-    ip, idx, w = _check_graph(indptr, indices, weights)
+    if trusted_graph:
+        ip, idx, w = np.asarray(indptr), np.asarray(indices), np.asarray(weights, np.float64)
+    else:
+        ip, idx, w = _check_graph(indptr, indices, weights)
     n = ip.size - 1
     sn = _int_array(seed_nodes, "seed_nodes")
     sd = _float_array(seed_dist, "seed_dist", size=sn.size)

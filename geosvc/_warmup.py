@@ -53,7 +53,7 @@ def warm_up() -> float:
     service_circles(net, cov.facilities, prof, thresholds_min=(5.0, 15.0))
     for model in ("max-coverage", "set-cover"):
         propose_sites(net, cov, category="elderly_care", model=model, k=3, target=0.9)
-    from geosvc.locate._cover_bound import lagrangian_max_coverage
+    from geosvc.locate import lagrangian_max_coverage
 
     # the city-scale bound of greedy max coverage (too large for the LP), int32 and int64
     for dtype in (np.int32, np.int64):

@@ -11,14 +11,13 @@ that edge.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import numba as nb
 import numpy as np
 
 from geosvc._errors import InputError
-from geosvc._kernels import _multi_source, anchor_seeds
+from geosvc._kernels import anchor_seeds, multi_source_dijkstra
 from geosvc.access._snap import Anchors
 from geosvc.network import CompiledNetwork
 
@@ -58,24 +57,11 @@ def node_distances(
     lim = float(limit_m)
     if np.isnan(lim) or lim < 0:
         raise InputError(f"limit_m must be >= 0, got {limit_m}")
-    # the compiled network's CSR is valid by construction: call the kernel directly
-    indptr, indices = _csr32(net)
-    return _multi_source(indptr, indices, net.weights, nodes, dist, label, lim)
-
-
-_CSR32: weakref.WeakKeyDictionary[CompiledNetwork, tuple[np.ndarray, np.ndarray]] = \
-    weakref.WeakKeyDictionary()
-
-
-def _csr32(net: CompiledNetwork) -> tuple[np.ndarray, np.ndarray]:
-    """The CSR offsets and heads as int32 (half the memory traffic of the search), cached."""
-    if net.indices.size >= 2**31 - 1:
-        return net.indptr, net.indices
-    out = _CSR32.get(net)
-    if out is None:
-        out = (net.indptr.astype(np.int32), net.indices.astype(np.int32))
-        _CSR32[net] = out
-    return out
+    # the compiled network's CSR is valid by construction (its int32 copy cached on it)
+    indptr, indices = net.csr32
+    res = multi_source_dijkstra(indptr, indices, net.weights, nodes, dist, label, lim,
+                                trusted_graph=True)
+    return res.dist, res.label
 
 
 def nearest_facility(

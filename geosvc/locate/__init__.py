@@ -6,7 +6,8 @@ Array entry points (a candidate x demand matrix in, a :class:`Plan` out):
 - :func:`set_cover` -- fewest/cheapest sites reaching a coverage target;
 - :func:`p_median` -- ``p`` sites minimising the weighted travel cost;
 - :func:`capacitated_coverage` -- ``k`` sites with capacities, maximising served weight;
-- :func:`read_orlib_pmed` -- OR-Library p-median instances for benchmarking.
+- :func:`read_orlib_pmed` -- OR-Library p-median instances for benchmarking;
+- :func:`lagrangian_max_coverage` -- an upper bound of max coverage cheap at city scale.
 
 Every model has a ``solver="greedy"`` path (lazy greedy with a proven bound) and a
 ``solver="exact"`` path (HiGHS integer programme).
@@ -14,6 +15,7 @@ Every model has a ``solver="greedy"`` path (lazy greedy with a proven bound) and
 
 from __future__ import annotations
 
+from geosvc.locate._cover_bound import lagrangian_max_coverage
 from geosvc.locate._models import capacitated_coverage, max_coverage, p_median, set_cover
 from geosvc.locate._orlib import read_orlib_pmed
 from geosvc.locate._plan import Plan
@@ -25,4 +27,5 @@ __all__ = [
     "p_median",
     "capacitated_coverage",
     "read_orlib_pmed",
+    "lagrangian_max_coverage",
 ]

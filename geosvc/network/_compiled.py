@@ -77,6 +77,16 @@ class CompiledNetwork:
                              shape=(self.n_nodes, self.n_nodes))
 
     @cached_property
+    def csr32(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(indptr, indices)`` as int32 (half the memory traffic of a search), cached.
+
+        The int64 arrays themselves when the network is too large for int32.
+        """
+        if self.indices.size >= 2**31 - 1:
+            return self.indptr, self.indices
+        return self.indptr.astype(np.int32), self.indices.astype(np.int32)
+
+    @cached_property
     def node_component(self) -> np.ndarray:
         """Connected-component label of every node (0 = largest)."""
         _, labels = connected_components(self.csr, directed=False)
