@@ -976,9 +976,7 @@ def _check_sequence(sequence: ArrayLike | None, n: int) -> NDArray[np.int64] | N
     if sequence is None:
         return None
     seq = _int_array(sequence, "sequence")
-    if seq.size != n or (n and not np.array_equal(np.bincount(seq, minlength=n) if
-                                                  seq.min() >= 0 and seq.max() < n else
-                                                  np.zeros(0), np.ones(n))):
+    if seq.size != n or not np.array_equal(np.sort(seq), np.arange(n)):
         raise InputError(f"sequence must be a permutation of the {n} searches")
     return seq
 

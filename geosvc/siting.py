@@ -644,8 +644,9 @@ def _fit_relation(net: CompiledNetwork, c_anchor: Anchors, d_anchor: Anchors, re
     cannot fit the run stops (exit 2) saying what to change.
     """
     n = len(c_anchor.edge)
-    per = mean_pairs_per_source(net, c_anchor, d_anchor, reach_m)
-    per_cost = mean_pairs_per_source(net, c_anchor, d_anchor, cost_m) if cost_m else 0.0
+    per, per_cost = mean_pairs_per_source(net, c_anchor, d_anchor, reach_m,
+                                          cost_m if cost_m else reach_m)
+    per_cost = per_cost if cost_m else 0.0
     bytes_per_cand = per * RELATION_BYTES_PER_PAIR + per_cost * _COST_BYTES_PER_PAIR
     avail = resources.available_bytes(share=RELATION_MEMORY_SHARE)
     info: dict[str, Any] = {"pairs_per_candidate_sampled": round(per, 1),

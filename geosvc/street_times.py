@@ -15,7 +15,6 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
-import shapely
 
 from geosvc._errors import InputError
 from geosvc.access import (
@@ -27,7 +26,13 @@ from geosvc.access import (
     snap_points,
 )
 from geosvc.facilities import prepare_facilities
-from geosvc.network import CompiledNetwork, compile_network, edge_shape_key, to_graph
+from geosvc.network import (
+    CompiledNetwork,
+    compile_network,
+    edge_shape_key,
+    graph_edge_key,
+    to_graph,
+)
 from geosvc.standards import Profile, load_profile
 
 __all__ = ["StreetMinutes", "street_minutes"]
@@ -71,13 +76,7 @@ def _edge_index(G: nx.MultiDiGraph, net: CompiledNetwork) -> tuple[pd.MultiIndex
     rows = list(G.edges(keys=True, data=True))
     edge = np.full(len(rows), -1, dtype=np.int64)
     for r, (u, v, _, d) in enumerate(rows):  # the graph's own edges, as compile_network reads them
-        iu, iv = pos[u], pos[v]
-        geom = d.get("geometry")
-        if geom is None:
-            geom = shapely.LineString([node_xy[iu], node_xy[iv]])
-        length = float(d.get("length_m", d.get("length", geom.length)))
-        edge[r] = compiled.get((min(iu, iv), max(iu, iv), round(length, 3),
-                                edge_shape_key(geom, iu, iv)), -1)
+        edge[r] = compiled.get(graph_edge_key(d, pos[u], pos[v], node_xy)[2], -1)
     index = pd.MultiIndex.from_tuples([(r[0], r[1], r[2]) for r in rows],
                                       names=["u", "v", "key"])
     return index, edge

@@ -198,15 +198,16 @@ def _concat(parts: list[np.ndarray]) -> np.ndarray:
 
 
 def mean_pairs_per_source(net: CompiledNetwork, sources: Anchors, targets: Anchors,
-                          limit_m: float, *, sample: int = 256, seed: int = 0) -> float:
-    """Covering pairs per source, measured on a random sample of ``sample`` sources.
+                          *limits_m: float, sample: int = 256, seed: int = 0) -> list[float]:
+    """Pairs per source within each of ``limits_m``, from one search of a random sample.
 
-    Used to project a relation's size before building it (memory planning).
+    The sample of ``sample`` sources is searched once, to the largest limit; used to
+    project a relation's size before building it (memory planning).
     """
     n_src = len(sources.edge)
-    if n_src == 0:
-        return 0.0
+    if n_src == 0 or not limits_m:
+        return [0.0] * len(limits_m)
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(n_src, size=min(sample, n_src), replace=False))
-    _, _, dist = pairs_within(net, sources.subset(idx), targets, limit_m)
-    return float(np.count_nonzero(covered(dist, limit_m))) / idx.size
+    _, _, dist = pairs_within(net, sources.subset(idx), targets, max(limits_m))
+    return [float(np.count_nonzero(covered(dist, lim))) / idx.size for lim in limits_m]

@@ -16,7 +16,7 @@ from scipy.sparse.csgraph import connected_components
 from geosvc._errors import CRSError, InputError, NetworkError
 from geosvc.network._segments import SegmentIndex, build_segment_index
 
-__all__ = ["CompiledNetwork", "compile_network", "edge_shape_key", "from_arrays", "street_count",
+__all__ = ["CompiledNetwork", "compile_network", "edge_shape_key", "graph_edge_key", "from_arrays", "street_count",
            "subset_edges", "to_graph"]
 
 
@@ -175,6 +175,21 @@ def _refuse_raw_osmnx(G: nx.MultiDiGraph) -> None:
             "compile_network(geosvc.network.graph_from_osmnx(G))")
 
 
+def graph_edge_key(data: dict[str, Any], iu: int, iv: int, node_xy: np.ndarray
+                   ) -> tuple[Any, float, tuple[int, int, float, bytes]]:
+    """A graph edge's geometry, length and the key :func:`compile_network` merges it by.
+
+    Both directions of one street share the key (ends, length to the millimetre, the
+    direction-free shape); ``iu``/``iv`` are the end nodes' positions in ``node_xy``.
+    """
+    geom = data.get("geometry")
+    if geom is None:
+        geom = shapely.LineString([node_xy[iu], node_xy[iv]])
+    length = float(data.get("length_m", data.get("length", geom.length)))
+    return geom, length, (min(iu, iv), max(iu, iv), round(length, 3),
+                          edge_shape_key(geom, iu, iv))
+
+
 def compile_network(G: nx.MultiDiGraph, *, edge_attrs: tuple[str, ...] = ("highway", "name")
                     ) -> CompiledNetwork:
     """Compile a projected street graph into arrays (done once, reused by every query).
@@ -216,11 +231,7 @@ def compile_network(G: nx.MultiDiGraph, *, edge_attrs: tuple[str, ...] = ("highw
     seen: set[tuple[int, int, float, bytes]] = set()
     for u, v, d in G.edges(data=True):
         iu, iv = index[u], index[v]
-        geom = d.get("geometry")
-        if geom is None:
-            geom = shapely.LineString([node_xy[iu], node_xy[iv]])
-        length = float(d.get("length_m", d.get("length", geom.length)))
-        key = (min(iu, iv), max(iu, iv), round(length, 3), edge_shape_key(geom, iu, iv))
+        geom, length, key = graph_edge_key(d, iu, iv, node_xy)
         if key in seen:  # the opposite direction of an edge already taken
             continue
         seen.add(key)
