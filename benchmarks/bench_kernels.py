@@ -39,7 +39,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy.sparse.csgraph import dijkstra
 
-from geosvc._kernels import bounded_dijkstra_many, csr_from_edges, multi_source_dijkstra
+from geosvc._search import bounded_dijkstra_many, csr_from_edges, multi_source_dijkstra
 
 __all__ = ["main", "grid_edges"]
 

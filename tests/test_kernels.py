@@ -1,4 +1,5 @@
-"""Tests for the compiled graph-search kernels (``geosvc._kernels``).
+"""Tests for the compiled graph-search kernels (``geosvc._search``, the coverage-pair kernel
+``geosvc.access._coverage_kernel`` and the test-only ``tests._reached_edges``).
 
 Oracles are independent of the kernels: networkx Dijkstra on the same graph (with a
 virtual super-source joined to the seeds by their initial distances), scipy's csgraph,
@@ -22,16 +23,20 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 from scipy.sparse.csgraph import dijkstra
 
-from geosvc import _kernels as K
 from geosvc._errors import InputError
-from geosvc._kernels import (
+from geosvc._search import (
+    SearchResult,
+    _dijkstra,
+    _rounds,
     anchor_seeds,
     bounded_dijkstra_many,
-    coverage_pairs,
     csr_from_edges,
     multi_source_dijkstra,
-    reached_edges,
 )
+from geosvc._search._rounds import sort_ids
+from geosvc.access import _coverage_kernel
+from geosvc.access._coverage_kernel import CoveragePairs, coverage_pairs
+from tests._reached_edges import ReachedEdges, reached_edges
 
 TOL = 1e-9
 Edges = tuple[int, NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]
@@ -139,7 +144,7 @@ def random_searches(
     return np.array(ptr), np.array(nodes, dtype=np.int64), np.array(dist, dtype=np.float64)
 
 
-def assert_search_equal(res: K.SearchResult, s: int, expected: dict[int, float]) -> None:
+def assert_search_equal(res: SearchResult, s: int, expected: dict[int, float]) -> None:
     lo, hi = res.ptr[s], res.ptr[s + 1]
     nodes = res.nodes[lo:hi]
     assert np.all(np.diff(nodes) > 0), "nodes must be sorted by id and unique"
@@ -284,8 +289,8 @@ def test_bounded_deterministic_across_threads_and_round_overflow(
     with threads(1):
         single = bounded_dijkstra_many(indptr, indices, weights, *seeds, limits)
     # tiny arenas (one full-graph search per worker), overfilled rounds: carry-over
-    monkeypatch.setattr(K, "_MIN_ARENA", 1)
-    monkeypatch.setattr(K, "_ROUND_FILL", 8.0)
+    monkeypatch.setattr(_rounds, "MIN_ARENA", 1)
+    monkeypatch.setattr(_rounds, "_ROUND_FILL", 8.0)
     tight = bounded_dijkstra_many(indptr, indices, weights, *seeds, limits)
     again = bounded_dijkstra_many(indptr, indices, weights, *seeds, limits)
     for other in (single, tight, again):
@@ -316,7 +321,7 @@ def test_sort_ids_clustered_and_scattered_ids() -> None:
     )
     for ids in cases:
         a = ids.astype(np.int64)
-        K._sort_ids(a, a.size, bits, words)
+        sort_ids(a, a.size, bits, words)
         np.testing.assert_array_equal(a, np.sort(ids))
         assert not bits.any()
 
@@ -500,7 +505,7 @@ def brute_reached_edges(
 
 
 def check_reached_edges(
-    rep: K.ReachedEdges, s: int, expected: dict[int, tuple[float, float]]
+    rep: ReachedEdges, s: int, expected: dict[int, tuple[float, float]]
 ) -> None:
     lo, hi = rep.ptr[s], rep.ptr[s + 1]
     edges = rep.edge[lo:hi]
@@ -623,7 +628,7 @@ def random_points(
 
 
 def check_pairs(
-    pairs: K.CoveragePairs, oracle: NDArray[np.float64], limits: NDArray[np.float64],
+    pairs: CoveragePairs, oracle: NDArray[np.float64], limits: NDArray[np.float64],
     demand_edge: NDArray[np.int64],
 ) -> None:
     assert pairs.cand.dtype == pairs.demand.dtype == np.int64 and pairs.dist.dtype == np.float64
@@ -699,17 +704,18 @@ def test_reached_edges_and_coverage_pairs_survive_arena_overflow(
     shuffled = in_sequence(rng.permutation(cand[0].size))
     for x, y in zip((*res, *base[-3:]), shuffled, strict=True):
         np.testing.assert_array_equal(x, y)
-    monkeypatch.setattr(K, "_MAX_ROUND", 1 << 15)
+    monkeypatch.setattr(_rounds, "_MAX_ROUND", 1 << 15)
     with monkeypatch.context() as m:
-        m.setattr(K, "_n_workers", lambda: 64)  # first round takes 256 >= 120 jobs
+        for mod in (_dijkstra, _coverage_kernel):  # first round takes 256 >= 120 jobs
+            m.setattr(mod, "n_workers", lambda: 64)
         one_round = in_sequence(rng.permutation(cand[0].size))
     for x, y in zip((*res, *base[-3:]), one_round, strict=True):
         np.testing.assert_array_equal(x, y)
     with pytest.raises(InputError, match="permutation"):
         in_sequence(np.zeros(cand[0].size, dtype=np.int64))
     # arenas that hold one job's worst case, and rounds sized to overfill them 8x
-    monkeypatch.setattr(K, "_MIN_ARENA", 1)
-    monkeypatch.setattr(K, "_ROUND_FILL", 8.0)
+    monkeypatch.setattr(_rounds, "MIN_ARENA", 1)
+    monkeypatch.setattr(_rounds, "_ROUND_FILL", 8.0)
     with threads(1):
         tight = both()
     for x, y in zip(base, tight, strict=True):

@@ -2,7 +2,7 @@
 
 Each facility sits on a point of an edge (offset from the edge's ``u`` end) and is reached
 over an off-network access leg.  Both ends of its edge are seeded (access + partial edge),
-and one compiled multi-source Dijkstra (:func:`geosvc._kernels.multi_source_dijkstra`)
+and one compiled multi-source Dijkstra (:func:`geosvc._search.multi_source_dijkstra`)
 labels every street node with the distance to, and the index of, its nearest facility (ties:
 the smallest index).  Households then add their own partial
 edge and access leg; a facility on the household's own edge is also reached directly along
@@ -17,7 +17,7 @@ import numba as nb
 import numpy as np
 
 from geosvc._errors import InputError
-from geosvc._kernels import anchor_seeds, multi_source_dijkstra
+from geosvc._search import anchor_seeds, multi_source_dijkstra
 from geosvc.access._snap import Anchors
 from geosvc.network import CompiledNetwork
 
@@ -58,8 +58,8 @@ def node_distances(
     if np.isnan(lim) or lim < 0:
         raise InputError(f"limit_m must be >= 0, got {limit_m}")
     # the compiled network's CSR is valid by construction (its int32 copy cached on it)
-    indptr, indices = net.csr32
-    res = multi_source_dijkstra(indptr, indices, net.weights, nodes, dist, label, lim,
+    g = net.csr_graph32
+    res = multi_source_dijkstra(g.indptr, g.indices, g.weights, nodes, dist, label, lim,
                                 trusted_graph=True)
     return res.dist, res.label
 

@@ -9,8 +9,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from geosvc import resources
-from geosvc._kernels import anchor_seeds, bounded_dijkstra_many, coverage_pairs
 from geosvc._schema import covered
+from geosvc._search import anchor_seeds, bounded_dijkstra_many
+from geosvc.access._coverage_kernel import coverage_pairs
 from geosvc.access._snap import Anchors
 from geosvc.network import CompiledNetwork
 
@@ -54,10 +55,11 @@ def pairs_within(
     seed_ptr, seed_nodes, seed_dist = anchor_seeds(
         s_edge, s_off, s_acc, net.edge_u, net.edge_v, net.edge_length_m)
     seq = spatial_order(sources.snapped_xy, max(float(limit_m), 1.0) / 8.0)
-    res = bounded_dijkstra_many(net.indptr, net.indices, net.weights, seed_ptr, seed_nodes,
+    g = net.csr_graph
+    res = bounded_dijkstra_many(g.indptr, g.indices, g.weights, seed_ptr, seed_nodes,
                                 seed_dist, float(limit_m), sequence=seq)
     pairs = coverage_pairs(
-        net.indptr, net.indices, net.weights, net.arc_edge, res.ptr, res.nodes, res.dist,
+        g.indptr, g.indices, g.weights, g.edge_ids, res.ptr, res.nodes, res.dist,
         float(limit_m), net.edge_u, net.edge_v, net.edge_length_m,
         cand_edge=s_edge, cand_offset_m=s_off, cand_access_m=s_acc,
         demand_edge=t_edge, demand_offset_m=np.nan_to_num(targets.offset_m),

@@ -16,7 +16,7 @@ from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
 from geosvc._errors import InputError
-from geosvc._kernels import anchor_seeds, bounded_dijkstra_many
+from geosvc._search import anchor_seeds, bounded_dijkstra_many
 from geosvc.access import Anchors
 from geosvc.network import CompiledNetwork
 
@@ -93,8 +93,8 @@ def reached(net: CompiledNetwork, src: Sources, reach_m: FloatArray) -> Reached:
                          minlength=src.n_search).astype(np.int64)
     seed_ptr = np.zeros(src.n_search + 1, np.int64)
     np.cumsum(counts, out=seed_ptr[1:])
-    res = bounded_dijkstra_many(net.indptr, net.indices, net.weights, seed_ptr, nodes, dist,
-                                reach_m)
+    g = net.csr_graph
+    res = bounded_dijkstra_many(g.indptr, g.indices, g.weights, seed_ptr, nodes, dist, reach_m)
     # the source's own edge, around its offset
     own = reach_m[src.search] - src.access_m
     keep = own >= 0.0
@@ -102,8 +102,8 @@ def reached(net: CompiledNetwork, src: Sources, reach_m: FloatArray) -> Reached:
     off = src.offset_m[keep]
     own_lo = np.clip(off - own[keep], 0.0, length)
     own_hi = np.clip(off + own[keep], 0.0, length)
-    s, e, lo, hi = _raw_intervals(res.ptr, res.nodes, res.dist, reach_m, net.indptr,
-                                  net.arc_edge, net.edge_u, net.edge_length_m,
+    s, e, lo, hi = _raw_intervals(res.ptr, res.nodes, res.dist, reach_m, g.indptr,
+                                  g.edge_ids, net.edge_u, net.edge_length_m,
                                   src.search[keep], src.edge[keep], own_lo, own_hi)
     order = np.lexsort((lo, e, s))
     s, e, lo, hi = _merge_sorted(s[order], e[order], lo[order], hi[order])

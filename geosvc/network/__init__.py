@@ -7,6 +7,7 @@ compiles once into a :class:`CompiledNetwork` that every kernel reuses.
 
 from __future__ import annotations
 
+from geosvc._search import CsrGraph
 from geosvc.network._build import graph_from_frames, local_metric_crs, report_components
 from geosvc.network._compiled import (
     CompiledNetwork,
@@ -47,6 +48,7 @@ __all__ = [
     "DEFAULT_MIN_COMPONENT_NODES",
     "RUN_MIN_COMPONENT_NODES",
     "CompiledNetwork",
+    "CsrGraph",
     "SegmentIndex",
     "build_segment_index",
     "nearest_segments",

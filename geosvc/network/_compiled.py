@@ -14,6 +14,7 @@ from pyproj import CRS
 from scipy.sparse.csgraph import connected_components
 
 from geosvc._errors import CRSError, InputError, NetworkError
+from geosvc._search import CsrGraph
 from geosvc.network._segments import SegmentIndex, build_segment_index
 
 __all__ = ["CompiledNetwork", "compile_network", "edge_shape_key", "graph_edge_key", "from_arrays", "street_count",
@@ -42,7 +43,7 @@ class CompiledNetwork:
         Gated-compound id of internal paths, -1 on public streets.
     indptr, indices, weights, arc_edge
         CSR adjacency with both directions of every edge (``weights`` in metres,
-        ``arc_edge`` the undirected edge of each arc).
+        ``arc_edge`` the undirected edge of each arc); :attr:`csr_graph` bundles them.
     """
 
     crs: CRS
@@ -76,15 +77,20 @@ class CompiledNetwork:
         return sp.csr_matrix((self.weights, self.indices, self.indptr),
                              shape=(self.n_nodes, self.n_nodes))
 
-    @cached_property
-    def csr32(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(indptr, indices)`` as int32 (half the memory traffic of a search), cached.
+    @property
+    def csr_graph(self) -> CsrGraph:
+        """The CSR adjacency the graph searches take: ``(indptr, indices, weights, edge_ids)``."""
+        return CsrGraph(self.indptr, self.indices, self.weights, self.arc_edge)
 
-        The int64 arrays themselves when the network is too large for int32.
+    @cached_property
+    def csr_graph32(self) -> CsrGraph:
+        """:attr:`csr_graph` with int32 ``indptr``/``indices`` (half the memory traffic of a
+        search), cached on the network; the int64 graph itself when too large for int32.
         """
         if self.indices.size >= 2**31 - 1:
-            return self.indptr, self.indices
-        return self.indptr.astype(np.int32), self.indices.astype(np.int32)
+            return self.csr_graph
+        return CsrGraph(self.indptr.astype(np.int32), self.indices.astype(np.int32),
+                        self.weights, self.arc_edge)
 
     @cached_property
     def node_component(self) -> np.ndarray:

@@ -1,0 +1,311 @@
+"""All (candidate, demand) pairs within a network distance: the compiled coverage-pair kernel.
+
+One bounded search per candidate (:func:`geosvc._search.bounded_dijkstra_many`) gives node
+distances; this kernel walks the edges at every reached node and prices the demand points
+on them (both ends, plus the same-edge shortcut), in parallel rounds
+(:mod:`geosvc._search._rounds`).  Its only user is :mod:`geosvc.access._pairs`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numba
+import numpy as np
+from numba import njit, prange
+from numpy.typing import ArrayLike, NDArray
+
+from geosvc._errors import InputError
+from geosvc._search._heap import INF
+from geosvc._search._rounds import n_workers, record, run_rounds, sort_ids
+from geosvc._search._validate import (
+    check_edges,
+    check_graph,
+    check_limits,
+    check_offsets,
+    check_range,
+    check_result,
+    check_sequence,
+    float_array,
+    int_array,
+)
+
+__all__ = ["CoveragePairs", "coverage_pairs"]
+
+
+class CoveragePairs(NamedTuple):
+    """Sparse candidate x demand pairs within the limit (unpacks as ``cand, demand, dist``).
+
+    Sorted by candidate, then by demand index.  Zero distances are real pairs; build a
+    boolean matrix with ``scipy.sparse.csr_matrix((np.ones(len(cand), bool), (cand,
+    demand)), shape=(n_cand, n_demand))`` rather than from ``dist``.
+
+    Attributes
+    ----------
+    cand
+        int64: candidate (search) index.
+    demand
+        int64: demand point index.
+    dist
+        float64: shortest distance candidate -> demand including both access legs.
+    """
+
+    cand: NDArray[np.int64]
+    demand: NDArray[np.int64]
+    dist: NDArray[np.float64]
+
+
+@njit(cache=True)
+def _bucket_by_edge(edge: Any, n_edges: int) -> Any:  # pragma: no cover - njit
+    """Stable counting sort of points by edge (``edge < 0`` dropped).
+
+    Returns ``(ptr, idx, pos)``: the points of edge ``e`` are ``idx[ptr[e]:ptr[e + 1]]``
+    (ascending), and ``pos[i]`` is point ``i``'s slot in ``idx`` (``-1`` if dropped).
+    """
+    ptr = np.zeros(n_edges + 1, np.int64)
+    for i in range(edge.shape[0]):
+        if edge[i] >= 0:
+            ptr[edge[i] + 1] += 1
+    for e in range(n_edges):
+        ptr[e + 1] += ptr[e]
+    nxt = ptr[:-1].copy()
+    idx = np.empty(ptr[n_edges], np.int64)
+    pos = np.full(edge.shape[0], -1, np.int64)
+    for i in range(edge.shape[0]):
+        e = edge[i]
+        if e >= 0:
+            slot = nxt[e]
+            idx[slot] = i
+            pos[i] = slot
+            nxt[e] = slot + 1
+    return ptr, idx, pos
+
+
+@njit(cache=True)
+def _offer(b: Any, td: Any, m: int, j: int, d: float) -> int:  # pragma: no cover - njit
+    """Keep the smaller distance for demand ``j``; returns the new touched count."""
+    bj = b[j]
+    if bj == INF:
+        td[m] = j
+        b[j] = d
+        return m + 1
+    if d < bj:
+        b[j] = d
+    return m
+
+
+@njit(cache=True, parallel=True)
+def _coverage_round(
+    indptr: Any,
+    edge_ids: Any,
+    res_ptr: Any,
+    res_nodes: Any,
+    res_dist: Any,
+    limits: Any,
+    edge_u: Any,
+    edge_v: Any,
+    edge_len: Any,
+    cand_edge: Any,
+    cand_off: Any,
+    cand_acc: Any,
+    dem_ptr: Any,
+    dem_idx: Any,
+    dem_pos: Any,
+    dem_off: Any,
+    dem_acc: Any,
+    items: Any,
+    best: Any,
+    touched: Any,
+    bits: Any,
+    words: Any,
+    arena_i: Any,
+    arena_f: Any,
+    fill: Any,
+    rec: Any,
+) -> None:  # pragma: no cover - njit
+    # Demand is addressed by its position ``p`` in edge order (``dem_idx[p]`` is its index,
+    # ``dem_pos`` the inverse), so that the demand of one edge is read contiguously;
+    # ``dem_off``/``dem_acc`` and ``best`` are in that order too.
+    cap = arena_i.shape[1]
+    for k in prange(items.shape[0]):
+        t = numba.get_thread_id()
+        if fill[t, 1] != 0:
+            continue
+        b = best[t]
+        td = touched[t]
+        c = items[k]
+        lim = limits[c]
+        m = 0
+        for q in range(res_ptr[c], res_ptr[c + 1]):
+            x = res_nodes[q]
+            dx = res_dist[q]
+            if not dx <= lim:
+                continue
+            for a in range(indptr[x], indptr[x + 1]):
+                e = edge_ids[a]
+                p0 = dem_ptr[e]
+                p1 = dem_ptr[e + 1]
+                if p0 == p1:
+                    continue
+                length = edge_len[e]
+                is_u = edge_u[e] == x
+                is_v = edge_v[e] == x
+                for p in range(p0, p1):
+                    off = dem_off[p]
+                    d = INF
+                    if is_u:
+                        d = dx + off
+                    if is_v:
+                        d2 = dx + (length - off)
+                        if d2 < d:
+                            d = d2
+                    d += dem_acc[p]
+                    if d <= lim:
+                        m = _offer(b, td, m, p, d)
+        e = cand_edge[c]
+        if e >= 0:
+            for p in range(dem_ptr[e], dem_ptr[e + 1]):
+                d = abs(cand_off[c] - dem_off[p]) + cand_acc[c] + dem_acc[p]
+                if d <= lim:
+                    m = _offer(b, td, m, p, d)
+        f = fill[t, 0]
+        fits = f + m <= cap
+        if fits:
+            # positions, not ids, are sorted: they cluster by edge (cheap to sort, and
+            # sequential to read back); ids follow edge order
+            sort_ids(td, m, bits[t], words[t])
+            for q in range(m):
+                p = td[q]
+                arena_i[t, f + q] = dem_idx[p]
+                arena_f[t, f + q, 0] = b[p]
+                b[p] = INF
+        else:
+            for q in range(m):
+                b[td[q]] = INF
+        record(fill, rec, t, k, m, fits)
+
+
+def coverage_pairs(
+    indptr: ArrayLike,
+    indices: ArrayLike,
+    weights: ArrayLike,
+    edge_ids: ArrayLike,
+    out_ptr: ArrayLike,
+    out_nodes: ArrayLike,
+    out_dist: ArrayLike,
+    limit: float | ArrayLike,
+    edge_u: ArrayLike,
+    edge_v: ArrayLike,
+    edge_len: ArrayLike,
+    *,
+    cand_edge: ArrayLike,
+    cand_offset_m: ArrayLike,
+    cand_access_m: ArrayLike,
+    demand_edge: ArrayLike,
+    demand_offset_m: ArrayLike,
+    demand_access_m: ArrayLike,
+    sequence: ArrayLike | None = None,
+) -> CoveragePairs:
+    """All (candidate, demand) pairs within the limit, with their distances.
+
+    Search ``c`` must be candidate ``c``'s bounded search seeded from its anchor
+    (``anchor_seeds(cand_edge, cand_offset_m, cand_access_m, ...)``), so that its node
+    distances already include the candidate's access leg.  Demand ``j`` on edge ``e``
+    at ``offset`` from ``edge_u[e]`` is at::
+
+        min(dist[edge_u] + offset, dist[edge_v] + edge_len - offset) + access_j
+
+    or, when the candidate sits on the same edge, possibly directly at
+    ``|off_c - off_j| + access_c + access_j``.  Pairs with distance ``<= limit`` are kept.
+    Demand or candidates with ``edge < 0`` (off the network) never pair (a candidate
+    off the network has no seeds and no same-edge term).
+
+    Parameters
+    ----------
+    indptr, indices, weights, edge_ids
+        CSR adjacency (both directions) and the edge id of each arc; ``weights`` must
+        equal ``edge_len[edge_ids]`` (one unit for everything).
+    out_ptr, out_nodes, out_dist
+        Bounded search results, one search per candidate.
+    limit
+        Coverage radius, a scalar or one value per candidate.
+    edge_u, edge_v, edge_len
+        The edge table.
+    cand_edge, cand_offset_m, cand_access_m
+        Candidate anchors (edge id or ``-1``, offset from ``edge_u``, access leg).
+    demand_edge, demand_offset_m, demand_access_m
+        Demand anchors, the same way.
+    sequence
+        Order in which the candidates are processed (see :func:`geosvc._search.bounded_dijkstra_many`).
+
+    Returns
+    -------
+    CoveragePairs
+        ``(cand, demand, dist)``: int64, int64, float64, sorted by candidate, then by the
+        demand's place in edge order (edge id, then index).  Demand given sorted by edge
+        (as :mod:`geosvc.siting` does) is thus in ascending index order; otherwise sort
+        within a candidate if you need it.  Zero distances are kept.
+
+    Examples
+    --------
+    >>> from geosvc._search import anchor_seeds, bounded_dijkstra_many, csr_from_edges
+    >>> eu, ev, el = [0, 1], [1, 2], [100.0, 100.0]
+    >>> g = csr_from_edges(3, eu, ev, el)
+    >>> seeds = anchor_seeds([0], [50.0], [0.0], eu, ev, el)
+    >>> res = bounded_dijkstra_many(*g[:3], *seeds, 120.0)
+    >>> pairs = coverage_pairs(*g, *res, 120.0, eu, ev, el, cand_edge=[0], cand_offset_m=[50.0],
+    ...     cand_access_m=[0.0], demand_edge=[0, 1, 1], demand_offset_m=[0.0, 60.0, 80.0],
+    ...     demand_access_m=[10.0, 5.0, 0.0])
+    >>> pairs.demand.tolist(), pairs.dist.tolist()
+    ([0, 1], [60.0, 115.0])
+    """
+    ip, idx, w = check_graph(indptr, indices, weights)
+    eid, eu, ev, el = check_edges(ip, idx, edge_ids, edge_u, edge_v, edge_len)
+    if w.size and not np.allclose(w, el[eid], rtol=1e-9, atol=1e-9):
+        raise InputError("coverage_pairs needs weights equal to edge_len[edge_ids] (one unit)")
+    rp, rn, rd = check_result(out_ptr, out_nodes, out_dist, ip.size - 1)
+    n_cand = rp.size - 1
+    limits = check_limits(limit, n_cand)
+    ce = int_array(cand_edge, "cand_edge")
+    if ce.size != n_cand:
+        raise InputError(f"cand_edge has {ce.size} entries, expected one per search ({n_cand})")
+    co = float_array(cand_offset_m, "cand_offset_m", size=n_cand)
+    ca = float_array(cand_access_m, "cand_access_m", size=n_cand)
+    check_range(ce, eu.size, "cand_edge", lo=-1)
+    check_offsets(ce, co, ca, el, "cand_offset_m", "cand_access_m")
+    de = int_array(demand_edge, "demand_edge")
+    n_dem = de.size
+    do = float_array(demand_offset_m, "demand_offset_m", size=n_dem)
+    da = float_array(demand_access_m, "demand_access_m", size=n_dem)
+    check_range(de, eu.size, "demand_edge", lo=-1)
+    check_offsets(de, do, da, el, "demand_offset_m", "demand_access_m")
+    if n_cand == 0 or n_dem == 0:
+        e64 = np.empty(0, np.int64)
+        return CoveragePairs(e64, e64.copy(), np.empty(0, np.float64))
+
+    dem_ptr, dem_idx, dem_pos = _bucket_by_edge(de, eu.size)
+    sorted_off = do[dem_idx]
+    sorted_acc = da[dem_idx]
+
+    workers = n_workers()
+    best = np.full((workers, dem_idx.size), np.inf)
+    touched = np.empty((workers, n_dem), np.int64)
+    bits = np.zeros((workers, (n_dem >> 6) + 1), np.uint64)
+    words = np.empty((workers, (n_dem >> 6) + 1), np.int64)
+
+    def run_round(
+        items: NDArray[np.int64],
+        arena_i: NDArray[np.int64],
+        arena_f: NDArray[np.float64],
+        fill: NDArray[np.int64],
+        rec: NDArray[np.int64],
+    ) -> None:
+        _coverage_round(
+            ip, eid, rp, rn, rd, limits, eu, ev, el, ce, co, ca,
+            dem_ptr, dem_idx, dem_pos, sorted_off, sorted_acc, items, best, touched, bits, words, arena_i, arena_f, fill, rec,
+        )  # fmt: skip
+
+    ptr, dem, vals = run_rounds(run_round, n_cand, workers, n_dem, 1,
+                                 check_sequence(sequence, n_cand))
+    cand = np.repeat(np.arange(n_cand, dtype=np.int64), np.diff(ptr))
+    return CoveragePairs(cand, dem, vals.reshape(-1))
