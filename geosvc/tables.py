@@ -96,10 +96,12 @@ def _read_frame(p: Path, sheet: str | int | None) -> pd.DataFrame:
         book = pd.ExcelFile(p, engine="openpyxl")
     except Exception as exc:
         raise InputError(f"{p}: not a readable Excel workbook ({exc})") from None
-    if sheet is not None and sheet not in book.sheet_names and not isinstance(sheet, int):
-        raise InputError(f"{p}: no sheet {sheet!r}; sheets are {book.sheet_names}; name one "
-                         "as the layer")
-    frame = book.parse(sheet if sheet is not None else 0, dtype=object)
+    with book:  # closes the workbook's file handle (no ResourceWarning in a notebook)
+        if sheet is not None and sheet not in book.sheet_names and not isinstance(sheet, int):
+            raise InputError(f"{p}: no sheet {sheet!r}; sheets are {book.sheet_names}; name "
+                             "one as the layer")
+        # pd.read_excel on the open book: ExcelFile.parse is deprecated in pandas 3
+        frame = pd.read_excel(book, sheet_name=sheet if sheet is not None else 0, dtype=object)
     return frame.astype(object).where(frame.notna(), None)
 
 
