@@ -58,7 +58,7 @@ _WORDS = {
            "cumulative": "累计覆盖率", "community": "社区", "lon": "经度", "lat": "纬度",
            "warnings": "提示", "run": "分析名称", "profile": "标准", "model": "模型",
            "bound": "界", "gap": "最优性差距", "status": "求解状态", "objective": "目标值",
-           "before": "现状覆盖率", "after": "建设后覆盖率"},
+           "before": "现状覆盖率", "after": "建设后覆盖率", "overrides": "标准调整"},
     "en": {"category": "circle", "threshold_min": "threshold (min)", "speed_m_s": "walking speed (m/s)",
            "households_total": "households", "coverage_rate": "coverage rate",
            "radius_method_coverage_rate": "radius-method coverage rate",
@@ -71,7 +71,8 @@ _WORDS = {
            "cumulative": "cumulative coverage rate", "community": "community", "lon": "lon",
            "lat": "lat", "warnings": "warnings", "run": "run", "profile": "profile",
            "model": "model", "bound": "bound", "gap": "optimality gap", "status": "status",
-           "objective": "objective", "before": "coverage before", "after": "coverage after"},
+           "objective": "objective", "before": "coverage before", "after": "coverage after",
+           "overrides": "profile overrides"},
 }
 
 _LEVEL_ZH = {"community": "社区", "street": "街道", "district": "区县", "grid": "网格"}
@@ -236,6 +237,10 @@ def write_excel_report(path: str | Path, summary: Mapping[str, Any], *,
     ws.cell(row=1, column=2, value=str(run.get("name", "")))
     ws.cell(row=2, column=1, value=_w(lang, "profile")).font = _bold()
     ws.cell(row=2, column=2, value=str(summary.get("profile", "")))
+    changed = _overrides_text(summary)
+    if changed:  # a circle measured with changed values must not read as the standard's
+        ws.cell(row=3, column=1, value=_w(lang, "overrides")).font = _bold()
+        ws.cell(row=3, column=2, value=changed)
     nxt = _write_frame(ws, summary_table(summary, lang), start_row=4)
     plan_rows = _plan_rows(summary, lang)
     if plan_rows:
@@ -255,7 +260,8 @@ def write_excel_report(path: str | Path, summary: Mapping[str, Any], *,
             sheet.auto_filter.ref = sheet.dimensions
     for level, frame in (areas or {}).items():
         if level not in ("street", "community"):
-            sheet = wb.create_sheet(str(level)[:31])
+            title = _LEVEL_ZH.get(str(level), str(level)) if lang == "zh" else str(level)
+            sheet = wb.create_sheet(title[:31])
             _write_frame(sheet, area_table(frame, cats, summary, lang))
     plan = plan_table(stations, summary, lang) if stations is not None else pd.DataFrame()
     if len(plan):
@@ -290,6 +296,9 @@ def write_markdown_report(path: str | Path, summary: Mapping[str, Any], *,
     """A one-page Markdown summary: headline coverage, the worst areas, the plan, warnings."""
     cats = list(summary.get("categories", {}))
     lines = [f"# {summary.get('run', {}).get('name', 'geosvc')}", ""]
+    changed = _overrides_text(summary)
+    lines += [f"{_w(lang, 'profile')}: {summary.get('profile', '')}"
+              + (f"; {_w(lang, 'overrides')}: {changed}" if changed else ""), ""]
     table = summary_table(summary, lang)
     if len(table):
         lines += [_markdown(table), ""]
@@ -316,6 +325,12 @@ def write_markdown_report(path: str | Path, summary: Mapping[str, Any], *,
     with atomic_path(out) as tmp:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out
+
+
+def _overrides_text(summary: Mapping[str, Any]) -> str:
+    """The profile values the run changed, ``key = value; ...`` (empty when none)."""
+    changed = (summary.get("profile_values") or {}).get("overrides") or {}
+    return "; ".join(f"{k} = {v}" for k, v in sorted(changed.items()))
 
 
 def _pct(v: Any, digits: int = 1) -> str:

@@ -110,3 +110,27 @@ def test_english_headers(run_dir: Path, tmp_path: Path) -> None:
     wb = openpyxl.load_workbook(out)
     assert wb.sheetnames == ["Summary"]
     assert "coverage rate" in [c.value for c in wb["Summary"][4]]
+
+
+def test_overrides_and_other_levels_are_named(run_dir: Path, tmp_path: Path) -> None:
+    """A run with changed profile values says so in both reports; a grid level gets a Chinese sheet."""
+    from geosvc.report import write_excel_report, write_markdown_report
+
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    assert summary["profile_values"]["overrides"] == {}
+    areas = {"grid": gpd.read_file(run_dir / "areas.gpkg", layer="community")}
+    plain_md = write_markdown_report(tmp_path / "plain.md", summary, areas=areas).read_text("utf-8")
+    assert "标准调整" not in plain_md and "标准: cn-community-2023" in plain_md
+    summary["profile_values"]["overrides"] = {
+        "categories.convenience.required_subtypes": ["supermarket", "breakfast"]}
+    want = "categories.convenience.required_subtypes = ['supermarket', 'breakfast']"
+    wb = openpyxl.load_workbook(write_excel_report(tmp_path / "r.xlsx", summary, areas=areas))
+    ws = wb["概要"]
+    assert (ws.cell(row=3, column=1).value, ws.cell(row=3, column=2).value) == ("标准调整", want)
+    assert "网格" in wb.sheetnames and "grid" not in wb.sheetnames
+    md = write_markdown_report(tmp_path / "r.md", summary, areas=areas).read_text("utf-8")
+    assert f"标准调整: {want}" in md
+    wb_en = openpyxl.load_workbook(write_excel_report(tmp_path / "en.xlsx", summary, areas=areas,
+                                                      lang="en"))
+    assert wb_en["Summary"].cell(row=3, column=1).value == "profile overrides"
+    assert "grid" in wb_en.sheetnames
