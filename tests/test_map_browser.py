@@ -182,6 +182,9 @@ def test_map_loads_without_errors_and_shows_layers(page: Path, tmp_path: Path) -
         assert expected in names, (expected, names)
     # one entry per threshold, each exactly once (not one label over stacked polygons)
     assert sum("分钟服务圈" in n for n in names) == 3
+    # listed as planners read them, the widest circle first: 15 -> 10 -> 5 (as the browser shows)
+    circle_rows = [n for n in names if "分钟服务圈" in n]
+    assert [n.split("分钟")[0] for n in circle_rows] == ["15", "10", "5"], circle_rows
     # convenience households: no one unreachable, so no empty layer for them
     assert "不可达住户（无路径或远离道路）· 一刻钟便民生活圈" not in names
     # Leaflet drew the vector layers (SVG paths) and the markers
