@@ -7,8 +7,11 @@ by status (outside the circle in the category's colour, unreachable grey), commu
 coverage rate (the map's five classes), one circle style per category and threshold
 (solid, dashed, dotted), proposed stations as rings labelled with their rank.
 
-The table is a plain SQLite table that GDAL leaves alone (it is not registered in
-``gpkg_contents``), so the files read exactly as before in geopandas, GDAL and QGIS.
+The table is a plain SQLite table, not registered in ``gpkg_contents``; GDAL still lists it
+as a layer ``layer_styles``, after the data layers (QGIS finds it only that way, through
+``GDALDatasetGetLayerByName``).  A plain ``gpd.read_file(path)`` therefore returns the data
+layer, and pyogrio warns that the file holds more than one layer; naming the layer
+(``layer="households"``) reads it silently.  geosvc's own readers skip the table.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -134,3 +135,36 @@ def test_overrides_and_other_levels_are_named(run_dir: Path, tmp_path: Path) -> 
                                                       lang="en"))
     assert wb_en["Summary"].cell(row=3, column=1).value == "profile overrides"
     assert "grid" in wb_en.sheetnames
+
+
+def test_every_run_geopackage_opens_on_its_data_layer(run_dir: Path) -> None:
+    """A plain ``gpd.read_file`` of each GeoPackage a run writes returns its main data layer.
+
+    GDAL lists QGIS's ``layer_styles`` table as a layer (QGIS finds it only that way, by
+    ``GDALDatasetGetLayerByName``), after the data layers; pyogrio reads the first layer and warns
+    whenever a file lists more than one.  Reads that name the layer are silent.
+    """
+    import pyogrio
+
+    main = {"households.gpkg": "households", "areas.gpkg": "community",
+            "service_circles.gpkg": "facility_circles", "siting.gpkg": "stations_elderly_care"}
+    found = sorted(p.name for p in run_dir.glob("*.gpkg"))
+    assert found == sorted(main)
+    for name, first in main.items():
+        path = run_dir / name
+        layers = [str(n) for n, _ in pyogrio.list_layers(path)]
+        assert layers[0] == first and layers[-1] == "layer_styles", (name, layers)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # named reads: no warning at all
+            named = {layer: gpd.read_file(path, layer=layer) for layer in layers[:-1]}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            plain = gpd.read_file(path)
+        # the only warning names the data layer as the default, never the style table
+        assert [str(w.message).split(". ")[0] for w in caught] == [
+            f"More than one layer found in '{name}': " + ", ".join(
+                [f"'{first}' (default)"] + [f"'{n}'" for n in layers[1:]])], name
+        assert plain.geometry.name == named[first].geometry.name and plain.crs == named[first].crs
+        pd.testing.assert_frame_equal(pd.DataFrame(plain.drop(columns="geometry")),
+                                      pd.DataFrame(named[first].drop(columns="geometry")))
+        assert plain.geometry.geom_equals(named[first].geometry).all()
