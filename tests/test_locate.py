@@ -162,8 +162,9 @@ def test_max_coverage_greedy_order_and_online_bound() -> None:
     # candidate 0 covers the most; 1 and 2 overlap it; greedy must start with 0
     cov = np.array([[1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 1, 0], [0, 0, 1, 1, 0, 1]], dtype=bool)
     plan = max_coverage(cov, np.ones(6), 2)
-    assert plan.sites[0] == 0
-    assert plan.marginal.tolist()[0] == 4.0
+    assert plan.info["greedy_add_objective"] == 5.0  # 0 first (4), then 1 or 2 (1 more)
+    # the swap search then trades 0 for the other one; sites come in greedy order
+    assert sorted(plan.sites.tolist()) == [1, 2] and plan.marginal.tolist() == [3.0, 3.0]
     assert plan.info["bounds"]["online"] >= 6.0 - 1e-9
     assert plan.bound >= plan.objective
 
@@ -778,3 +779,36 @@ def test_exact_max_coverage_stops_when_the_lagrangian_bound_proves_the_gap():
     tight = max_coverage(cov, w, 12, solver="exact", mip_gap=1e-9)  # HiGHS to optimality
     assert tight.status == "optimal"
     assert loose.bound >= tight.objective - 1e-9 >= loose.objective - 1e-9
+
+
+def test_max_coverage_swap_search_escapes_the_greedy_trap() -> None:
+    """A covers 4 of 6 points, B and C 3 each and disjoint: the greedy takes A then B or C
+    (5 points); one swap gives B + C (all 6)."""
+    cov = np.array([[0, 1, 1, 1, 1, 0], [1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1]], dtype=bool)
+    plan = max_coverage(cov, np.ones(6), 2)
+    assert plan.info["greedy_add_objective"] == 5.0
+    assert plan.objective == 6.0 and sorted(plan.sites.tolist()) == [1, 2]
+    assert plan.status == "optimal"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_swap_search_ends_in_a_one_swap_local_optimum(seed: int) -> None:
+    """Every single swap of the returned plan, enumerated here, adds nothing; the plan is
+    never worse than the start and the same seed gives the same plan."""
+    from geosvc.locate._maxcov_ls import swap_max_coverage
+
+    cov, w = coverage_instance(seed, 0.2)
+    rel = sp.csr_array(cov)
+    start = np.arange(3)
+    sites, info = swap_max_coverage(rel.indptr, rel.indices, w, start, kicks=5)
+    none = np.zeros(N_DEM, dtype=bool)
+    got = covered_weight(cov, w, tuple(sites), none)
+    assert got >= covered_weight(cov, w, tuple(start), none)
+    assert info["added_weight"] == pytest.approx(got - covered_weight(cov, w, tuple(start), none))
+    for out in sites:
+        for into in set(range(cov.shape[0])) - set(sites.tolist()):
+            other = tuple(sorted(set(sites.tolist()) - {out} | {into}))
+            assert covered_weight(cov, w, other, none) <= got + 1e-9
+    again, _ = swap_max_coverage(rel.indptr, rel.indices, w, start, kicks=5)
+    assert again.tolist() == sites.tolist()
+    assert got <= bf_max_coverage(cov, w, 3, none) + 1e-9

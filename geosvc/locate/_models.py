@@ -32,6 +32,7 @@ from geosvc.locate._greedy import (
     nearest_two,
     swap_pmedian,
 )
+from geosvc.locate._maxcov_ls import swap_max_coverage
 from geosvc.locate._plan import Plan, relative_gap
 
 __all__ = ["max_coverage", "set_cover", "p_median", "capacitated_coverage"]
@@ -528,6 +529,16 @@ def max_coverage(
     cov_g, w_g, group = _reduce.aggregate_demand(cov, w, active)
     info["n_demand_groups"] = int(w_g.size)
     cov_m = _reduce.drop_dominated(cov_g, np.ones(n_cand), n_dem, info)
+    # swaps and kicked restarts from the greedy plan, on the reduced relation
+    info["greedy_add_objective"] = greedy_obj
+    ls_sites, info["local_search"] = swap_max_coverage(cov_m.indptr, cov_m.indices, w_g, order)
+    chosen_ls = np.zeros(n_cand, dtype=bool)
+    chosen_ls[ls_sites] = True
+    ls_order, ls_gains, _ = greedy_cover(
+        indptr, indices, w, fixed, ones, chosen_ls, int(chosen_ls.sum()), np.inf, 0)
+    if fixed_w + float(ls_gains.sum()) > greedy_obj:
+        order, gains = ls_order, ls_gains
+        greedy_obj = fixed_w + float(gains.sum())
     if solver == "greedy":
         bounds = {"online": fixed_w + float(online), "coverable": reachable_w}
         lp = _lp_bound(lambda: _highs.max_coverage_model(
