@@ -31,6 +31,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, TypeVar
 
+from geosvc._native import quiet_native_stdout
+
 __all__ = ["bar", "chunk_progress", "progress_enabled", "quiet_native_stdout", "reading",
            "set_progress", "show_log", "silence_highs_banner"]
 
@@ -187,36 +189,6 @@ def show_log(level: int | str = "INFO") -> logging.Handler:
     logger.addHandler(handler)
     logger.setLevel(level)
     return handler
-
-
-@contextlib.contextmanager
-def quiet_native_stdout() -> Iterator[None]:
-    """Silence writes to file descriptor 1 from native code (e.g. the HiGHS banner).
-
-    ``highspy.Highs()`` prints its "Running HiGHS ..." banner from C++ while it is being
-    constructed, before ``output_flag`` can be set, so only a descriptor-level redirect
-    keeps it off a ``-q`` run.  Python's own ``sys.stdout`` is flushed first and works as
-    before afterwards.
-    """
-    try:
-        sys.stdout.flush()
-        fd = sys.stdout.fileno()
-    except (AttributeError, ValueError, OSError):  # no real descriptor (e.g. captured)
-        fd = 1
-    try:
-        saved = os.dup(fd)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), fd)
-            try:
-                yield
-            finally:
-                os.dup2(saved, fd)
-    finally:
-        os.close(saved)
 
 
 def silence_highs_banner() -> None:

@@ -32,7 +32,7 @@ from geosvc.coverage import CoverageResult
 from geosvc.diagnostics import warn
 from geosvc.io import write_csv, write_gpkg
 from geosvc.network import CompiledNetwork, points_along_edges
-from geosvc.progress import chunk_progress, quiet_native_stdout
+from geosvc.progress import chunk_progress
 
 __all__ = ["SitingPlan", "candidate_sites", "read_candidates", "prepare_candidates",
            "thin_network_candidates", "MAX_GENERATED_CANDIDATES",
@@ -507,12 +507,11 @@ def propose_sites(
                                          "chunks": rel.chunks,
                                          "bytes": int(cov.indices.nbytes + cov.indptr.nbytes
                                                       + cov.data.nbytes)}}
-    with quiet_native_stdout():  # the HiGHS banner is printed from C++ by highspy.Highs()
-        plan = _solve(model, cov, w, fixed, k=k, target=target, solver=solver,
-                      time_limit_s=time_limit_s, costs=rel.costs, n_cand=len(cands),
-                      n_groups=n_groups, capacity=_candidate_capacity(
-                          user, cands, capacity_column if model == "capacitated" else None,
-                          station_floor_area_m2 / cat.floor_area_per_100hh_m2 * 100.0),
+    plan = _solve(model, cov, w, fixed, k=k, target=target, solver=solver,
+                  time_limit_s=time_limit_s, costs=rel.costs, n_cand=len(cands),
+                  n_groups=n_groups, capacity=_candidate_capacity(
+                      user, cands, capacity_column if model == "capacitated" else None,
+                      station_floor_area_m2 / cat.floor_area_per_100hh_m2 * 100.0),
                       info=info)
     info["candidates"] = {src: int(n) for src, n in cands["source"].value_counts().items()}
     info["candidate_generation"] = gen_info
@@ -545,19 +544,15 @@ def _solve(model: str, cov: sp.csr_matrix, w: np.ndarray, fixed: np.ndarray, *, 
         return locate.capacitated_coverage(cov, w, caps, k, fixed_covered=fixed,
                                            solver=solver, time_limit_s=time_limit_s)
     # p-median over the demand not yet covered.  Walking distances are searched up to
-    # twice the reach; a fixed "no station" row at exactly that distance caps every cost,
-    # so the model stays feasible with few stations (a capped p-median).
+    # twice the reach, which caps every cost: demand may be left "unserved" at the cap, so
+    # the model stays feasible with few stations (a capped p-median).
     assert costs is not None  # built with cost_limit_m for the p-median
     cap_m = 2.0 * float(info["reach_m"])
     need = np.flatnonzero(~fixed)
-    sub = sp.csr_array(costs[:, need])
-    sub.data = np.minimum(sub.data, cap_m)
-    cmat = sp.csr_array(sp.vstack([sub, sp.csr_array(np.full((1, len(need)), cap_m))],
-                                  format="csr"))
     info["p_median_demand_groups"] = int(len(need))
     info["p_median_cap_m"] = cap_m
-    plan = locate.p_median(cmat, w[need], k, fixed=np.array([n_cand]), solver=solver,
-                           time_limit_s=time_limit_s)
+    plan = locate.p_median(sp.csr_array(costs[:, need]), w[need], k, cost_cap=cap_m,
+                           solver=solver, time_limit_s=time_limit_s)
     return plan
 
 

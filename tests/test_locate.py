@@ -18,7 +18,9 @@ from scipy.optimize import linprog
 from geosvc._errors import InfeasibleError, InputError
 from geosvc.locate import (
     Plan,
-    _models,
+    _highs,
+    _mip,
+    _pmedian,
     capacitated_coverage,
     max_coverage,
     p_median,
@@ -384,7 +386,7 @@ def test_p_median_stored_zero_costs_are_allowed() -> None:
 def test_p_median_lagrangian_bound(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     c, w = pmedian_instance(seed, 12, 40)
     exact = p_median(c, w, 3, solver="exact")
-    monkeypatch.setattr(_models, "LP_BOUND_MAX_PAIRS", 0)
+    monkeypatch.setattr(_pmedian, "LP_BOUND_MAX_PAIRS", 0)
     greedy = p_median(c, w, 3)
     assert greedy.info["bound_source"] == "lagrangian"
     check_plan(greedy, maximise=False, optimum=exact.objective)
@@ -464,7 +466,7 @@ def test_identical_demand_is_aggregated_exactly(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", [3, 4])
 def test_bounds_without_lp_stay_valid(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_models, "LP_BOUND_MAX_NNZ", 0)
+    monkeypatch.setattr(_mip, "LP_BOUND_MAX_NNZ", 0)
     cov, w = coverage_instance(seed, 0.3)
     dem0 = np.zeros(N_DEM, dtype=bool)
     plan = max_coverage(cov, w, 3)
@@ -650,7 +652,7 @@ def test_all_models_exact_equal_brute_force(seed: int) -> None:
 def _lying_solver(monkeypatch: pytest.MonkeyPatch, *, when_start: bool) -> list[bool]:
     """Make HiGHS answer like 1.16 with a mis-mapped start: 'Optimal', objective = bound = a
     value no returned vector has, the start handed back."""
-    real = _models._highs.solve
+    real = _highs.solve
     calls: list[bool] = []
 
     def fake(model, **kw):  # type: ignore[no-untyped-def]
@@ -662,9 +664,9 @@ def _lying_solver(monkeypatch: pytest.MonkeyPatch, *, when_start: bool) -> list[
         x = start if start is not None else res.x
         shift = -3.0 if model.sense == 1 else 3.0  # too good to be true
         lie = float(model.col_cost @ x + model.offset) + shift
-        return _models._highs.MipResult("optimal", "Optimal", lie, lie, x, 0.0, 1)
+        return _highs.MipResult("optimal", "Optimal", lie, lie, x, 0.0, 1)
 
-    monkeypatch.setattr(_models._highs, "solve", fake)
+    monkeypatch.setattr(_highs, "solve", fake)
     return calls
 
 
@@ -734,9 +736,8 @@ def test_max_coverage_lagrangian_bound_against_brute_force(seed, monkeypatch):
     """Without the LP (too large), the greedy's bound is the Lagrangian one: >= the optimum."""
     import itertools
 
-    from geosvc.locate import _models
 
-    monkeypatch.setattr(_models, "LP_BOUND_MAX_NNZ", 0)
+    monkeypatch.setattr(_mip, "LP_BOUND_MAX_NNZ", 0)
     rng = np.random.default_rng(seed)
     nc, nd, k = int(rng.integers(5, 9)), int(rng.integers(15, 40)), int(rng.integers(1, 4))
     cov = rng.random((nc, nd)) < rng.uniform(0.1, 0.4)
@@ -751,7 +752,6 @@ def test_max_coverage_lagrangian_bound_against_brute_force(seed, monkeypatch):
 
 
 def test_max_coverage_lagrangian_bound_sits_between_lp_and_online(monkeypatch):
-    from geosvc.locate import _models
 
     rng = np.random.default_rng(11)
     cand, dem = rng.uniform(0, 5000, (150, 2)), rng.uniform(0, 5000, (1500, 2))
@@ -759,7 +759,7 @@ def test_max_coverage_lagrangian_bound_sits_between_lp_and_online(monkeypatch):
     cov = sp.csr_array(d <= 600.0)
     w = rng.integers(1, 10, 1500).astype(float)
     with_lp = max_coverage(cov, w, 12)
-    monkeypatch.setattr(_models, "LP_BOUND_MAX_NNZ", 0)
+    monkeypatch.setattr(_mip, "LP_BOUND_MAX_NNZ", 0)
     no_lp = max_coverage(cov, w, 12)
     lag, online = no_lp.info["bounds"]["lagrangian"], no_lp.info["bounds"]["online"]
     # the LP value is the best Lagrangian bound; the subgradient gets close to it
@@ -812,3 +812,43 @@ def test_swap_search_ends_in_a_one_swap_local_optimum(seed: int) -> None:
     again, _ = swap_max_coverage(rel.indptr, rel.indices, w, start, kicks=5)
     assert again.tolist() == sites.tolist()
     assert got <= bf_max_coverage(cov, w, 3, none) + 1e-9
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_capped_p_median_matches_brute_force(seed: int) -> None:
+    """cost_cap: every cost counts at most the cap and demand may stay unserved at the cap;
+    the brute force takes min(cap, nearest open site) directly, with some pairs forbidden."""
+    c, w = pmedian_instance(seed)
+    c[np.random.default_rng(seed).random(c.shape) < 0.3] = np.inf  # forbidden pairs
+    cap = 30.0
+    capped = np.minimum(c, cap)
+    for p in (1, 3):
+        best = min(float((w * capped[list(s)].min(axis=0)).sum())
+                   for s in itertools.combinations(range(c.shape[0]), p))
+        for solver in ("greedy", "exact"):
+            plan = p_median(c, w, p, cost_cap=cap, solver=solver)
+            assert plan.sites.size == p and plan.sites.max() < c.shape[0]
+            assert plan.objective == pytest.approx(float(
+                (w * capped[plan.sites].min(axis=0)).sum()))
+            assert plan.objective >= best - 1e-9 and plan.bound <= best + 1e-9
+            if solver == "exact":
+                assert plan.objective == pytest.approx(best)
+            left = plan.assignment == -1
+            assert plan.info["weight_at_cap"] == pytest.approx(float(w[left].sum()))
+            assert (capped[plan.sites].min(axis=0)[left] == cap).all()
+            assert plan.uncoverable.size == 0 and plan.info["fixed"].size == 0
+
+
+def test_locate_called_directly_prints_no_highs_banner() -> None:
+    """HiGHS prints "Running HiGHS ..." from C++ at its first instance; a notebook calling
+    geosvc.locate directly must not see it (a fresh process: the banner is once per process)."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from geosvc.locate import set_cover; "
+            "p = set_cover(np.eye(4, dtype=bool), np.ones(4), solver='exact'); "
+            "print('objective', p.objective)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip() == "objective 4.0"
+    assert "HiGHS" not in out.stderr

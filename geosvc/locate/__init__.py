@@ -15,10 +15,13 @@ Every model has a ``solver="greedy"`` path (lazy greedy with a proven bound) and
 
 from __future__ import annotations
 
+from geosvc.locate._capacitated import capacitated_coverage
 from geosvc.locate._cover_bound import lagrangian_max_coverage
-from geosvc.locate._models import capacitated_coverage, max_coverage, p_median, set_cover
+from geosvc.locate._max_coverage import max_coverage
 from geosvc.locate._orlib import read_orlib_pmed
 from geosvc.locate._plan import Plan
+from geosvc.locate._pmedian import p_median
+from geosvc.locate._set_cover import set_cover
 
 __all__ = [
     "Plan",

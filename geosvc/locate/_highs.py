@@ -17,6 +17,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from geosvc._native import new_highs
+
 __all__ = [
     "MipModel",
     "MipResult",
@@ -125,7 +127,7 @@ def solve(
         when none is proven).
     """
     t0 = time.perf_counter()
-    h = highspy.Highs()
+    h = new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     h.setOptionValue("random_seed", 0)
@@ -518,7 +520,7 @@ def transport_served(
     cols = np.concatenate([np.arange(n_s), np.arange(n_s)])
     n_row = dem.size + sites.size
     mat = _csc(rows, cols, np.ones(2 * n_s), (n_row, n_s))
-    h = highspy.Highs()
+    h = new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     h.setOptionValue("time_limit", float(max(time_limit_s, 1e-3)))
