@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from geosvc.locate._greedy import (
     greedy_cover,
 )
 from geosvc.locate._inputs import (
+    CoverageProblem,
     Solver,
     check_count,
     is_integral,
@@ -98,100 +100,132 @@ def max_coverage(
     """
     t0 = time.perf_counter()
     pb = prepare_coverage(coverage, weights, fixed_covered)
-    cov, w, fixed, active, uncoverable = pb.cov, pb.w, pb.fixed, pb.active, pb.uncoverable
-    indptr, indices = pb.indptr, pb.indices
-    n_cand, n_dem = pb.n_cand, pb.n_dem
-    k = check_count(k, n_cand, "k")
-    solver = solver_name(solver)
-    fixed_w = pb.fixed_weight
-    reachable_w = fixed_w + float(w[active].sum())
-    integral = is_integral(w[active])
-    ones = np.ones(n_cand)
-    all_cand = np.ones(n_cand, dtype=bool)
-    order, gains, online = greedy_cover(indptr, indices, w, fixed, ones, all_cand, k, np.inf, k)
-    info: dict[str, Any] = {
-        **pb.base_info(),
-        "k": k,
-        "coverable_weight": reachable_w,
-    }
-    greedy_obj = fixed_w + float(gains.sum())
-    safe_bound = min(reachable_w, fixed_w + float(online))  # the greedy's own bounds
+    run = _Run(pb=pb, k=check_count(k, pb.n_cand, "k"), solver=solver_name(solver), t0=t0,
+               integral=is_integral(pb.w[pb.active]))
+    k = run.k
+    order, gains, online = greedy_cover(pb.indptr, pb.indices, pb.w, pb.fixed,
+                                        np.ones(pb.n_cand), np.ones(pb.n_cand, dtype=bool),
+                                        k, np.inf, k)
+    run.info.update(pb.base_info(), k=k, coverable_weight=run.reachable_w)
+    run.safe_bound = min(run.reachable_w, pb.fixed_weight + float(online))  # greedy's bounds
+    if k == 0 or not pb.active.any():
+        return run.plan(order, gains, pb.fixed_weight + float(gains.sum()), None)
+    cov_g, w_g, group = _reduce.aggregate_demand(pb.cov, pb.w, pb.active)
+    run.info["n_demand_groups"] = int(w_g.size)
+    cov_m = _reduce.drop_dominated(cov_g, np.ones(pb.n_cand), pb.n_dem, run.info)
+    # swaps and kicked restarts from the greedy plan, on the reduced relation
+    run.info["greedy_add_objective"] = pb.fixed_weight + float(gains.sum())
+    ls_sites, run.info["local_search"] = swap_max_coverage(cov_m.indptr, cov_m.indices, w_g,
+                                                           order)
+    order, gains = run.better(order, gains, ls_sites)
+    if run.solver == "greedy":
+        bound = _greedy_bound(run, cov_m, w_g, float(online), float(gains.sum()),
+                              time_limit_s, mip_gap)
+        return run.plan(order, gains, bound, None)
+    return _exact(run, cov_m, w_g, group, order, gains, time_limit_s, mip_gap)
 
-    def finish(chosen_order: IntArray, chosen_gains: FloatArray, bound: float,
-               solver_status: str | None) -> Plan:
+
+@dataclass
+class _Run:
+    """One max-coverage call: its checked problem, settings and what every plan reports."""
+
+    pb: CoverageProblem
+    k: int
+    solver: Solver
+    t0: float
+    integral: bool
+    info: dict[str, Any] = field(default_factory=dict)
+    safe_bound: float = math.inf
+
+    @property
+    def reachable_w(self) -> float:
+        """Weight covered by existing facilities plus what new sites can reach."""
+        return self.pb.fixed_weight + self.pb.active_weight
+
+    def in_greedy_order(self, chosen: IntArray | BoolArray) -> tuple[IntArray, FloatArray]:
+        """The chosen sites in greedy order with their marginal gains."""
+        mask = np.zeros(self.pb.n_cand, dtype=bool)
+        mask[chosen] = True
+        order, gains, _ = greedy_cover(self.pb.indptr, self.pb.indices, self.pb.w, self.pb.fixed,
+                                       np.ones(self.pb.n_cand), mask, int(mask.sum()), np.inf, 0)
+        return order, gains
+
+    def better(self, order: IntArray, gains: FloatArray, chosen: IntArray | BoolArray,
+               *, ties: bool = False) -> tuple[IntArray, FloatArray]:
+        """``chosen`` in greedy order if it covers more (``ties``: no less) than ``order``."""
+        c_order, c_gains = self.in_greedy_order(chosen)
+        now, other = float(gains.sum()), float(c_gains.sum())
+        return (c_order, c_gains) if other > now or (ties and other >= now) else (order, gains)
+
+    def plan(self, order: IntArray, gains: FloatArray, bound: float,
+             solver_status: str | None) -> Plan:
+        """The audited plan of ``order``."""
+        pb = self.pb
         return build_plan(
-            PlanHead(model="max_coverage", solver=solver, t0=t0, maximise=True, uncoverable=uncoverable, info=info),
+            PlanHead(model="max_coverage", solver=self.solver, t0=self.t0, maximise=True,
+                     uncoverable=pb.uncoverable, info=self.info),
             Found(
-                sites=chosen_order,
-                marginal=chosen_gains,
-                objective=fixed_w + float(chosen_gains.sum()),
+                sites=order,
+                marginal=gains,
+                objective=pb.fixed_weight + float(gains.sum()),
                 bound=bound,
                 solver_status=solver_status,
-                recomputed=_audit.covered_weight(cov, w, fixed, chosen_order),
-                safe_bound=round_bound(safe_bound, integral, maximise=True),
+                recomputed=_audit.covered_weight(pb.cov, pb.w, pb.fixed, order),
+                safe_bound=round_bound(self.safe_bound, self.integral, maximise=True),
             ),
         )
 
-    if k == 0 or not active.any():
-        return finish(order, gains, greedy_obj, None)
-    cov_g, w_g, group = _reduce.aggregate_demand(cov, w, active)
-    info["n_demand_groups"] = int(w_g.size)
-    cov_m = _reduce.drop_dominated(cov_g, np.ones(n_cand), n_dem, info)
-    # swaps and kicked restarts from the greedy plan, on the reduced relation
-    info["greedy_add_objective"] = greedy_obj
-    ls_sites, info["local_search"] = swap_max_coverage(cov_m.indptr, cov_m.indices, w_g, order)
-    chosen_ls = np.zeros(n_cand, dtype=bool)
-    chosen_ls[ls_sites] = True
-    ls_order, ls_gains, _ = greedy_cover(
-        indptr, indices, w, fixed, ones, chosen_ls, int(chosen_ls.sum()), np.inf, 0)
-    if fixed_w + float(ls_gains.sum()) > greedy_obj:
-        order, gains = ls_order, ls_gains
-        greedy_obj = fixed_w + float(gains.sum())
-    if solver == "greedy":
-        bounds = {"online": fixed_w + float(online), "coverable": reachable_w}
-        lp = lp_bound(lambda: _highs.max_coverage_model(
-            cov_m, w_g, np.ones(w_g.size, dtype=bool), k, fixed_w), cov_m.nnz, time_limit_s,
-            mip_gap, info)
-        if lp is not None:
-            bounds["lp"] = lp
-        else:  # too large for the LP: the Lagrangian bound, one pass over the pairs a step
-            lag, lag_info = lagrangian_max_coverage(
-                cov_m.indptr, cov_m.indices, w_g, k, greedy_obj - fixed_w,
-                max_time_s=min(MAXCOV_LAGRANGIAN_TIME_S, 0.25 * time_limit_s))
-            bounds["lagrangian"] = fixed_w + lag
-            info["lagrangian"] = lag_info
-        source = min(bounds, key=lambda s: bounds[s])
-        info["bound_source"] = source
-        info["bounds"] = bounds
-        return finish(order, gains, round_bound(bounds[source], integral, maximise=True), None)
+
+def _greedy_bound(run: _Run, cov_m: sp.csr_array, w_g: FloatArray, online: float,
+                  new_weight: float, time_limit_s: float, mip_gap: float) -> float:
+    """The best of the greedy's bounds and the LP (or, too large for it, Lagrangian) bound."""
+    fixed_w, info = run.pb.fixed_weight, run.info
+    bounds = {"online": fixed_w + online, "coverable": run.reachable_w}
+    lp = lp_bound(lambda: _highs.max_coverage_model(
+        cov_m, w_g, np.ones(w_g.size, dtype=bool), run.k, fixed_w), cov_m.nnz, time_limit_s,
+        mip_gap, info)
+    if lp is not None:
+        bounds["lp"] = lp
+    else:  # too large for the LP: the Lagrangian bound, one pass over the pairs a step
+        lag, lag_info = lagrangian_max_coverage(
+            cov_m.indptr, cov_m.indices, w_g, run.k, new_weight,
+            max_time_s=min(MAXCOV_LAGRANGIAN_TIME_S, 0.25 * time_limit_s))
+        bounds["lagrangian"] = fixed_w + lag
+        info["lagrangian"] = lag_info
+    source = min(bounds, key=lambda s: bounds[s])
+    info["bound_source"] = source
+    info["bounds"] = bounds
+    return round_bound(bounds[source], run.integral, maximise=True)
+
+
+def _exact(run: _Run, cov_m: sp.csr_array, w_g: FloatArray, group: IntArray, order: IntArray,
+           gains: FloatArray, time_limit_s: float, mip_gap: float) -> Plan:
+    """The Lagrangian bound, then (if it does not already prove the plan) HiGHS."""
+    pb, info = run.pb, run.info
+    fixed_w = pb.fixed_weight
+    greedy_obj = fixed_w + float(gains.sum())
+    info["greedy_objective"] = greedy_obj
     # The Lagrangian bound first: cheap (one pass over the pairs a step) and, at city scale,
     # far tighter than what HiGHS proves in its time limit; when it already proves the greedy
     # plan within mip_gap there is nothing left for the MIP to do.
     lag, lag_info = lagrangian_max_coverage(
-        cov_m.indptr, cov_m.indices, w_g, k, greedy_obj - fixed_w,
+        cov_m.indptr, cov_m.indices, w_g, run.k, greedy_obj - fixed_w,
         max_time_s=min(MAXCOV_LAGRANGIAN_TIME_S, 0.25 * time_limit_s))
     info["lagrangian"] = {**lag_info, "bound": fixed_w + lag}
-    safe_bound = min(safe_bound, fixed_w + lag)
-    proven = round_bound(safe_bound, integral, maximise=True)
+    run.safe_bound = min(run.safe_bound, fixed_w + lag)
+    proven = round_bound(run.safe_bound, run.integral, maximise=True)
     if relative_gap(greedy_obj, proven) <= mip_gap:
         info["mip"] = (f"not needed: the Lagrangian bound {proven:.6g} proves the greedy plan "
                        f"within mip_gap {mip_gap:g}")
-        info["greedy_objective"] = greedy_obj
-        return finish(order, gains, proven, "optimal")
-    model = _highs.max_coverage_model(cov_m, w_g, np.ones(w_g.size, dtype=bool), k, fixed_w)
+        return run.plan(order, gains, proven, "optimal")
+    model = _highs.max_coverage_model(cov_m, w_g, np.ones(w_g.size, dtype=bool), run.k, fixed_w)
     start = np.zeros(model.num_col)
     start[order] = 1.0
-    start[n_cand:] = _covered_groups(cov, order, group, w_g.size)
+    start[pb.n_cand:] = _covered_groups(pb.cov, order, group, w_g.size)
     res = solve_mip(model, time_limit_s=time_limit_s, mip_gap=mip_gap, start=start, info=info)
     info.update(mip_info(res))
-    info["greedy_objective"] = greedy_obj
     if res.x is not None:
-        chosen = res.x[:n_cand] > 0.5
-        x_order, x_gains, _ = greedy_cover(
-            indptr, indices, w, fixed, ones, chosen, int(chosen.sum()), np.inf, 0
-        )
-        if fixed_w + float(x_gains.sum()) >= greedy_obj:
-            order, gains = x_order, x_gains
-    bound = res.bound if math.isfinite(res.bound) else reachable_w
-    bound = min(bound, safe_bound)  # the greedy's bounds stay valid
-    return finish(order, gains, round_bound(bound, integral, maximise=True), res.status)
+        order, gains = run.better(order, gains, res.x[:pb.n_cand] > 0.5, ties=True)
+    bound = res.bound if math.isfinite(res.bound) else run.reachable_w
+    bound = min(bound, run.safe_bound)  # the greedy's bounds stay valid
+    return run.plan(order, gains, round_bound(bound, run.integral, maximise=True), res.status)
