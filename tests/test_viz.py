@@ -506,6 +506,11 @@ def test_map_figure_has_a_legend_entry_for_every_colour(tmp_path, inputs, monkey
         assert want in labels, (want, labels)
     assert any(leg.get_title().get_text() == "Community household coverage"
                for leg in legends)
+    # household dots: each status says it counts households, summed from the input rows
+    hh = inputs["households"]
+    for status, word in (("covered", "covered"), ("uncovered", "outside the circle")):
+        n = hh.loc[hh["status_elderly_care"] == status, "households"].sum()
+        assert f"{word} ({n:,.0f} households)" in labels, (status, n, labels)
     # the existing facility is drawn where it is (a square at E1)
     offsets = np.concatenate([c.get_offsets() for c in ax.collections
                               if hasattr(c, "get_offsets") and len(c.get_offsets())])
@@ -513,3 +518,19 @@ def test_map_figure_has_a_legend_entry_for_every_colour(tmp_path, inputs, monkey
     # streets: one line collection with every street
     lines = [c for c in ax.collections if type(c).__name__ == "LineCollection"]
     assert len(lines) == 1 and len(lines[0].get_segments()) == 9
+
+
+def test_time_distribution_titles_say_coverage(tmp_path, inputs, monkeypatch) -> None:
+    from geosvc.viz import _figures
+
+    saved = []
+    monkeypatch.setattr(_figures, "_save", lambda fig, path: saved.append(fig) or path)
+    hh = inputs["households"]
+    for lang, want in (("en", "(coverage {})"), ("zh", "（覆盖率 {}）")):
+        figure_time_distribution(hh, ["elderly_care"], lang=lang, path=tmp_path / "t.png")
+        title = saved[-1].axes[0].get_title()
+        # covered households over the valid ones, from the input columns
+        ok = hh["status_elderly_care"] != "invalid"
+        rate = hh.loc[hh["status_elderly_care"] == "covered", "households"].sum() / \
+            hh.loc[ok, "households"].sum()
+        assert title.endswith(want.format(f"{rate:.1%}")), (title, rate)

@@ -336,8 +336,9 @@ def figure_coverage_map(
                 ax.scatter(x[sel], y[sel], zorder=z, **kw)
             handles.append(Line2D([], [], linestyle="none", marker=kw["marker"],
                                   color=kw["c"], markersize=6 if st != "covered" else 4,
-                                  label=f"{text(flang, f'status_{st}')} "
-                                        f"({fmt_int(weights[sel].sum())})"))
+                                  label=text(flang, "n_households",
+                                             label=text(flang, f"status_{st}"),
+                                             n=fmt_int(weights[sel].sum()))))
         if facilities is not None and len(facilities):
             fac = facilities[(facilities["category"] == category)
                              & drawable(facilities)].to_crs(crs)
@@ -439,7 +440,8 @@ def figure_time_distribution(
                 ax.text(0.98, 0.85, text(flang, "fig_unreachable", n=fmt_int(w[lost].sum())),
                         transform=ax.transAxes, ha="right", va="top", fontsize=8)
             rate, _ = coverage_rate(households, cat)
-            ax.set_title(f"{category_label(prof, cat, flang)} ({fmt_pct(rate)})", fontsize=10)
+            ax.set_title(text(flang, "fig_time_sub", cat=category_label(prof, cat, flang),
+                              rate=fmt_pct(rate)), fontsize=10)
             ax.set_xlabel(text(flang, "fig_time_x"))
             ax.set_ylabel(text(flang, "fig_time_y"))
             ax.set_xlim(0, cap)
