@@ -197,6 +197,11 @@ class BatchSection(_Strict):
     name: str | None = "name"
     halo_m: float | None = Field(default=None, gt=0.0)
     scheduler: str = "local"
+    #: siting plans: ``off``, ``district`` ([siting] k stations per district) or
+    #: ``province`` ([siting] k stations in all, allocated across districts)
+    siting: Literal["off", "district", "province"] = "off"
+    #: per-district ``map.html`` and the province map ``province.html``
+    maps: bool = True
 
 
 class Config(_Strict):

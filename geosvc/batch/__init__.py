@@ -35,9 +35,12 @@ import shapely
 from geosvc._errors import ConfigError, GeosvcError, InputError
 from geosvc.batch._partition import BatchInputs, PartitionTask, run_partition
 from geosvc.batch._province import generate_province
+from geosvc.batch._siting import BatchSiting, allocate_budget
 
 __all__ = [
     "BatchInputs",
+    "BatchSiting",
+    "allocate_budget",
     "BatchSpec",
     "BatchError",
     "BatchResult",
@@ -74,6 +77,11 @@ class BatchSpec:
     radius_method: str = "profile"
     halo_m: float | None = None
     areas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: siting plans per district (:class:`BatchSiting`), or None for coverage only
+    siting: BatchSiting | None = None
+    #: per-district ``map.html`` and ``province.html``
+    maps: bool = True
+    lang: str = "zh"
 
 
 @dataclass
@@ -98,6 +106,12 @@ class BatchResult:
             lines.append(f"  {name}: coverage {c['coverage_rate']:.1%}; times withheld "
                          f"(beyond {s['batch']['exact_m']:.0f} m) {c['rows_time_withheld']} "
                          f"rows; status unresolved {c['rows_status_unresolved']} rows")
+        for name, p in s.get("siting", {}).get("categories", {}).items():
+            lines.append(f"  siting {name} ({s['siting']['budget']} budget, k = "
+                         f"{s['siting']['k']}): {p['stations']} stations, "
+                         f"{p['households_newly_covered']:.0f} households newly covered "
+                         f"(owned households only); objective {p['objective']:.1f}, bound "
+                         f"{p['bound']:.1f}, gap {p['gap']:.2%}")
         lines.append(f"  outputs in {out}/ (households.gpkg, districts.gpkg, districts.csv, "
                      "summary.json)")
         return "\n".join(lines)
@@ -213,7 +227,8 @@ def plan_partitions(spec: BatchSpec) -> tuple[list[PartitionTask], dict[str, Any
     setup = {"profile": prof.to_dict(), "categories": spec.categories,
              "radius_method": spec.radius_method, "halo_m": halo,
              "columns": spec.inputs.household_columns, "layers": spec.inputs.layers,
-             "geosvc": _version()}
+             "geosvc": _version(),
+             "siting": spec.siting.to_dict() if spec.siting is not None else None}
     digest.update(json.dumps(setup, sort_keys=True, default=str).encode())
     for path in (spec.inputs.roads, spec.inputs.households, spec.inputs.facilities,
                  spec.inputs.compounds):
@@ -235,7 +250,8 @@ def plan_partitions(spec: BatchSpec) -> tuple[list[PartitionTask], dict[str, Any
             bbox=bbox, inputs=spec.inputs,
             profile_name=spec.profile_name, profile_overrides=dict(spec.profile_overrides),
             categories=spec.categories, radius_method=spec.radius_method, halo_m=halo,
-            exact_m=exact, max_snap_m=max_snap, inputs_hash=h, out_root=spec.out))
+            exact_m=exact, max_snap_m=max_snap, inputs_hash=h, out_root=spec.out,
+            siting=spec.siting))
     info = {"halo_m": halo, "exact_m": exact, "max_snap_m": max_snap, "min_halo_m": need,
             "inputs_hash": base, "districts": districts}
     return tasks, info
@@ -392,6 +408,19 @@ def _refuse_unsupported(inp: Any) -> None:
                           "columns facility_id, category, subtype, floor_area_m2")
 
 
+def _siting_setup(cfg: Any) -> BatchSiting | None:
+    """The batch's siting setup from ``[batch] siting`` and the ``[siting]`` section."""
+    if cfg.batch.siting == "off":
+        return None
+    st = cfg.siting
+    if st.candidates is not None:
+        raise ConfigError("[batch] siting uses generated candidates inside each district; "
+                          "siting.candidates (the planner's sites) is not supported in a batch "
+                          "yet")
+    return BatchSiting(budget=cfg.batch.siting, k=st.k, model=st.model, target=st.target,
+                       solver=st.solver)
+
+
 def run_batch_config(cfg: Any, *, scheduler: str | None = None,
                      progress: ProgressFn | None = None) -> BatchResult:
     """Run the batch a validated config describes (``[inputs]``, ``[profile]``,
@@ -418,6 +447,7 @@ def run_batch_config(cfg: Any, *, scheduler: str | None = None,
         profile_name=cfg.profile.name, profile_overrides=dict(cfg.profile.overrides),
         categories=tuple(cfg.analysis.categories) if cfg.analysis.categories else None,
         radius_method=cfg.analysis.radius_method, halo_m=b.halo_m,
+        siting=_siting_setup(cfg), maps=b.maps, lang=cfg.output.lang,
         areas={a.level: {"path": str(a.path), "layer": a.layer, "id": a.id, "name": a.name}
                for a in inp.areas})
     return run_batch(spec, scheduler=scheduler or b.scheduler, progress=progress)

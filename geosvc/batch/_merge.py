@@ -71,6 +71,10 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
         areas = {level: aggregate_areas(hh, _area_layer(level, a).to_crs(districts.crs), fac,
                                         prof, cats, level=level)
                  for level, a in spec.areas.items()}
+    stations, siting = None, None
+    if spec.siting is not None:
+        with step("province siting plan from the district plans"):
+            stations, siting, dist_tab = _siting(spec, folders, tasks, cats, dist_tab)
     rows_file = int(pyogrio.read_info(spec.inputs.households,
                                       layer=spec.inputs.layers.get("households"))["features"])
     w = hh["households"].where(hh["households"] >= 0, 0.0).fillna(0.0)
@@ -107,6 +111,8 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
                              "a street component that leaves their partition: reported "
                              "'uncovered' (they may really be 'unreachable'); widen [batch] "
                              "halo_m to settle them", category=name, rows=n_un)
+    if siting is not None:
+        summary["siting"] = siting
     summary["network"] = _one_connectivity(records)
     summary["versions"] = versions()
     summary["run_time_s"] = round(time.perf_counter() - started, 2)
@@ -115,11 +121,33 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
     summary["warnings"] = diag.to_list() if diag is not None else []
     with step("writing households.gpkg, districts.gpkg, districts.csv, summary.json"):
         write_gpkg({"households": hh}, out / "households.gpkg")
-        write_gpkg({"district": dist_tab, **areas}, out / "districts.gpkg")
+        layers = {"district": dist_tab, **areas}
+        if stations is not None:
+            layers["stations"] = stations
+        write_gpkg(layers, out / "districts.gpkg")
         write_csv(pd.DataFrame(dist_tab.drop(columns=dist_tab.geometry.name)),
                   out / "districts.csv")
         write_json(summary, out / "summary.json")
     return BatchResult(hh, dist_tab, areas, summary, records)
+
+
+def _siting(spec: Any, folders: list[Path], tasks: list[PartitionTask], cats: list[str],
+            dist_tab: gpd.GeoDataFrame) -> tuple[Any, dict[str, Any], gpd.GeoDataFrame]:
+    """The province plan (see :mod:`geosvc.batch._siting`) and its per-district columns."""
+    from geosvc.batch._siting import province_siting, read_district_siting
+
+    frames, recs = [], []
+    for task, folder in zip(tasks, folders, strict=True):
+        st, rec = read_district_siting(folder)
+        frames.append(st)
+        recs.append({"id": task.id, "siting": rec})
+    stations, summary, table = province_siting(recs, frames, spec.siting, cats)
+    if stations is None:
+        stations = gpd.GeoDataFrame({"district_id": [], "category": [], "rank": []},
+                                    geometry=[], crs=dist_tab.crs)
+    merged = dist_tab.merge(table, on="area_id", how="left")
+    return stations, summary, gpd.GeoDataFrame(merged, geometry=dist_tab.geometry.name,
+                                               crs=dist_tab.crs)
 
 
 def _one_connectivity(records: list[dict[str, Any]]) -> dict[str, Any]:

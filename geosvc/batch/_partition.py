@@ -104,6 +104,7 @@ class PartitionTask:
     max_snap_m: float
     inputs_hash: str
     out_root: str
+    siting: Any = None  #: a :class:`geosvc.batch._siting.BatchSiting`, or None
 
 
 def _read_box(path: str, layer: str | None, bbox: tuple[float, float, float, float]
@@ -141,20 +142,20 @@ def run_partition(task: PartitionTask) -> dict[str, Any]:
         rec["skipped"] = True
         return rec
     t0 = time.perf_counter()
-    owned, stats, comps = _analyse(task)
+    owned, stats, comps, siting = _analyse(task)
     rec = {"id": task.id, "name": task.name, "inputs_hash": task.inputs_hash,
            "rows_owned": int(len(owned)), "run_time_s": round(time.perf_counter() - t0, 2),
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
            "pid": os.getpid(), "dtypes": {c: str(t) for c, t in owned.dtypes.items()
                                            if c != owned.geometry.name},
            **stats}
-    _write_atomic(folder, owned, rec, comps)
+    _write_atomic(folder, owned, rec, comps, siting)
     rec["skipped"] = False
     return rec
 
 
 def _write_atomic(folder: Path, owned: gpd.GeoDataFrame, rec: dict[str, Any],
-                  comps: dict[str, Any]) -> None:
+                  comps: dict[str, Any], siting: tuple[Any, Any] | None = None) -> None:
     from geosvc.io import write_gpkg, write_json
 
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -162,6 +163,10 @@ def _write_atomic(folder: Path, owned: gpd.GeoDataFrame, rec: dict[str, Any],
     try:
         write_gpkg({"households": owned}, tmp / HOUSEHOLDS_FILE)
         np.savez_compressed(tmp / COMPONENTS_FILE, **comps)
+        if siting is not None:
+            from geosvc.batch._siting import write_district_siting
+
+            write_district_siting(tmp, *siting)
         write_json(rec, tmp / DONE_FILE)
         if folder.exists():  # stale (other inputs): replaced as a whole
             shutil.rmtree(folder)
@@ -187,7 +192,8 @@ def read_partition(folder: Path) -> gpd.GeoDataFrame:
     return gdf
 
 
-def _analyse(task: PartitionTask) -> tuple[gpd.GeoDataFrame, dict[str, Any], dict[str, Any]]:
+def _analyse(task: PartitionTask) -> tuple[gpd.GeoDataFrame, dict[str, Any], dict[str, Any],
+                                          tuple[Any, Any] | None]:
     from geosvc import diagnostics
 
     token = _IN_PARTITION.set(True)
@@ -195,17 +201,18 @@ def _analyse(task: PartitionTask) -> tuple[gpd.GeoDataFrame, dict[str, Any], dic
     logging.getLogger("geosvc.diagnostics").addFilter(quiet)
     try:
         with diagnostics.collect(diagnostics.Diagnostics()) as diag:
-            owned, stats, comps = _analyse_inner(task)
+            owned, stats, comps, siting = _analyse_inner(task)
     finally:
         logging.getLogger("geosvc.diagnostics").removeFilter(quiet)
         _IN_PARTITION.reset(token)
     # disconnected pieces at the box's rim are an artefact of the cut, not of the data
     stats["warnings"] = [w for w in diag.to_list() if w["code"] != "network_components"]
-    return owned, stats, comps
+    return owned, stats, comps, siting
 
 
 def _analyse_inner(task: PartitionTask
-                   ) -> tuple[gpd.GeoDataFrame, dict[str, Any], dict[str, Any]]:
+                   ) -> tuple[gpd.GeoDataFrame, dict[str, Any], dict[str, Any],
+                              tuple[Any, Any] | None]:
     from geosvc.network import compile_network, graph_from_lines
     from geosvc.pipeline import Inputs, run_coverage
     from geosvc.standards import load_profile
@@ -249,13 +256,19 @@ def _analyse_inner(task: PartitionTask
     for name in res.categories:
         _make_exact(out, prof.category(name), task.exact_m, h_comp_ok)
     out["_comp"] = h_comp
-    owned = out.loc[_owned(out, task)].reset_index(drop=True)
+    mask = _owned(out, task)
+    siting = None
+    if task.siting is not None:
+        from geosvc.batch._siting import district_plans
+
+        siting = district_plans(net, res, mask, task.polygon_wkb, task.id, task.siting)
+    owned = out.loc[mask].reset_index(drop=True)
     owned.insert(0, "district_id", task.id)
     flags = [c for c in owned.columns if c.startswith("_finite_")]
     stats["finite_path"] = {c[len("_finite_"):]: bool(owned[c].any()) for c in flags}
     owned = owned.drop(columns=flags)
     comps = _component_table(net, res, task, [c for c in out.columns if c.startswith("status_")])
-    return owned, stats, comps
+    return owned, stats, comps, siting
 
 
 def _component_table(net: Any, res: Any, task: PartitionTask, status_cols: list[str]

@@ -1,0 +1,183 @@
+"""Siting in a batch: per-district plans and one global budget across the province.
+
+Oracles: brute force over every allocation of the budget (the dynamic programme), brute force
+over every set of k candidates on small random coverage instances (the per-district upper
+curve brackets the true optimum), and the merged household table of the batch itself for the
+owned-households-only counting (a district's new stations never cover more households than
+the district has outside the circle).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geosvc.batch import (
+    BatchInputs,
+    BatchSiting,
+    BatchSpec,
+    allocate_budget,
+    generate_province,
+    run_batch,
+)
+from geosvc.batch._siting import upper_curve
+
+OVERRIDES = {"categories.elderly_care.threshold_min": 5.0,
+             "categories.convenience.threshold_min": 5.0,
+             "categories.elderly_care.radius_m": 300.0,
+             "categories.convenience.radius_m": 300.0,
+             "network.max_snap_m": 150.0}
+CATS = ("elderly_care", "convenience")
+
+
+@pytest.fixture(scope="module")
+def province(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return generate_province(tmp_path_factory.mktemp("province4"), seed=7, scale=0.5,
+                             grid=(2, 2))
+
+
+def _spec(paths: dict[str, Path], out: Path, siting: BatchSiting) -> BatchSpec:
+    inputs = BatchInputs(roads=str(paths["roads"]), households=str(paths["households"]),
+                         facilities=str(paths["facilities"]),
+                         compounds=str(paths["compounds"]),
+                         household_columns={"id_col": "building_id"})
+    return BatchSpec(districts=str(paths["districts"]), inputs=inputs, out=str(out),
+                     profile_overrides=OVERRIDES, siting=siting, maps=False)
+
+
+@pytest.fixture(scope="module")
+def per_district(province, tmp_path_factory):
+    out = tmp_path_factory.mktemp("per_district")
+    return run_batch(_spec(province, out, BatchSiting(budget="district", k=3)),
+                     scheduler="none"), out
+
+
+@pytest.fixture(scope="module")
+def global_budget(province, tmp_path_factory):
+    out = tmp_path_factory.mktemp("global")
+    return run_batch(_spec(province, out, BatchSiting(budget="province", k=5)),
+                     scheduler="none"), out
+
+
+def _brute_allocation(curves: list[np.ndarray], budget: int) -> float:
+    best = -np.inf
+    ranges = [range(min(len(c) - 1, budget) + 1) for c in curves]
+    for alloc in itertools.product(*ranges):
+        if sum(alloc) <= budget:
+            best = max(best, sum(float(c[a]) for c, a in zip(curves, alloc, strict=True)))
+    return best
+
+
+def test_allocation_equals_brute_force_on_random_curves() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        d, k = int(rng.integers(1, 5)), int(rng.integers(0, 7))
+        # not concave on purpose: a DP must not rely on diminishing returns
+        curves = [np.concatenate([[0.0], np.cumsum(rng.integers(0, 9, size=k))]).astype(float)
+                  for _ in range(d)]
+        alloc, value = allocate_budget(curves, k)
+        assert alloc.sum() <= k
+        assert value == pytest.approx(sum(c[a] for c, a in zip(curves, alloc, strict=True)))
+        assert value == pytest.approx(_brute_allocation(curves, k))
+
+
+def _greedy(cover: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
+    covered = np.zeros(cover.shape[1], dtype=bool)
+    gains = []
+    for _ in range(k):
+        g = (cover & ~covered) @ w
+        if g.max() <= 0:
+            break
+        best = int(np.argmax(g))
+        gains.append(float(g[best]))
+        covered |= cover[best]
+    return np.asarray(gains)
+
+
+def test_upper_curve_brackets_the_brute_force_optimum() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(25):
+        n_c, n_d, k = 7, 12, 4
+        cover = rng.random((n_c, n_d)) < 0.3
+        w = rng.integers(1, 10, size=n_d).astype(float)
+        gains = _greedy(cover, w, k)
+        opt = [0.0] + [max(float(w[cover[list(s)].any(axis=0)].sum())
+                           for s in itertools.combinations(range(n_c), kk))
+                       for kk in range(1, k + 1)]
+        u = upper_curve(gains, k, plan_bound_gain=float(w.sum()), greedy=True)
+        f = np.concatenate([[0.0], np.cumsum(gains)])
+        f = np.concatenate([f, np.full(k + 1 - len(f), f[-1])])
+        assert np.all(f <= np.asarray(opt) + 1e-9)
+        assert np.all(u >= np.asarray(opt) - 1e-9), (u, opt)
+
+
+def _owned_open(res, cat: str) -> pd.Series:
+    hh = res.households
+    w = hh["households"].where(hh["households"] > 0, 0.0).fillna(0.0)
+    return w[hh[f"status_{cat}"] != "covered"].groupby(hh["district_id"]).sum()
+
+
+def test_per_district_plans(per_district, province) -> None:
+    res, out = per_district
+    districts = gpd.read_file(province["districts"]).set_index("district_id")
+    st = gpd.read_file(out / "districts.gpkg", layer="stations")
+    assert len(st) > 0
+    for (did, _cat), grp in st.groupby(["district_id", "category"]):
+        assert len(grp) <= 3
+        assert list(grp["rank"]) == list(range(1, len(grp) + 1))
+        # stations of a district lie in it
+        assert shapely.covers(districts.geometry[did], grp.geometry.to_numpy()).all()
+    tab = pd.read_csv(out / "districts.csv").set_index("area_id")
+    for cat in CATS:
+        counts = st[st["category"] == cat].groupby("district_id").size()
+        assert (tab[f"stations_{cat}"] == counts.reindex(tab.index, fill_value=0)).all()
+        new = st[st["category"] == cat].groupby("district_id")["households_new"].sum()
+        assert np.allclose(tab[f"households_new_{cat}"], new.reindex(tab.index, fill_value=0))
+        # owned households only: never more than the district has outside the circle
+        open_ = _owned_open(res, cat).reindex(tab.index, fill_value=0)
+        assert (tab[f"households_new_{cat}"] <= open_ + 1e-6).all()
+        assert (tab[f"coverage_after_{cat}"] >= tab[f"coverage_before_{cat}"] - 1e-12).all()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["siting"]["counting"] == "owned households only"
+    assert summary["siting"]["categories"]["elderly_care"]["stations"] == \
+        int(tab["stations_elderly_care"].sum())
+
+
+def test_global_budget_is_the_best_allocation_of_the_district_curves(global_budget) -> None:
+    res, out = global_budget
+    summary = json.loads((out / "summary.json").read_text())["siting"]
+    tab = pd.read_csv(out / "districts.csv").set_index("area_id")
+    st = gpd.read_file(out / "districts.gpkg", layer="stations")
+    for cat in CATS:
+        recs = [json.loads((out / "partitions" / d / "siting.json").read_text())[cat]
+                for d in tab.index]
+        lower = [np.asarray(r["gain"], dtype=float) for r in recs]
+        upper = [np.asarray(r["gain_upper"], dtype=float) for r in recs]
+        plan = summary["categories"][cat]
+        assert plan["stations"] <= 5
+        assert int(tab[f"stations_{cat}"].sum()) == plan["stations"] == \
+            int((st["category"] == cat).sum())
+        assert plan["gain"] == pytest.approx(_brute_allocation(lower, 5))
+        assert plan["gain_bound"] == pytest.approx(max(_brute_allocation(upper, 5),
+                                                       plan["gain"]))
+        assert plan["gain"] <= plan["gain_bound"] + 1e-9
+        # the chosen prefix of every district's sequence gives the stated gain
+        got = sum(float(r["gain"][min(int(a), len(r["gain"]) - 1)])
+                  for r, a in zip(recs, tab[f"stations_{cat}"], strict=True))
+        assert got == pytest.approx(plan["gain"])
+        open_ = _owned_open(res, cat).reindex(tab.index, fill_value=0)
+        assert (tab[f"households_new_{cat}"] <= open_ + 1e-6).all()
+
+
+def test_global_budget_needs_max_coverage() -> None:
+    from geosvc._errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs siting.model = 'max-coverage'"):
+        BatchSiting(budget="province", model="p-median")
