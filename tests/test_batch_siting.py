@@ -1,4 +1,5 @@
-"""Siting in a batch: per-district plans and one global budget across the province.
+"""Siting and maps in a batch: per-district plans, one global budget across the province,
+the district maps and the province map linking to them.
 
 Oracles: brute force over every allocation of the budget (the dynamic programme), brute force
 over every set of k candidates on small random coverage instances (the per-district upper
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import geopandas as gpd
 import numpy as np
@@ -43,19 +46,20 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                              grid=(2, 2))
 
 
-def _spec(paths: dict[str, Path], out: Path, siting: BatchSiting) -> BatchSpec:
+def _spec(paths: dict[str, Path], out: Path, siting: BatchSiting, *, maps: bool = False
+          ) -> BatchSpec:
     inputs = BatchInputs(roads=str(paths["roads"]), households=str(paths["households"]),
                          facilities=str(paths["facilities"]),
                          compounds=str(paths["compounds"]),
                          household_columns={"id_col": "building_id"})
     return BatchSpec(districts=str(paths["districts"]), inputs=inputs, out=str(out),
-                     profile_overrides=OVERRIDES, siting=siting, maps=False)
+                     profile_overrides=OVERRIDES, siting=siting, maps=maps, lang="en")
 
 
 @pytest.fixture(scope="module")
 def per_district(province, tmp_path_factory):
     out = tmp_path_factory.mktemp("per_district")
-    return run_batch(_spec(province, out, BatchSiting(budget="district", k=3)),
+    return run_batch(_spec(province, out, BatchSiting(budget="district", k=3), maps=True),
                      scheduler="none"), out
 
 
@@ -181,3 +185,61 @@ def test_global_budget_needs_max_coverage() -> None:
 
     with pytest.raises(ConfigError, match="needs siting.model = 'max-coverage'"):
         BatchSiting(budget="province", model="p-median")
+
+
+def test_province_map_links_to_every_district_map(per_district, province) -> None:
+    res, out = per_district
+    page = (out / "province.html").read_text(encoding="utf-8")
+    links = sorted(set(re.findall(r'href=\\"([^"\\]+/map\.html)\\"', page)))
+    ids = sorted(gpd.read_file(province["districts"])["district_id"])
+    assert links == [f"districts/{i}/map.html" for i in ids]
+    for link in links:
+        target = out / unquote(link)
+        assert target.is_file()
+        district = target.parent.name
+        html = target.read_text(encoding="utf-8")
+        assert f"district {district}" in html  # its title: the district's name
+        n_rows = int((res.households["district_id"] == district).sum())
+        assert n_rows > 0
+    # offline like the other maps: Leaflet inlined, no script or style from the network
+    for path in [out / "province.html", *[out / unquote(x) for x in links]]:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r'<script[^>]+src="https?://', text), path
+        assert not re.search(r'<link[^>]+href="https?://', text), path
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["maps"]["province"] == "province.html"
+    assert sorted(summary["maps"]["districts"].values()) == links
+
+
+def test_config_batch_siting_keys(province, tmp_path) -> None:
+    from geosvc._errors import ConfigError
+    from geosvc.batch import _siting_setup
+    from geosvc.config import load_config
+
+    def cfg(extra: str) -> Path:
+        path = tmp_path / "p.toml"
+        path.write_text(f"""
+[inputs]
+roads = "{province['roads']}"
+households = "{province['households']}"
+facilities = "{province['facilities']}"
+[batch]
+districts = "{province['districts']}"
+siting = "province"
+maps = false
+[siting]
+k = 7
+{extra}
+[output]
+folder = "{tmp_path / 'out'}"
+""")
+        return path
+
+    c = load_config(cfg(""))
+    assert c.batch is not None and c.batch.maps is False
+    assert _siting_setup(c) == BatchSiting(budget="province", k=7)
+    with pytest.raises(ConfigError, match="needs siting.model = 'max-coverage'"):
+        _siting_setup(load_config(cfg('model = "p-median"')))
+    (tmp_path / "cands.gpkg").write_bytes(b"")
+    with pytest.raises(ConfigError, match="not supported in a batch"):
+        _siting_setup(load_config(cfg('candidates = "cands.gpkg"')))

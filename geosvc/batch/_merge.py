@@ -119,6 +119,10 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
     _reraise_warnings(records)
     diag = diagnostics.active()
     summary["warnings"] = diag.to_list() if diag is not None else []
+    if spec.maps:
+        with step(f"maps: {len(tasks)} district map.html and province.html"):
+            summary["maps"] = _maps(spec, hh, districts, dist_tab, fac, areas, stations, prof,
+                                    cats)
     with step("writing households.gpkg, districts.gpkg, districts.csv, summary.json"):
         write_gpkg({"households": hh}, out / "households.gpkg")
         layers = {"district": dist_tab, **areas}
@@ -129,6 +133,18 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
                   out / "districts.csv")
         write_json(summary, out / "summary.json")
     return BatchResult(hh, dist_tab, areas, summary, records)
+
+
+def _maps(spec: Any, hh: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
+          dist_tab: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, areas: dict[str, Any],
+          stations: Any, prof: Any, cats: list[str]) -> dict[str, Any]:
+    """Every district's ``map.html`` and the province map linking to them."""
+    from geosvc.batch._maps import PROVINCE_MAP, write_district_maps, write_province_map
+
+    margin = max(prof.category(c).reach_m for c in cats)
+    links = write_district_maps(spec, hh, districts, fac, areas, stations, prof, cats, margin)
+    write_province_map(spec, hh, dist_tab, stations, prof, cats, links)
+    return {"province": PROVINCE_MAP, "districts": links}
 
 
 def _siting(spec: Any, folders: list[Path], tasks: list[PartitionTask], cats: list[str],

@@ -293,7 +293,7 @@ def province_siting(records: list[dict[str, Any]], stations: list[gpd.GeoDataFra
                 "gain_bound": max(bound, value),
                 "gain_gap": (max(bound, value) - value) / max(abs(bound), 1e-12)}
         else:
-            alloc = np.array([min(int(r.get("k", 0)), setup.k) for r in recs])
+            alloc = np.array([int(r.get("k", 0)) for r in recs], dtype=np.int64)
             obj = float(sum(r["objective"] for r in recs))
             bnd = float(sum(r["bound"] for r in recs))
             summary["categories"][cat] = {

@@ -1,0 +1,125 @@
+"""Maps of a batch: one ``map.html`` per district and the province map ``province.html``.
+
+Both are the ordinary offline coverage map (:func:`geosvc.viz.coverage_map`, Leaflet inlined,
+no tiles unless asked), drawn from the *merged* households, so they show exactly what the
+province tables say.  A district's map holds its owned households, its areas, the
+facilities and streets around it and its proposed stations; the province map colours the
+districts by coverage rate (one layer per category) and adds a layer "district maps" whose
+popups link to each district's page (``districts/<id>/map.html``, relative, so the output
+folder can be moved or zipped as a whole).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import shapely
+
+__all__ = ["district_map_path", "write_district_maps", "write_province_map"]
+
+log = logging.getLogger(__name__)
+
+MAPS_DIR = "districts"
+PROVINCE_MAP = "province.html"
+
+_TEXT = {"zh": {"open": "打开本区地图", "coverage": "覆盖率", "layer": "各区地图（点击打开）",
+                "title": "全省一刻钟服务圈覆盖（{n} 个区）"},
+         "en": {"open": "open the district map", "coverage": "coverage",
+                "layer": "district maps (click to open)",
+                "title": "15-minute circle coverage across the province ({n} districts)"}}
+
+
+def district_map_path(district_id: str) -> str:
+    """Path of a district's map relative to the batch output folder (URL-safe)."""
+    return f"{MAPS_DIR}/{quote(str(district_id), safe='')}/map.html"
+
+
+def _stations_of(stations: gpd.GeoDataFrame | None, mask: np.ndarray | None,
+                 cats: list[str]) -> dict[str, gpd.GeoDataFrame]:
+    if stations is None or not len(stations):
+        return {}
+    st = stations if mask is None else stations.loc[mask]
+    return {c: st[st["category"] == c].reset_index(drop=True) for c in cats
+            if (st["category"] == c).any()}
+
+
+def write_district_maps(spec: Any, hh: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
+                        facilities: gpd.GeoDataFrame, areas: dict[str, gpd.GeoDataFrame],
+                        stations: gpd.GeoDataFrame | None, prof: Any, cats: list[str],
+                        margin_m: float) -> dict[str, str]:
+    """Write ``<out>/districts/<id>/map.html`` for every district; returns id -> path."""
+    from geosvc.viz import coverage_map, write_map
+
+    out = Path(spec.out)
+    by_district = hh.groupby("district_id", sort=False).indices
+    fxy = shapely.get_coordinates(facilities.geometry.to_numpy())
+    paths: dict[str, str] = {}
+    for aid, name, poly in zip(districts["area_id"], districts["name"],
+                               districts.geometry.to_numpy(), strict=True):
+        rows = by_district.get(aid)
+        if rows is None or not len(rows):
+            continue
+        minx, miny, maxx, maxy = shapely.bounds(poly)
+        box = (minx - margin_m, miny - margin_m, maxx + margin_m, maxy + margin_m)
+        near = (fxy[:, 0] >= box[0]) & (fxy[:, 0] <= box[2]) & (fxy[:, 1] >= box[1]) & \
+            (fxy[:, 1] <= box[3])
+        streets = pyogrio.read_dataframe(spec.inputs.roads,
+                                         layer=spec.inputs.layers.get("roads"),
+                                         bbox=(minx, miny, maxx, maxy), columns=[])
+        local_areas = {lvl: a.loc[a.geometry.intersects(poly)].reset_index(drop=True)
+                       for lvl, a in areas.items()}
+        mask = None if stations is None else (stations["district_id"] == aid).to_numpy()
+        m = coverage_map(hh.iloc[rows].reset_index(drop=True), areas=local_areas,
+                         facilities=facilities.loc[near].reset_index(drop=True),
+                         stations=_stations_of(stations, mask, cats), profile=prof,
+                         lang=spec.lang, streets=streets, title=str(name),
+                         categories=cats)
+        rel = district_map_path(str(aid))
+        write_map(m, out / rel)
+        paths[str(aid)] = rel
+    return paths
+
+
+def write_province_map(spec: Any, hh: gpd.GeoDataFrame, dist_tab: gpd.GeoDataFrame,
+                       stations: gpd.GeoDataFrame | None, prof: Any, cats: list[str],
+                       links: dict[str, str]) -> Path:
+    """Write ``<out>/province.html``: districts coloured by coverage, linking to their maps."""
+    import folium
+
+    from geosvc.viz import coverage_map, write_map
+
+    lang = spec.lang if spec.lang in _TEXT else "en"
+    t = _TEXT[lang]
+    m = coverage_map(hh, areas={"district": dist_tab}, stations=_stations_of(stations, None,
+                                                                             cats),
+                     profile=prof, lang=spec.lang, categories=cats,
+                     title=t["title"].format(n=len(dist_tab)))
+    frame = dist_tab.to_crs(4326)
+    popups = []
+    for _, row in frame.iterrows():  # one popup per district (hundreds), not a hot path
+        rates = " · ".join(f"{html.escape(c)} {t['coverage']} {row[f'{c}_coverage_rate']:.1%}"
+                           for c in cats if f"{c}_coverage_rate" in row.index and
+                           np.isfinite(row[f"{c}_coverage_rate"]))
+        aid = str(row["area_id"])
+        head = html.escape(str(row["name"]))
+        link = (f'<a href="{html.escape(links[aid])}" target="_blank">{t["open"]}</a>'
+                if aid in links else "")
+        popups.append(f"<b>{head}</b><br>{rates}<br>{link}")
+    data = gpd.GeoDataFrame({"popup": popups, "name": frame["name"].astype(str).map(
+        html.escape).to_numpy()}, geometry=frame.geometry.to_numpy(), crs=4326)
+    layer = folium.GeoJson(
+        json.loads(data.to_json()), name=t["layer"],
+        style_function=lambda _f: {"color": "#333333", "weight": 1.5, "fillOpacity": 0.0},
+        highlight_function=lambda _f: {"weight": 3, "fillOpacity": 0.1},
+        tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
+        popup=folium.GeoJsonPopup(fields=["popup"], labels=False))
+    layer.add_to(m)
+    return write_map(m, Path(spec.out) / PROVINCE_MAP)
