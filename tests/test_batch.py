@@ -57,7 +57,7 @@ def _spec(paths: dict[str, Path], out: Path, **kw: object) -> BatchSpec:
                          facilities=str(paths["facilities"]),
                          compounds=str(paths["compounds"]), household_columns=COLUMNS)
     base: dict = {"districts": str(paths["districts"]), "inputs": inputs, "out": str(out),
-                  "profile_overrides": OVERRIDES,
+                  "profile_overrides": OVERRIDES, "maps": False,
                   "areas": {"community": {"path": str(paths["communities"]),
                                           "id": "community_id", "name": "name"}}}
     base.update(kw)
@@ -290,3 +290,29 @@ def test_partitions_that_decide_connectivity_differently_are_refused() -> None:
     mixed = [{"id": "A", "connectivity": "endpoints"}, {"id": "B", "connectivity": "crossings"}]
     with pytest.raises(InputError, match="set inputs.connectivity"):
         _one_connectivity(mixed)
+
+
+def test_large_inputs_are_keyed_by_size_time_and_sampled_blocks(tmp_path, monkeypatch) -> None:
+    import os
+
+    import geosvc.batch as batch
+
+    path = tmp_path / "big.bin"
+    data = bytearray(np.random.default_rng(1).integers(0, 256, 3 * 2**20, dtype=np.uint8))
+    path.write_bytes(bytes(data))
+    full = batch._file_digest(str(path))
+    monkeypatch.setattr(batch, "FULL_HASH_MAX_BYTES", 2**20)
+    key = batch._file_digest(str(path))
+    assert key.startswith("sampled:") and not full.startswith("sampled:")
+    assert batch._file_digest(str(path)) == key  # stable across reruns
+    st = os.stat(path)
+    data[0] ^= 0xFF  # same size, same time, a sampled byte changed
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert batch._file_digest(str(path)) != key
+    data[0] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert batch._file_digest(str(path)) == key
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1))  # touched: recomputed
+    assert batch._file_digest(str(path)) != key

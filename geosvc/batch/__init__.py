@@ -17,12 +17,13 @@ threads in this process) or a scheduler address ``tcp://HOST:PORT``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -112,8 +113,9 @@ class BatchResult:
                          f"{p['households_newly_covered']:.0f} households newly covered "
                          f"(owned households only); objective {p['objective']:.1f}, bound "
                          f"{p['bound']:.1f}, gap {p['gap']:.2%}")
+        maps = ", province.html, districts/<id>/map.html" if "maps" in s else ""
         lines.append(f"  outputs in {out}/ (households.gpkg, districts.gpkg, districts.csv, "
-                     "summary.json)")
+                     f"summary.json{maps})")
         return "\n".join(lines)
 
 
@@ -134,12 +136,37 @@ def min_halo_m(profile: Any, categories: Sequence[str] | None = None,
     return float(max(2.0 * reach + profile.max_snap_m, radius) + 1.0)
 
 
+#: Files up to this size are hashed whole; larger ones by a sampled key (see _file_digest).
+FULL_HASH_MAX_BYTES = 256 * 2**20
+_SAMPLE_BYTES = 1 * 2**20
+_SAMPLES = 64
+
+
 def _file_digest(path: str | None) -> str:
+    """The key of an input file in the partitions' inputs hash.
+
+    Files up to :data:`FULL_HASH_MAX_BYTES` are hashed whole (SHA-256).  A larger file is
+    keyed by its size, its modification time (ns) and the SHA-256 of 64 blocks of 1 MiB
+    spread evenly over it (first and last included): a rerun of a multi-GB province reads
+    64 MiB instead of every byte.  Any ordinary edit changes the modification time; an edit
+    that keeps size and time (a copy with ``cp -p`` of another file of the same size) is
+    caught only when it touches a sampled block.  A copy of the same file gets a new time
+    and recomputes every partition (safe, not silent).
+    """
     if path is None:
         return ""
     from geosvc.io import file_sha256
 
-    return file_sha256(path)
+    st = os.stat(path)
+    if st.st_size <= FULL_HASH_MAX_BYTES:
+        return file_sha256(path)
+    h = hashlib.sha256(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    last = st.st_size - _SAMPLE_BYTES
+    with open(path, "rb") as fh:
+        for i in range(_SAMPLES):
+            fh.seek(last * i // (_SAMPLES - 1))
+            h.update(fh.read(_SAMPLE_BYTES))
+    return "sampled:" + h.hexdigest()
 
 
 def _read_districts(spec: BatchSpec) -> gpd.GeoDataFrame:
@@ -283,6 +310,25 @@ def _log_progress(done: int, total: int, rec: dict[str, Any]) -> None:
     log.info("partitions [%-*s] %d/%d  %s: %s", width, bar, done, total, rec["id"], what)
 
 
+@contextlib.contextmanager
+def _partition_bar(total: int, report: ProgressFn) -> Iterator[ProgressFn]:
+    """A ``tqdm`` bar of partitions done/total (:func:`geosvc.progress.bar`: on a terminal or
+    in Jupyter, never with ``-q``) around ``report``; log lines go above the bar."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from geosvc.progress import bar, progress_enabled
+
+    with bar(total=total, desc="partitions", unit="partition") as pbar:
+        redirect = logging_redirect_tqdm() if progress_enabled() else contextlib.nullcontext()
+        with redirect:
+            def step(done: int, n: int, rec: dict[str, Any]) -> None:
+                pbar.update(1)
+                pbar.set_postfix_str(str(rec.get("id")), refresh=False)
+                report(done, n, rec)
+
+            yield step
+
+
 def _run_in_process(tasks: list[PartitionTask], progress: ProgressFn) -> list[dict[str, Any]]:
     records = []
     for i, task in enumerate(tasks, 1):
@@ -364,13 +410,13 @@ def run_batch(spec: BatchSpec, *, scheduler: str = "local",
     """
     started = time.perf_counter()
     tasks, info = plan_partitions(spec)
-    report = progress or _log_progress
     log.info("batch: %d partitions, halo %.0f m (times exact up to %.0f m of walking), "
              "scheduler %s", len(tasks), info["halo_m"], info["exact_m"], scheduler)
-    if scheduler == "none":
-        records = _run_in_process(tasks, report)
-    else:
-        records = _run_on_dask(tasks, scheduler, report)
+    with _partition_bar(len(tasks), progress or _log_progress) as report:
+        if scheduler == "none":
+            records = _run_in_process(tasks, report)
+        else:
+            records = _run_on_dask(tasks, scheduler, report)
     order = {t.id: i for i, t in enumerate(tasks)}
     records.sort(key=lambda r: order[r["id"]])
     failed = [r for r in records if "error" in r]
