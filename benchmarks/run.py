@@ -22,6 +22,9 @@ Cases (see ISSUES 3, 4, 5 and 8 for the goals):
 ``orlib``        OR-Library pmed1-20 (exact optimum reproduced, greedy gap)
 ``city_run``     the generated city written as GeoPackages, run end to end through
                  ``geosvc run`` and the Python API: every step's time and peak memory
+``province``     a generated province (20 districts of ~53,000 households) through
+                 ``geosvc batch`` with 1 and 2 local Dask workers: speed-up, peak memory per
+                 worker, identical results, a killed batch resumed
 """
 
 from __future__ import annotations
@@ -44,13 +47,19 @@ from typing import Any
 __all__ = ["CASES", "main", "render_markdown"]
 
 CASES = ("district", "nearest", "snap", "pairs", "circles", "siting", "maxcov_city", "orlib",
-         "pgrouting", "city_run")
+         "pgrouting", "city_run", "province")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 TIMEOUT_S = {"quick": 900, "full": 3600}
 
 
 def _case_fn(name: str) -> Callable[[bool], Any]:
-    from benchmarks import suite_city, suite_network, suite_pgrouting, suite_siting
+    from benchmarks import (
+        suite_city,
+        suite_network,
+        suite_pgrouting,
+        suite_province,
+        suite_siting,
+    )
 
     table: dict[str, Callable[[bool], Any]] = {
         "district": suite_network.case_district,
@@ -63,6 +72,7 @@ def _case_fn(name: str) -> Callable[[bool], Any]:
         "orlib": suite_siting.case_orlib,
         "pgrouting": suite_pgrouting.case_pgrouting,
         "city_run": suite_city.case_city_run,
+        "province": suite_province.case_province,
     }
     return table[name]
 

@@ -1,0 +1,217 @@
+"""A generated province through ``geosvc batch`` on Dask (ISSUE 17).
+
+The province (:func:`geosvc.batch.generate_province`: one generated district at scale 3.8
+cut into 5 x 4 study areas, about 1.06 million households, about 53,000 per district, with
+stations right on the borders; ``--quick``: scale 1.2 cut into 2 x 2) is run in the same
+benchmark process
+
+* with one local Dask worker process (``local:1``) and with two (``local:2``): wall time of
+  the whole batch (cluster start, partitions, merge, maps) and of the partition phase, the
+  speed-up, and every worker's peak resident memory (each partition records its worker's
+  ``ru_maxrss``);
+* the merged households and district tables of the two runs compared cell by cell
+  (geometry included);
+* ``geosvc batch`` in a child process killed (SIGKILL to its process group, the Dask
+  workers with it) once half the partitions are written, then run again: the rerun must
+  skip the finished partitions and give the same tables.
+
+Goal (this 2-core machine, shared): speed-up from 1 to 2 workers >= 1.6x.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks._harness import Recorder
+
+__all__ = ["case_province", "SPEEDUP_GOAL"]
+
+SPEEDUP_GOAL = 1.6
+#: generator scale and grid of study areas (full, quick)
+SIZES = {False: (3.8, (5, 4)), True: (1.2, (2, 2))}
+SITING_K = 5
+
+
+def _province(root: Path, quick: bool, rec: Recorder) -> dict[str, Path]:
+    from geosvc.batch import generate_province
+
+    scale, grid = SIZES[quick]
+    folder = root / f"province-{scale:g}-{grid[0]}x{grid[1]}"
+    names = ("roads", "households", "facilities", "compounds", "communities", "districts")
+    paths = {n: folder / f"{n}.gpkg" for n in names}
+    if all(p.exists() for p in paths.values()):
+        rec.info["province_generated_s"] = "reused"
+        return paths
+    t0 = time.perf_counter()
+    generate_province(folder, seed=7, scale=scale, grid=grid)
+    rec.info["province_generated_s"] = round(time.perf_counter() - t0, 1)
+    return paths
+
+
+def _config(paths: dict[str, Path], out: Path, where: Path) -> Path:
+    cfg = where / "province.toml"
+    cfg.write_text(f"""
+[inputs]
+roads = "{paths['roads']}"
+households = "{paths['households']}"
+facilities = "{paths['facilities']}"
+compounds = "{paths['compounds']}"
+[inputs.households_columns]
+id = "building_id"
+[[inputs.areas]]
+level = "community"
+path = "{paths['communities']}"
+id = "community_id"
+name = "name"
+[batch]
+districts = "{paths['districts']}"
+id = "district_id"
+scheduler = "local:2"
+siting = "district"
+[siting]
+k = {SITING_K}
+[output]
+folder = "{out}"
+lang = "en"
+""", encoding="utf-8")
+    return cfg
+
+
+def _run(cfg: Path, scheduler: str) -> tuple[Any, float, float]:
+    """One batch through the API; (result, whole wall s, partition-phase wall s)."""
+    from geosvc.batch import run_batch_config
+    from geosvc.config import load_config
+
+    stamps: list[float] = []
+    t0 = time.perf_counter()
+    res = run_batch_config(load_config(cfg), scheduler=scheduler,
+                           progress=lambda done, total, r: stamps.append(time.perf_counter()))
+    wall = time.perf_counter() - t0
+    return res, wall, (stamps[-1] - t0) if stamps else float("nan")
+
+
+def _workers(records: list[dict[str, Any]]) -> dict[str, float]:
+    peak: dict[str, float] = {}
+    for r in records:
+        pid = str(r.get("pid"))
+        peak[pid] = max(peak.get(pid, 0.0), float(r.get("peak_rss_mb", 0.0)))
+    return peak
+
+
+def _same(a: Path, b: Path) -> tuple[bool, str]:
+    """Merged households and district tables of two output folders, cell by cell."""
+    import geopandas as gpd
+    import pandas as pd
+
+    for name, layer in (("households.gpkg", "households"), ("districts.gpkg", "district"),
+                        ("districts.gpkg", "stations")):
+        x = gpd.read_file(a / name, layer=layer)
+        y = gpd.read_file(b / name, layer=layer)
+        try:
+            pd.testing.assert_frame_equal(pd.DataFrame(x.drop(columns="geometry")),
+                                          pd.DataFrame(y.drop(columns="geometry")))
+        except AssertionError as exc:
+            return False, f"{name}:{layer}: {str(exc).splitlines()[0]}"
+        if not x.geometry.geom_equals_exact(y.geometry, tolerance=0.0).all():
+            return False, f"{name}:{layer}: geometries differ"
+    return True, "households, district table and stations identical (geometry included)"
+
+
+def _killed_and_resumed(cfg: Path, out: Path, n: int, log: Path) -> dict[str, Any]:
+    """Kill ``geosvc batch`` once half the partitions are written; rerun it."""
+    env = {**os.environ, "GEOSVC_PROGRESS": "0"}
+    cmd = [sys.executable, "-m", "geosvc.cli", "batch", str(cfg)]
+    with open(log, "w") as fh:
+        child = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env,
+                                 start_new_session=True)
+        done = 0
+        while child.poll() is None:
+            done = len(list((out / "partitions").glob("*/partition.json")))
+            if done >= n // 2:
+                os.killpg(child.pid, signal.SIGKILL)
+                break
+            time.sleep(0.2)
+        child.wait()
+    at_kill = len(list((out / "partitions").glob("*/partition.json")))
+    t0 = time.perf_counter()
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    summary = json.loads((out / "summary.json").read_text()) if again.returncode == 0 else {}
+    skipped = sum(1 for p in summary.get("partitions", []) if p.get("skipped"))
+    return {"finished_at_kill": at_kill, "rerun_exit": again.returncode,
+            "rerun_s": round(time.perf_counter() - t0, 1), "rerun_skipped": skipped,
+            "rerun_tail": again.stdout.strip().splitlines()[-3:] + again.stderr.strip()
+            .splitlines()[-3:]}
+
+
+def case_province(quick: bool) -> Recorder:
+    """The generated province with 1 and 2 local Dask workers, then killed and resumed."""
+    rec = Recorder("province", "generated province, geosvc batch on a Dask LocalCluster")
+    root = Path(os.environ.get("GEOSVC_PROVINCE_DIR", tempfile.mkdtemp(prefix="geosvc-prov-")))
+    root.mkdir(parents=True, exist_ok=True)
+    paths = _province(root, quick, rec)
+    import pyogrio
+
+    n = int(pyogrio.read_info(paths["districts"])["features"])
+    hh = pyogrio.read_dataframe(paths["households"], columns=["households"],
+                                read_geometry=False)["households"]
+    rec.info["province"] = (f"{n} districts, {int(hh.clip(lower=0).sum()):,} households in "
+                            f"{len(hh):,} building rows; siting k = {SITING_K} per district; "
+                            "maps on")
+    rec.info["load_before"] = os.getloadavg()
+    runs = {}
+    for workers in (1, 2):
+        run_dir = root / f"run-{workers}"
+        out = run_dir / "out"
+        if out.exists():
+            import shutil
+
+            shutil.rmtree(out)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg = _config(paths, out, run_dir)
+        res, wall, phase = _run(cfg, f"local:{workers}")
+        peaks = _workers(res.records)
+        runs[workers] = (out, wall, phase)
+        rec.add(f"batch, {workers} worker(s)", "geosvc batch", wall,
+                task="whole batch: cluster, partitions, merge, maps", threads=str(workers),
+                peak_mb=max(peaks.values()) if peaks else None,
+                note=f"partitions done after {phase:.1f} s; worker peaks "
+                     + ", ".join(f"{v:,.0f} MiB" for v in peaks.values()))
+        rec.add(f"partitions, {workers} worker(s)", "geosvc batch", phase,
+                task="partition phase (until the last partition finished)",
+                threads=str(workers), peak_mb=max(peaks.values()) if peaks else None)
+        rec.info[f"worker_peak_mb_{workers}"] = peaks
+        rec.info[f"load_after_{workers}"] = os.getloadavg()
+    rec.compare("whole batch, 1 -> 2 workers", "batch, 2 worker(s)", "batch, 1 worker(s)",
+                goal=f">= {SPEEDUP_GOAL}x", min_speedup=SPEEDUP_GOAL)
+    rec.compare("partition phase, 1 -> 2 workers", "partitions, 2 worker(s)",
+                "partitions, 1 worker(s)")
+    same, how = _same(runs[1][0], runs[2][0])
+    rec.check("1 and 2 workers give identical merged results", goal="identical", met=same,
+              result=how)
+    kill_dir = root / "run-killed"
+    out = kill_dir / "out"
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    kill_dir.mkdir(parents=True, exist_ok=True)
+    info = _killed_and_resumed(_config(paths, out, kill_dir), out, n, kill_dir / "cli.log")
+    rec.info["killed_run"] = info
+    ok = info["rerun_exit"] == 0
+    same_k, how_k = _same(runs[2][0], out) if ok else (False, "rerun failed")
+    rec.check("killed half-way, rerun: skips finished partitions, identical results",
+              goal="identical, finished partitions skipped",
+              met=ok and same_k and info["rerun_skipped"] >= info["finished_at_kill"] > 0,
+              result=f"{info['finished_at_kill']} of {n} finished at the kill; rerun skipped "
+                     f"{info['rerun_skipped']}, {info['rerun_s']} s; {how_k}")
+    rec.notes.append("Measured on a machine shared with other engineers: the load averages "
+                     "before and after each run are in info (load_before, load_after_N).")
+    return rec
