@@ -316,3 +316,17 @@ def test_large_inputs_are_keyed_by_size_time_and_sampled_blocks(tmp_path, monkey
     assert batch._file_digest(str(path)) == key
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1))  # touched: recomputed
     assert batch._file_digest(str(path)) != key
+
+
+def test_work_estimates_count_rows_in_each_box(province, tmp_path) -> None:
+    """The largest partitions start first; their size is the rows read in their box."""
+    from geosvc.batch import _work_estimates, plan_partitions
+
+    tasks, _ = plan_partitions(_spec(province, tmp_path))
+    got = _work_estimates(tasks)
+    roads = gpd.read_file(province["roads"])
+    hh = gpd.read_file(province["households"])
+    for t in tasks:
+        box = shapely.box(*t.bbox)
+        want = int(roads.intersects(box).sum()) + int(hh.intersects(box).sum())
+        assert abs(got[t.id] - want) <= 0.01 * want, (t.id, got[t.id], want)
