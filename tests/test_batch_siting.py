@@ -243,3 +243,25 @@ folder = "{tmp_path / 'out'}"
     (tmp_path / "cands.gpkg").write_bytes(b"")
     with pytest.raises(ConfigError, match="not supported in a batch"):
         _siting_setup(load_config(cfg('candidates = "cands.gpkg"')))
+
+
+def test_upper_curve_uses_greedy_steps_only_for_a_greedy_sequence() -> None:
+    from types import SimpleNamespace
+
+    from geosvc.batch._siting import is_greedy_sequence
+    from geosvc.locate import max_coverage
+
+    rng = np.random.default_rng(5)
+    cover = rng.random((12, 40)) < 0.2
+    plan = max_coverage(cover, rng.integers(1, 9, size=40).astype(float), 4)
+    kept = SimpleNamespace(solver="greedy", objective=10.0, info={"greedy_add_objective": 10.0})
+    swapped = SimpleNamespace(solver="greedy", objective=12.0,
+                              info={"greedy_add_objective": 10.0})
+    exact = SimpleNamespace(solver="highs", objective=12.0, info={})
+    assert is_greedy_sequence(kept) and not is_greedy_sequence(swapped)
+    assert not is_greedy_sequence(exact)
+    # the real solver states what its greedy pass reached (before its swaps)
+    assert plan.solver == "greedy" and "greedy_add_objective" in plan.info
+    # without the greedy property the curve is the flat cap
+    u = upper_curve(np.array([9.0, 1.0]), 3, 15.0, greedy=False)
+    assert u.tolist() == [0.0, 15.0, 15.0, 15.0]

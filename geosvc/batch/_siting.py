@@ -17,7 +17,9 @@ the whole budget K and reports its value curve ``f_d(k)``, the weight newly cove
 first ``k`` stations of its greedy sequence (k = 0..K), and an upper curve ``u_d(k) >=``
 the district's optimum with ``k`` stations: ``min_j f_d(j) + k * g_d(j+1)`` over the greedy
 steps ``j`` (``g_d(j+1)`` is the next greedy gain, the largest single gain after ``j``
-stations; submodularity), capped by the plan's own proven bound for K.  An exact dynamic
+stations; submodularity), capped by the plan's own proven bound for K (only that cap when
+the solver's swaps replaced the greedy sequence by a better set: :func:`is_greedy_sequence`).
+An exact dynamic
 programme over the districts allocates K to maximise ``sum f_d(k_d)``; the same programme
 over the ``u_d`` is a proven upper bound of the province optimum (because the objective is
 separable, the optimum is ``max sum OPT_d(k_d)``).  The gap is stated against that bound.
@@ -39,7 +41,8 @@ from scipy.spatial import cKDTree
 
 from geosvc._errors import ConfigError
 
-__all__ = ["BatchSiting", "allocate_budget", "district_plans", "upper_curve",
+__all__ = ["BatchSiting", "allocate_budget", "district_plans", "is_greedy_sequence",
+           "upper_curve",
            "STATIONS_FILE", "SITING_FILE"]
 
 STATIONS_FILE = "stations.gpkg"
@@ -148,6 +151,23 @@ def upper_curve(marginal: np.ndarray, k_max: int, plan_bound_gain: float, *,
     return np.maximum.accumulate(u)
 
 
+def is_greedy_sequence(plan: Any) -> bool:
+    """Whether a max-coverage plan's stations are the plain greedy sequence (each the
+    largest single gain over *all* candidates at its step), which the upper curve needs.
+
+    The greedy solver improves its plan by swaps and restarts; when they found a better
+    set, the stations are that set in greedy order *within the set*, and only the monotone
+    cap (the plan's bound for K) is a valid upper bound for smaller k.
+    """
+    if plan.solver != "greedy":
+        return False
+    greedy_add = plan.info.get("greedy_add_objective")
+    if greedy_add is None:  # a greedy without local search
+        return True
+    return bool(abs(float(plan.objective) - float(greedy_add)) <= 1e-9 * max(
+        1.0, abs(float(greedy_add))))
+
+
 def district_plans(net: Any, coverage: Any, owned: np.ndarray, polygon_wkb: bytes,
                    district_id: str, setup: BatchSiting) -> tuple[gpd.GeoDataFrame,
                                                                   dict[str, Any]]:
@@ -194,7 +214,7 @@ def district_plans(net: Any, coverage: Any, owned: np.ndarray, polygon_wkb: byte
         rec["gain"] = np.concatenate([[0.0], np.cumsum(marg)]).tolist()
         if setup.model == "max-coverage":
             rec["gain_upper"] = upper_curve(marg, setup.k, float(plan.plan.bound) - fixed,
-                                            greedy=plan.plan.solver == "greedy").tolist()
+                                            greedy=is_greedy_sequence(plan.plan)).tolist()
         rec["coverage_curve"] = plan.curve["coverage_rate"].astype(float).tolist()
         rec["households_new_curve"] = np.concatenate(
             [[0.0], np.cumsum(st["households_new"].to_numpy(dtype=float))]).tolist() \
