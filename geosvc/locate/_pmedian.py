@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import math
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -113,6 +114,99 @@ def p_median(
     if cost_cap is not None:
         return _capped_p_median(costs, weights, p, fixed=fixed, cost_cap=cost_cap,
                                 solver=solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
+    run = _prepare(costs, weights, p, fixed, solver_name(solver))
+    heur_mask, heur_obj, greedy_ok = _heuristic(run, time_limit_s)
+    red = _lagrangian_reduction(run, heur_mask, heur_obj, greedy_ok)
+    model = None
+    if run.solver == "exact" or red.model_pairs <= LP_BOUND_MAX_PAIRS:
+        model = _highs.pmedian_model(run.cmat, run.w, run.active, run.fixed_mask | red.forced,
+                                     run.n_open, red.closed)
+        run.info["model_rows"] = model.num_row
+        run.info["model_cols"] = model.num_col
+    if run.solver == "greedy":
+        return _greedy_plan(run, model, red, heur_mask, greedy_ok, time_limit_s, mip_gap)
+    assert model is not None
+    return _exact(run, model, red, heur_mask, heur_obj, greedy_ok, time_limit_s, mip_gap)
+
+
+@dataclass
+class _Run:
+    """One p-median call: the checked costs, weights and fixed sites, and the plan audit."""
+
+    cmat: sp.csr_array
+    w: FloatArray
+    fixed_mask: BoolArray
+    p: int
+    solver: Solver
+    t0: float
+    info: dict[str, Any] = field(default_factory=dict)
+    lag_bound: float = -math.inf
+
+    def __post_init__(self) -> None:
+        self.indptr, self.indices = kernel_arrays(self.cmat)
+        self.data = self.cmat.data.astype(np.float64)
+        allowed = np.zeros(self.cmat.shape[1], dtype=bool)
+        allowed[self.indices] = True
+        self.uncoverable = np.flatnonzero(~allowed)
+        self.active = allowed & (self.w > 0)
+        self.integral = is_integral(self.w[self.active]) and is_integral(
+            self.data[self.active[self.indices]])
+        self.fixed_idx = np.flatnonzero(self.fixed_mask)
+        self.n_open = self.p + self.fixed_idx.size
+        self.d1_fixed = nearest_two(self.cmat, self.fixed_idx)[0]
+
+    def cost_of(self, sites: IntArray) -> float:
+        """Weighted cost of serving the active demand from ``sites``."""
+        dd = nearest_two(self.cmat, sites)[0]
+        return float(np.sum(self.w[self.active] * dd[self.active]))
+
+    def infeasible_msg(self) -> str:
+        return (f"no {self.p} sites (plus {self.fixed_idx.size} fixed) can serve every demand "
+                "that has an allowed site; raise p or allow more candidate x demand pairs")
+
+    def plan(self, open_mask: BoolArray, bound: float, solver_status: str | None) -> Plan:
+        """The audited plan opening ``open_mask`` (new sites in greedy-add order)."""
+        w, active = self.w, self.active
+        chosen = open_mask & ~self.fixed_mask
+        seq, fins, unserved_before, _ = greedy_pmedian(
+            self.indptr, self.indices, self.data, w, np.where(active, self.d1_fixed, 0.0),
+            chosen, int(chosen.sum()))
+        final = np.union1d(self.fixed_idx, seq)
+        dd, nn, _ = nearest_two(self.cmat, final)
+        partial = self.uncoverable.size > 0 and float(w[self.uncoverable].sum()) > 0
+        return build_plan(
+            PlanHead(model="p_median", solver=self.solver, t0=self.t0, maximise=False,
+                     uncoverable=self.uncoverable, info=self.info),
+            Found(
+                sites=seq,
+                marginal=np.where(unserved_before, np.inf, fins),
+                objective=float(np.sum(w[active] * dd[active])),
+                bound=bound,
+                solver_status=solver_status,
+                recomputed=_audit.pmedian_cost(self.cmat, w, active, final),
+                safe_bound=round_bound(max(self.lag_bound, 0.0), self.integral, maximise=False),
+                assignment=nn,
+                status_override="infeasible_partial" if partial else None,
+            ),
+        )
+
+
+@dataclass
+class _Reduction:
+    """Sites the Lagrangian bound fixed closed/open against the heuristic's cost."""
+
+    closed: BoolArray
+    forced: BoolArray
+    fix_bound: float
+    threshold: float
+    model_pairs: int
+
+    @property
+    def reduced(self) -> bool:
+        return bool(self.closed.any() or self.forced.any())
+
+
+def _prepare(costs: Any, weights: Any, p: int, fixed: Any, solver: Solver) -> _Run:
     t0 = time.perf_counter()
     cmat = cost_csr(costs)
     n_cand, n_dem = cmat.shape
@@ -122,176 +216,134 @@ def p_median(
     p = check_count(p, n_cand - n_fixed, "p", what="non-fixed candidates")
     if p + n_fixed == 0:
         raise InputError("p must be >= 1 when there is no fixed facility")
-    solver = solver_name(solver)
-    n_open = p + n_fixed
-    indptr, indices = kernel_arrays(cmat)
-    data = cmat.data.astype(np.float64)
-    allowed = np.zeros(n_dem, dtype=bool)
-    allowed[indices] = True
-    uncoverable = np.flatnonzero(~allowed)
-    active = allowed & (w > 0)
-    integral = is_integral(w[active]) and is_integral(data[active[indices]])
-    fixed_idx = np.flatnonzero(fixed_mask)
-    d1_fixed = nearest_two(cmat, fixed_idx)[0]
-    d1_start = np.where(active, d1_fixed, 0.0)
-    info: dict[str, Any] = {
+    run = _Run(cmat=cmat, w=w, fixed_mask=fixed_mask, p=p, solver=solver, t0=t0)
+    run.info.update({
         "p": p,
-        "n_open": n_open,
-        "fixed": fixed_idx,
+        "n_open": run.n_open,
+        "fixed": run.fixed_idx,
         "n_candidates": n_cand,
         "n_demand": n_dem,
         "n_pairs": int(cmat.nnz),
         "total_weight": float(w.sum()),
-        "uncoverable_weight": float(w[uncoverable].sum()),
-    }
-    order, _, _, d1 = greedy_pmedian(indptr, indices, data, w, d1_start, ~fixed_mask, p)
+        "uncoverable_weight": float(w[run.uncoverable].sum()),
+    })
+    return run
+
+
+def _heuristic(run: _Run, time_limit_s: float) -> tuple[BoolArray, float, bool]:
+    """Greedy add, then vertex substitution: the open mask, its cost, whether it serves all."""
+    w, active, info = run.w, run.active, run.info
+    order, _, _, d1 = greedy_pmedian(run.indptr, run.indices, run.data, w,
+                                     np.where(active, run.d1_fixed, 0.0), ~run.fixed_mask, run.p)
     greedy_ok = bool(np.isfinite(d1[active]).all())
-    open_sites = np.union1d(fixed_idx, order)
+    open_sites = np.union1d(run.fixed_idx, order)
     n_swaps = 0
     if greedy_ok:
         info["greedy_add_objective"] = float(np.sum(w[active] * d1[active]))
-        open_sites, n_swaps, swap_stop = swap_pmedian(
-            cmat, w, open_sites, fixed_mask, deadline=t0 + time_limit_s
-        )
-        info["swap_stop"] = swap_stop
+        open_sites, n_swaps, info["swap_stop"] = swap_pmedian(
+            run.cmat, w, open_sites, run.fixed_mask, deadline=run.t0 + time_limit_s)
     info["swaps"] = n_swaps
-
-    def cost_of(sites: IntArray) -> float:
-        dd = nearest_two(cmat, sites)[0]
-        return float(np.sum(w[active] * dd[active]))
-
-    def finish(open_mask: BoolArray, bound: float, solver_status: str | None) -> Plan:
-        chosen = open_mask & ~fixed_mask
-        d1_now = np.where(active, d1_fixed, 0.0)
-        seq, fins, unserved_before, _ = greedy_pmedian(
-            indptr, indices, data, w, d1_now, chosen, int(chosen.sum())
-        )
-        final = np.union1d(fixed_idx, seq)
-        dd, nn, _ = nearest_two(cmat, final)
-        objective = float(np.sum(w[active] * dd[active]))
-        marginal = np.where(unserved_before, np.inf, fins)
-        partial = uncoverable.size > 0 and float(w[uncoverable].sum()) > 0
-        return build_plan(
-            PlanHead(model="p_median", solver=solver, t0=t0, maximise=False, uncoverable=uncoverable, info=info),
-            Found(
-                sites=seq,
-                marginal=marginal,
-                objective=objective,
-                bound=bound,
-                solver_status=solver_status,
-                recomputed=_audit.pmedian_cost(cmat, w, active, final),
-                safe_bound=round_bound(max(lag_bound, 0.0), integral, maximise=False),
-                assignment=nn,
-                status_override="infeasible_partial" if partial else None,
-            ),
-        )
-
-    heur_obj = cost_of(open_sites) if greedy_ok else math.inf
+    heur_obj = run.cost_of(open_sites) if greedy_ok else math.inf
     info["heuristic_objective"] = heur_obj
-    heur_mask = np.zeros(n_cand, dtype=bool)
+    heur_mask = np.zeros(run.cmat.shape[0], dtype=bool)
     heur_mask[open_sites] = True
-    infeasible_msg = (
-        f"no {p} sites (plus {n_fixed} fixed) can serve every demand that has an allowed site; "
-        "raise p or allow more candidate x demand pairs"
-    )
+    return heur_mask, heur_obj, greedy_ok
 
-    # Lagrangian bound, then fix the sites that no solution better than the heuristic can use
-    closed = np.zeros(n_cand, dtype=bool)
-    forced = np.zeros(n_cand, dtype=bool)
-    fix_bound = math.inf
-    lag_bound = -math.inf
-    threshold = math.inf
+
+def _lagrangian_reduction(run: _Run, heur_mask: BoolArray, heur_obj: float,
+                          greedy_ok: bool) -> _Reduction:
+    """Lagrangian bound, then the sites that no solution better than the heuristic can use."""
+    n_cand = run.cmat.shape[0]
+    red = _Reduction(closed=np.zeros(n_cand, dtype=bool), forced=np.zeros(n_cand, dtype=bool),
+                     fix_bound=math.inf, threshold=math.inf, model_pairs=0)
     if greedy_ok:
-        slack = 1.0 - 1e-6 if integral else 0.0
-        threshold = heur_obj - slack + 1e-9 * max(1.0, abs(heur_obj))
-        lam0 = np.zeros(n_dem)
-        lam0[active] = w[active] * nearest_two(cmat, open_sites)[0][active]
+        w, active = run.w, run.active
+        slack = 1.0 - 1e-6 if run.integral else 0.0
+        red.threshold = heur_obj - slack + 1e-9 * max(1.0, abs(heur_obj))
+        lam0 = np.zeros(run.cmat.shape[1])
+        lam0[active] = w[active] * nearest_two(run.cmat, np.flatnonzero(heur_mask))[0][active]
         lag = lagrangian_pmedian(
-            cmat, w, active, fixed_mask, n_open, heur_obj, start=lam0, stop_at=threshold,
-            n_iter=PMEDIAN_LAGRANGIAN_ITER * (2 if solver == "exact" else 1),
+            run.cmat, w, active, run.fixed_mask, run.n_open, heur_obj, start=lam0,
+            stop_at=red.threshold,
+            n_iter=PMEDIAN_LAGRANGIAN_ITER * (2 if run.solver == "exact" else 1),
         )
-        lag_bound = lag.bound
-        closed, forced, fix_bound = lagrangian_fixing(
-            cmat, w, active, fixed_mask, n_open, lag.lam, threshold
+        run.lag_bound = lag.bound
+        red.closed, red.forced, red.fix_bound = lagrangian_fixing(
+            run.cmat, w, active, run.fixed_mask, run.n_open, lag.lam, red.threshold)
+        run.info.update(lagrangian_bound=lag.bound, lagrangian_iterations=lag.iterations,
+                        closed_by_lagrangian=int(red.closed.sum()),
+                        forced_by_lagrangian=int(red.forced.sum()))
+    row_ids = np.repeat(np.arange(n_cand), np.diff(run.indptr))
+    red.model_pairs = int((run.active[run.indices] & ~red.closed[row_ids]).sum())
+    return red
+
+
+def _greedy_plan(run: _Run, model: _highs.MipModel | None, red: _Reduction,
+                 heur_mask: BoolArray, greedy_ok: bool, time_limit_s: float,
+                 mip_gap: float) -> Plan:
+    """The heuristic plan with the better of the Lagrangian and the (restricted) LP bound."""
+    info = run.info
+    if not greedy_ok:
+        if model is not None:
+            lp = _highs.solve(model, relax=True, time_limit_s=time_limit_s, mip_gap=mip_gap,
+                              lp_solver="simplex")
+            if lp.status == "infeasible":
+                raise InfeasibleError(run.infeasible_msg())
+        raise InfeasibleError(
+            f"the greedy heuristic found no {run.p} sites (plus {run.fixed_idx.size} fixed) "
+            "serving every demand that has an allowed site; try solver='exact' or raise p"
         )
-        info["lagrangian_bound"] = lag_bound
-        info["lagrangian_iterations"] = lag.iterations
-        info["closed_by_lagrangian"] = int(closed.sum())
-        info["forced_by_lagrangian"] = int(forced.sum())
-    reduced = bool(closed.any() or forced.any())
-    row_ids = np.repeat(np.arange(n_cand), np.diff(indptr))
-    n_model_pairs = int((active[indices] & ~closed[row_ids]).sum())
-    model = None
-    if solver == "exact" or n_model_pairs <= LP_BOUND_MAX_PAIRS:
-        model = _highs.pmedian_model(cmat, w, active, fixed_mask | forced, n_open, closed)
-        info["model_rows"] = model.num_row
-        info["model_cols"] = model.num_col
+    bound = run.lag_bound
+    info["bound_source"] = "lagrangian"
+    if model is not None and run.lag_bound < red.threshold:
+        lp = _highs.solve(model, relax=True, time_limit_s=time_limit_s, mip_gap=mip_gap,
+                          lp_solver="simplex")
+        info["lp_status"] = lp.model_status
+        info["lp_time_s"] = lp.runtime_s
+        lp_b = -math.inf
+        if lp.status == "optimal":
+            lp_b = lp.bound
+        elif lp.status == "infeasible" and red.reduced:
+            lp_b = math.inf
+        lp_b = min(lp_b, red.fix_bound)
+        if lp_b > bound:
+            bound = lp_b
+            info["bound_source"] = "lp+lagrangian_fixing" if red.reduced else "lp"
+    return run.plan(heur_mask, round_bound(bound, run.integral, maximise=False), None)
 
-    if solver == "greedy":
-        if not greedy_ok:
-            if model is not None:
-                lp = _highs.solve(
-                    model,
-                    relax=True,
-                    time_limit_s=time_limit_s,
-                    mip_gap=mip_gap,
-                    lp_solver="simplex",
-                )
-                if lp.status == "infeasible":
-                    raise InfeasibleError(infeasible_msg)
-            raise InfeasibleError(
-                f"the greedy heuristic found no {p} sites (plus {n_fixed} fixed) serving every "
-                "demand that has an allowed site; try solver='exact' or raise p"
-            )
-        bound = lag_bound
-        info["bound_source"] = "lagrangian"
-        if model is not None and lag_bound < threshold:
-            lp = _highs.solve(
-                model, relax=True, time_limit_s=time_limit_s, mip_gap=mip_gap, lp_solver="simplex"
-            )
-            info["lp_status"] = lp.model_status
-            info["lp_time_s"] = lp.runtime_s
-            lp_bound = -math.inf
-            if lp.status == "optimal":
-                lp_bound = lp.bound
-            elif lp.status == "infeasible" and reduced:
-                lp_bound = math.inf
-            lp_bound = min(lp_bound, fix_bound)
-            if lp_bound > bound:
-                bound = lp_bound
-                info["bound_source"] = "lp+lagrangian_fixing" if reduced else "lp"
-        return finish(heur_mask, round_bound(bound, integral, maximise=False), None)
 
-    assert model is not None
-    start_ok = greedy_ok and not (heur_mask & closed).any() and not (forced & ~heur_mask).any()
-    start_vec = _highs.pmedian_start(model, heur_mask) if start_ok else None
+def _exact(run: _Run, model: _highs.MipModel, red: _Reduction, heur_mask: BoolArray,
+           heur_obj: float, greedy_ok: bool, time_limit_s: float, mip_gap: float) -> Plan:
+    """HiGHS on the cumulative formulation restricted by the Lagrangian fixing."""
+    start_ok = (greedy_ok and not (heur_mask & red.closed).any()
+                and not (red.forced & ~heur_mask).any())
     res = solve_mip(
         model,
         time_limit_s=time_limit_s,
         mip_gap=mip_gap,
-        start=start_vec,
-        info=info,
+        start=_highs.pmedian_start(model, heur_mask) if start_ok else None,
+        info=run.info,
         heuristic_effort=PMEDIAN_HEURISTIC_EFFORT if start_ok else None,
     )
-    info.update(mip_info(res))
+    run.info.update(mip_info(res))
     if res.status == "infeasible":
-        if not reduced:
-            raise InfeasibleError(infeasible_msg)
+        if not red.reduced:
+            raise InfeasibleError(run.infeasible_msg())
         restricted_bound = math.inf  # every solution violates a fixing: costs >= fix_bound
     else:
         restricted_bound = res.bound if math.isfinite(res.bound) else -math.inf
     open_mask = heur_mask
     if res.x is not None:
-        mip_mask = res.x[:n_cand] > 0.5
-        if not greedy_ok or cost_of(np.flatnonzero(mip_mask)) < heur_obj:
+        mip_mask = res.x[:run.cmat.shape[0]] > 0.5
+        if not greedy_ok or run.cost_of(np.flatnonzero(mip_mask)) < heur_obj:
             open_mask = mip_mask
     elif not greedy_ok:
         raise InfeasibleError(
             f"HiGHS found no feasible plan within {time_limit_s} s and the heuristic failed"
         )
-    bound = max(lag_bound, min(restricted_bound, fix_bound))
-    bound = round_bound(bound, integral, maximise=False)
-    return finish(open_mask, bound, "optimal" if res.status == "infeasible" else res.status)
+    bound = max(run.lag_bound, min(restricted_bound, red.fix_bound))
+    bound = round_bound(bound, run.integral, maximise=False)
+    return run.plan(open_mask, bound, "optimal" if res.status == "infeasible" else res.status)
 
 
 def _capped_p_median(costs: Any, weights: Any, p: int, *, fixed: Any, cost_cap: float,
