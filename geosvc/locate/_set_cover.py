@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from geosvc.locate._greedy import (
     greedy_cover,
 )
 from geosvc.locate._inputs import (
+    CoverageProblem,
     Solver,
     is_integral,
     prepare_coverage,
@@ -85,58 +87,83 @@ def set_cover(
     """
     t0 = time.perf_counter()
     pb = prepare_coverage(coverage, weights, fixed_covered)
-    cov, w, fixed, active, uncoverable = pb.cov, pb.w, pb.fixed, pb.active, pb.uncoverable
-    indptr, indices = pb.indptr, pb.indices
-    n_cand, n_dem = pb.n_cand, pb.n_dem
     target = float(target)
     if not (0.0 < target <= 1.0):
         raise InputError(f"target must be a share in (0, 1], got {target}")
-    cost = np.ones(n_cand) if costs is None else site_vector(costs, n_cand, "costs", positive=True)
-    solver = solver_name(solver)
-    total_w = float(w.sum())
-    fixed_w = float(w[fixed].sum())
-    active_w = float(w[active].sum())
-    reachable_w = fixed_w + active_w
-    requested = target * total_w
-    tol = 1e-9 * max(total_w, 1.0)
-    goal = min(requested, reachable_w)
-    partial_infeasible = requested > reachable_w + tol
-    need = goal - fixed_w  # weight the new sites must add
-    full = need >= active_w - tol
-    integral = is_integral(cost)
-    info: dict[str, Any] = {
-        **pb.base_info(),
-        "target": target,
-        "requested_weight": requested,
-        "goal_weight": goal,
-        "coverable_weight": reachable_w,
-        "formulation": "cover_all" if full else "partial",
-    }
-    if partial_infeasible:
-        logger.warning(
-            "set cover target %.4g of weight %.6g is unreachable: %d demand (weight %.6g) has no "
-            "covering candidate; covering the reachable %.6g instead",
-            target,
-            total_w,
-            uncoverable.size,
-            info["uncoverable_weight"],
-            reachable_w,
-        )
-    override = "infeasible_partial" if partial_infeasible else None
-    all_cand = np.ones(n_cand, dtype=bool)
+    cost = (np.ones(pb.n_cand) if costs is None
+            else site_vector(costs, pb.n_cand, "costs", positive=True))
+    run = _Run(pb=pb, cost=cost, target=target, solver=solver_name(solver), t0=t0)
+    if run.need <= run.tol:
+        return run.plan(np.zeros(pb.n_cand, dtype=bool), 0.0, None)
+    keep = _greedy_start(run)
+    cov_g, w_g, _ = _reduce.aggregate_demand(pb.cov, pb.w, pb.active)
+    run.info["n_demand_groups"] = int(w_g.size)
+    cov_m = _reduce.drop_dominated(cov_g, cost, pb.n_dem, run.info)
+    need_new = None if run.full else run.need - run.tol
 
-    def finish(chosen: BoolArray, bound: float, solver_status: str | None) -> Plan:
+    def build() -> _highs.MipModel:
+        return _highs.set_cover_model(cov_m, w_g, np.ones(w_g.size, dtype=bool), cost, need_new)
+
+    lp_b = -math.inf
+    if run.solver == "greedy":
+        lp = lp_bound(build, cov_m.nnz, time_limit_s, mip_gap, run.info)
+        lp_b = round_bound(lp, run.integral, maximise=False) if lp is not None else -math.inf
+        run.info["bound_source"] = "lp" if lp_b >= run.safe_bound else "ratio"
+    lower = max(lp_b, run.safe_bound)
+    keep = _improve_cover(cov_g, w_g, cost, need_new, keep, lower,
+                          min(COVER_SEARCH_TIME_S, 0.5 * time_limit_s), run.info)
+    if run.solver == "greedy":
+        return run.plan(keep, lower, None)
+    return _exact(run, build(), keep, time_limit_s, mip_gap)
+
+
+@dataclass
+class _Run:
+    """One set-cover call: the checked problem, the weight to reach and the plan audit."""
+
+    pb: CoverageProblem
+    cost: FloatArray
+    target: float
+    solver: Solver
+    t0: float
+    info: dict[str, Any] = field(default_factory=dict)
+    #: the ratio bound once known (every site adds at most max gain/cost per unit of cost)
+    safe_bound: float = 0.0
+
+    def __post_init__(self) -> None:
+        pb = self.pb
+        total_w = float(pb.w.sum())
+        reachable_w = pb.fixed_weight + pb.active_weight
+        requested = self.target * total_w
+        self.tol = 1e-9 * max(total_w, 1.0)
+        self.goal = min(requested, reachable_w)
+        self.partial_infeasible = requested > reachable_w + self.tol
+        self.need = self.goal - pb.fixed_weight  # weight the new sites must add
+        self.full = self.need >= pb.active_weight - self.tol
+        self.integral = is_integral(self.cost)
+        self.info.update(pb.base_info(), target=self.target, requested_weight=requested,
+                         goal_weight=self.goal, coverable_weight=reachable_w,
+                         formulation="cover_all" if self.full else "partial")
+        if self.partial_infeasible:
+            logger.warning(
+                "set cover target %.4g of weight %.6g is unreachable: %d demand (weight %.6g) "
+                "has no covering candidate; covering the reachable %.6g instead",
+                self.target, total_w, pb.uncoverable.size, self.info["uncoverable_weight"],
+                reachable_w)
+
+    def plan(self, chosen: BoolArray, bound: float, solver_status: str | None) -> Plan:
+        """The audited plan of ``chosen`` (sites in greedy order); a plan that misses its
+        goal is never believed (its recomputed cost is infinite)."""
+        pb, cost, info = self.pb, self.cost, self.info
         order, gains, _ = greedy_cover(
-            indptr, indices, w, fixed, cost, chosen, int(chosen.sum()), np.inf, 0
-        )
-        info["covered_weight"] = fixed_w + float(gains.sum())
+            pb.indptr, pb.indices, pb.w, pb.fixed, cost, chosen, int(chosen.sum()), np.inf, 0)
+        info["covered_weight"] = pb.fixed_weight + float(gains.sum())
         info["marginal_ratio"] = gains / cost[order]
-        reached = _audit.covered_weight(cov, w, fixed, order)
-        recomputed = float(np.sum(cost[order]))
-        if reached < goal - tol:  # never a plan that misses its target
-            recomputed = math.inf
+        reached = _audit.covered_weight(pb.cov, pb.w, pb.fixed, order)
+        recomputed = float(np.sum(cost[order])) if reached >= self.goal - self.tol else math.inf
         return build_plan(
-            PlanHead(model="set_cover", solver=solver, t0=t0, maximise=False, uncoverable=uncoverable, info=info),
+            PlanHead(model="set_cover", solver=self.solver, t0=self.t0, maximise=False,
+                     uncoverable=pb.uncoverable, info=info),
             Found(
                 sites=order,
                 marginal=gains,
@@ -144,63 +171,56 @@ def set_cover(
                 bound=bound,
                 solver_status=solver_status,
                 recomputed=recomputed,
-                safe_bound=safe_bound,
-                status_override=override,
+                safe_bound=self.safe_bound,
+                status_override="infeasible_partial" if self.partial_infeasible else None,
             ),
         )
 
-    safe_bound = 0.0
-    if need <= tol:
-        return finish(np.zeros(n_cand, dtype=bool), 0.0, None)
-    order, gains, _ = greedy_cover(indptr, indices, w, fixed, cost, all_cand, n_cand, need - tol, 0)
-    if gains.sum() < need - tol:  # pragma: no cover - need <= reachable weight by construction
+
+def _greedy_start(run: _Run) -> BoolArray:
+    """Greedy cover with redundant sites removed; sets the ratio bound on ``run``."""
+    pb, cost = run.pb, run.cost
+    order, gains, _ = greedy_cover(pb.indptr, pb.indices, pb.w, pb.fixed, cost,
+                                   np.ones(pb.n_cand, dtype=bool), pb.n_cand,
+                                   run.need - run.tol, 0)
+    if gains.sum() < run.need - run.tol:  # pragma: no cover - need <= reachable weight
         raise InfeasibleError(
             "set cover greedy could not reach the coverable weight (internal error)"
         )
-    keep = _prune_cover(cov, w, fixed, order, cost, need - tol)
-    info["greedy_objective"] = float(cost[keep].sum())
+    keep = _prune_cover(pb.cov, pb.w, pb.fixed, order, cost, run.need - run.tol)
+    run.info["greedy_objective"] = float(cost[keep].sum())
     # every site adds at most max_j(gain_j / cost_j) weight per unit of cost
     gain0 = np.bincount(
-        np.repeat(np.arange(n_cand), np.diff(indptr)),
-        weights=np.where(active, w, 0.0)[indices],
-        minlength=n_cand,
+        np.repeat(np.arange(pb.n_cand), np.diff(pb.indptr)),
+        weights=np.where(pb.active, pb.w, 0.0)[pb.indices],
+        minlength=pb.n_cand,
     )
-    ratio_bound = round_bound(need / float(np.max(gain0 / cost)), integral, maximise=False)
-    safe_bound = ratio_bound
-    cov_g, w_g, group = _reduce.aggregate_demand(cov, w, active)
-    info["n_demand_groups"] = int(w_g.size)
-    cov_m = _reduce.drop_dominated(cov_g, cost, n_dem, info)
+    run.safe_bound = round_bound(run.need / float(np.max(gain0 / cost)), run.integral,
+                                 maximise=False)
+    return keep
 
-    def build() -> _highs.MipModel:
-        return _highs.set_cover_model(
-            cov_m, w_g, np.ones(w_g.size, dtype=bool), cost, None if full else need - tol
-        )
 
-    lp_b = -math.inf
-    if solver == "greedy":
-        lp = lp_bound(build, cov_m.nnz, time_limit_s, mip_gap, info)
-        lp_b = round_bound(lp, integral, maximise=False) if lp is not None else -math.inf
-        info["bound_source"] = "lp" if lp_b >= ratio_bound else "ratio"
-    lower = max(lp_b, ratio_bound)
-    keep = _improve_cover(cov_g, w_g, cost, None if full else need - tol, keep, lower,
-                          min(COVER_SEARCH_TIME_S, 0.5 * time_limit_s), info)
-    if solver == "greedy":
-        return finish(keep, lower, None)
+def _exact(run: _Run, model: _highs.MipModel, keep: BoolArray, time_limit_s: float,
+           mip_gap: float) -> Plan:
+    """HiGHS on the reduced model; the local-search plan stays the fallback."""
     # No MIP start: HiGHS 1.16 mis-maps set-cover starts through presolve (it fixes sites
     # open into an objective offset) and reports a false optimum -- notebook 02: "optimal 51"
-    # for a 59-site optimum, 200 x 2,000: "53" for 54.  _solve_mip would catch it and solve
+    # for a 59-site optimum, 200 x 2,000: "53" for 54.  solve_mip would catch it and solve
     # again; the local-search plan stays the fallback below instead.
-    res = solve_mip(build(), time_limit_s=time_limit_s, mip_gap=mip_gap, start=None, info=info)
-    info.update(mip_info(res))
+    pb, cost = run.pb, run.cost
+    res = solve_mip(model, time_limit_s=time_limit_s, mip_gap=mip_gap, start=None, info=run.info)
+    run.info.update(mip_info(res))
     if res.status == "infeasible":  # pragma: no cover - the goal is reachable by construction
         raise InfeasibleError("set cover model is infeasible (internal error)")
-    chosen = keep if res.x is None else res.x[:n_cand] > 0.5
+    chosen = keep if res.x is None else res.x[:pb.n_cand] > 0.5
     if float(cost[chosen].sum()) > float(cost[keep].sum()) or (
-        _audit.covered_weight(cov, w, fixed, np.flatnonzero(chosen)) < goal - tol
+        _audit.covered_weight(pb.cov, pb.w, pb.fixed, np.flatnonzero(chosen))
+        < run.goal - run.tol
     ):
         chosen = keep
-    bound = round_bound(res.bound, integral, maximise=False) if math.isfinite(res.bound) else 0.0
-    return finish(chosen, max(bound, ratio_bound), res.status)
+    bound = (round_bound(res.bound, run.integral, maximise=False) if math.isfinite(res.bound)
+             else 0.0)
+    return run.plan(chosen, max(bound, run.safe_bound), res.status)
 
 
 def _improve_cover(
