@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from geosvc.locate._greedy import (
     greedy_cover,
 )
 from geosvc.locate._inputs import (
+    CoverageProblem,
     Solver,
     check_count,
     is_integral,
@@ -87,107 +89,123 @@ def capacitated_coverage(
     """
     t0 = time.perf_counter()
     pb = prepare_coverage(coverage, weights, fixed_covered)
-    cov, w, fixed, active, uncoverable = pb.cov, pb.w, pb.fixed, pb.active, pb.uncoverable
-    indptr, indices = pb.indptr, pb.indices
-    n_cand, n_dem = pb.n_cand, pb.n_dem
-    cap = site_vector(capacities, n_cand, "capacities", positive=False)
-    k = check_count(k, n_cand, "k")
-    solver = solver_name(solver)
-    fixed_w = pb.fixed_weight
-    active_w = float(w[active].sum())
-    cap = np.minimum(cap, active_w)  # inf -> the most any site could serve
-    integral = is_integral(w[active]) and is_integral(cap)
-    info: dict[str, Any] = {
-        **pb.base_info(),
-        "k": k,
-        "coverable_weight": fixed_w + active_w,
-        "assignment": "fractional",
-    }
-    # serve the least flexible demand first: sort each row by the demand's number of covering sites
-    degree = np.bincount(indices, minlength=n_dem)
-    row_ids = np.repeat(np.arange(n_cand), np.diff(indptr))
-    sorted_indices = indices[np.lexsort((indices, degree[indices], row_ids))]
-    residual = np.where(active, w, 0.0)
-    all_cand = np.ones(n_cand, dtype=bool)
+    cap = site_vector(capacities, pb.n_cand, "capacities", positive=False)
+    run = _Run(pb=pb, cap=np.minimum(cap, pb.active_weight),  # inf -> the most any site serves
+               k=check_count(k, pb.n_cand, "k"), solver=solver_name(solver), t0=t0,
+               time_limit_s=time_limit_s)
+    k, info, fixed_w = run.k, run.info, pb.fixed_weight
     order, g_gains, fs, fd, fa = greedy_capacitated(
-        indptr, sorted_indices, residual, cap, all_cand, k
-    )
+        pb.indptr, run.sorted_indices, run.residual, run.cap, np.ones(pb.n_cand, dtype=bool), k)
     info["greedy_assignment_served"] = fixed_w + float(g_gains.sum())
     info["greedy_marginal"] = g_gains
-
-    def finish(chosen: BoolArray, bound: float, solver_status: str | None) -> Plan:
-        seq, _, _, _, _ = greedy_capacitated(
-            indptr, sorted_indices, residual, cap, chosen, int(chosen.sum())
-        )
-        served, ps, pd, flow = _highs.transport_served(
-            cov, w, active, cap, seq, time_limit_s=time_limit_s
-        )
-        marginal = np.diff(np.concatenate([[0.0], served]))
-        objective = fixed_w + (float(served[-1]) if served.size else 0.0)
-        pos = flow > 1e-12
-        ps, pd, flow = ps[pos], pd[pos], flow[pos]
-        assignment = np.full(n_dem, -1, dtype=np.int64)
-        if flow.size:
-            top = np.lexsort((-flow, pd))
-            first = np.ones(top.size, dtype=bool)
-            first[1:] = pd[top][1:] != pd[top][:-1]
-            assignment[pd[top][first]] = ps[top][first]
-        info["flows"] = {"site": ps, "demand": pd, "amount": flow}
-        served_check, problem = _audit.flow_served(cov, np.where(active, w, 0.0), cap, seq, ps, pd, flow)
-        if problem:
-            info["flow_check"] = f"failed: {problem}"
-        return build_plan(
-            PlanHead(model="capacitated_coverage", solver=solver, t0=t0, maximise=True, uncoverable=uncoverable, info=info),
-            Found(
-                sites=seq,
-                marginal=marginal,
-                objective=objective,
-                bound=bound,
-                solver_status=solver_status,
-                recomputed=fixed_w + served_check if not problem else math.nan,
-                safe_bound=round_bound(simple, integral, maximise=True),
-                assignment=assignment,
-            ),
-        )
-
-    # every site serves at most its capacity, every demand at most its weight, and no more
-    # than k sites can cover (the online bound of the uncapacitated greedy)
-    _, _, cover_bound = greedy_cover(
-        indptr, indices, np.where(active, w, 0.0), fixed, np.ones(n_cand),
-        np.ones(n_cand, dtype=bool), k, np.inf, k,
-    ) if k > 0 else (None, None, 0.0)
-    simple = min(fixed_w + active_w, fixed_w + float(np.sort(cap)[::-1][:k].sum()),
-                 fixed_w + float(cover_bound))
-    greedy_mask = np.zeros(n_cand, dtype=bool)
+    greedy_mask = np.zeros(pb.n_cand, dtype=bool)
     greedy_mask[order] = True
-    if k == 0 or not active.any():
-        return finish(greedy_mask, fixed_w, None)
-    cov_g, w_g, group = _reduce.aggregate_demand(cov, w, active)
-    n_g = int(w_g.size)
-    info["n_demand_groups"] = n_g
-    if solver == "greedy" and float(info["greedy_assignment_served"]) >= simple - 1e-9 * max(
-        1.0, simple
-    ):
-        info["bound_source"] = "capacity"  # already reached: no LP needed
-        return finish(greedy_mask, round_bound(simple, integral, maximise=True), None)
-    if solver == "greedy":
+    if k == 0 or not pb.active.any():
+        return run.plan(greedy_mask, fixed_w, None)
+    cov_g, w_g, group = _reduce.aggregate_demand(pb.cov, pb.w, pb.active)
+    info["n_demand_groups"] = int(w_g.size)
+    simple = run.simple
+    if run.solver == "greedy":
+        if float(info["greedy_assignment_served"]) >= simple - 1e-9 * max(1.0, simple):
+            info["bound_source"] = "capacity"  # already reached: no LP needed
+            return run.plan(greedy_mask, round_bound(simple, run.integral, maximise=True), None)
         lp = lp_bound(lambda: _highs.capacitated_model(
-            cov_g, w_g, np.ones(n_g, dtype=bool), cap, k, fixed_w), cov_g.nnz,
+            cov_g, w_g, np.ones(w_g.size, dtype=bool), run.cap, k, fixed_w), cov_g.nnz,
             min(time_limit_s, CAPACITATED_LP_TIME_S), mip_gap, info)
         info["bound_source"] = "lp" if lp is not None and lp < simple else "capacity"
         bound = min(simple, lp if lp is not None else math.inf)
-        return finish(greedy_mask, round_bound(bound, integral, maximise=True), None)
-    model = _highs.capacitated_model(cov_g, w_g, np.ones(n_g, dtype=bool), cap, k, fixed_w)
+        return run.plan(greedy_mask, round_bound(bound, run.integral, maximise=True), None)
+    model = _highs.capacitated_model(cov_g, w_g, np.ones(w_g.size, dtype=bool), run.cap, k,
+                                     fixed_w)
     start = np.zeros(model.num_col)
     start[order] = 1.0
-    pair_site = np.asarray(model.meta["pair_site"])
-    pair_grp = np.asarray(model.meta["pair_demand"])
-    keys = pair_site * n_g + pair_grp  # sorted: CSR order
-    col = np.searchsorted(keys, fs * n_g + group[fd])
-    np.add.at(start, n_cand + col, fa)
+    keys = (np.asarray(model.meta["pair_site"]) * w_g.size
+            + np.asarray(model.meta["pair_demand"]))  # sorted: CSR order
+    np.add.at(start, pb.n_cand + np.searchsorted(keys, fs * w_g.size + group[fd]), fa)
     res = solve_mip(model, time_limit_s=time_limit_s, mip_gap=mip_gap, start=start, info=info)
     info.update(mip_info(res))
-    chosen = greedy_mask if res.x is None else res.x[:n_cand] > 0.5
+    chosen = greedy_mask if res.x is None else res.x[:pb.n_cand] > 0.5
     # HiGHS's dual bound can be loose when it stops early; the capacity bound always holds
     bound = min(res.bound, simple) if math.isfinite(res.bound) else simple
-    return finish(chosen, round_bound(bound, integral, maximise=True), res.status)
+    return run.plan(chosen, round_bound(bound, run.integral, maximise=True), res.status)
+
+
+@dataclass
+class _Run:
+    """One capacitated call: the checked problem, capacities, the capacity bound and the
+    plan audit (the best fractional assignment of the chosen sites, checked flow by flow)."""
+
+    pb: CoverageProblem
+    cap: FloatArray
+    k: int
+    solver: Solver
+    t0: float
+    time_limit_s: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        pb = self.pb
+        self.integral = is_integral(pb.w[pb.active]) and is_integral(self.cap)
+        self.info.update(pb.base_info(), k=self.k,
+                         coverable_weight=pb.fixed_weight + pb.active_weight,
+                         assignment="fractional")
+        # serve the least flexible demand first: each row sorted by the demand's number of
+        # covering sites
+        degree = np.bincount(pb.indices, minlength=pb.n_dem)
+        row_ids = np.repeat(np.arange(pb.n_cand), np.diff(pb.indptr))
+        self.sorted_indices = pb.indices[np.lexsort((pb.indices, degree[pb.indices], row_ids))]
+        self.residual = np.where(pb.active, pb.w, 0.0)
+        self.simple = self._capacity_bound()
+
+    def _capacity_bound(self) -> float:
+        """Every site serves at most its capacity, every demand at most its weight, and k
+        sites cover no more than the uncapacitated greedy's online bound."""
+        pb, k = self.pb, self.k
+        cover_bound = 0.0
+        if k > 0:
+            cover_bound = greedy_cover(pb.indptr, pb.indices, self.residual, pb.fixed,
+                                       np.ones(pb.n_cand), np.ones(pb.n_cand, dtype=bool),
+                                       k, np.inf, k)[2]
+        fixed_w = pb.fixed_weight
+        return min(fixed_w + pb.active_weight, fixed_w + float(np.sort(self.cap)[::-1][:k].sum()),
+                   fixed_w + float(cover_bound))
+
+    def plan(self, chosen: BoolArray, bound: float, solver_status: str | None) -> Plan:
+        """The audited plan of ``chosen``: served weight from the transport LP, flows checked."""
+        pb, info = self.pb, self.info
+        seq = greedy_capacitated(pb.indptr, self.sorted_indices, self.residual, self.cap,
+                                 chosen, int(chosen.sum()))[0]
+        served, ps, pd, flow = _highs.transport_served(
+            pb.cov, pb.w, pb.active, self.cap, seq, time_limit_s=self.time_limit_s)
+        pos = flow > 1e-12
+        ps, pd, flow = ps[pos], pd[pos], flow[pos]
+        info["flows"] = {"site": ps, "demand": pd, "amount": flow}
+        served_check, problem = _audit.flow_served(pb.cov, self.residual, self.cap, seq, ps, pd,
+                                                   flow)
+        if problem:
+            info["flow_check"] = f"failed: {problem}"
+        return build_plan(
+            PlanHead(model="capacitated_coverage", solver=self.solver, t0=self.t0,
+                     maximise=True, uncoverable=pb.uncoverable, info=info),
+            Found(
+                sites=seq,
+                marginal=np.diff(np.concatenate([[0.0], served])),
+                objective=pb.fixed_weight + (float(served[-1]) if served.size else 0.0),
+                bound=bound,
+                solver_status=solver_status,
+                recomputed=pb.fixed_weight + served_check if not problem else math.nan,
+                safe_bound=round_bound(self.simple, self.integral, maximise=True),
+                assignment=_largest_share(pb.n_dem, ps, pd, flow),
+            ),
+        )
+
+
+def _largest_share(n_dem: int, ps: IntArray, pd: IntArray, flow: FloatArray) -> IntArray:
+    """Per demand, the site serving its largest share (-1 if none)."""
+    assignment = np.full(n_dem, -1, dtype=np.int64)
+    if flow.size:
+        top = np.lexsort((-flow, pd))
+        first = np.ones(top.size, dtype=bool)
+        first[1:] = pd[top][1:] != pd[top][:-1]
+        assignment[pd[top][first]] = ps[top][first]
+    return assignment
