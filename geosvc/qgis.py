@@ -26,11 +26,14 @@ from pathlib import Path
 
 from geosvc._schema import status_col
 from geosvc.standards import Profile
-from geosvc.viz._common import (
+from geosvc.viz.style import (
+    COVERED_COLOUR,
+    UNREACHABLE_COLOUR,
     category_colour,
     category_label,
     circle_style,
     fmt_minutes,
+    rate_classes,
     resolve_profile,
     text,
 )
@@ -40,10 +43,6 @@ __all__ = ["LayerStyle", "area_style", "circle_style_qml", "household_style",
 
 log = logging.getLogger(__name__)
 
-_RATE_BREAKS = (0.0, 0.5, 0.7, 0.85, 0.95, 1.0)
-_RATE_COLOURS = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641")
-_COVERED = "#4f86b8"
-_UNREACHABLE = "#9e9e9e"
 
 
 @dataclass(frozen=True)
@@ -125,11 +124,11 @@ def household_style(category: str, profile: Profile | str | None = None, *,
     colour = category_colour(category, list(categories or prof.category_names))
     rend, symbols = _renderer("categorizedSymbol", attr=status_col(category))
     cats = ET.SubElement(rend, "categories")
-    looks = {"covered": _marker(_rgba(_COVERED), size=1.4, outline_width=0),
+    looks = {"covered": _marker(_rgba(COVERED_COLOUR), size=1.4, outline_width=0),
              "uncovered": _marker(_rgba(colour), size=2.2),
-             "unreachable": _marker(_rgba(_UNREACHABLE), outline=_rgba(colour), size=2.2,
+             "unreachable": _marker(_rgba(UNREACHABLE_COLOUR), outline=_rgba(colour), size=2.2,
                                     outline_width=0.5),
-             "off_network": _marker(_rgba(_UNREACHABLE), outline=_rgba(colour), size=2.2,
+             "off_network": _marker(_rgba(UNREACHABLE_COLOUR), outline=_rgba(colour), size=2.2,
                                     outline_width=0.5, shape="triangle"),
              "invalid": _marker("200,200,200,255", size=1.2, shape="cross")}
     for i, (status, props) in enumerate(looks.items()):
@@ -148,13 +147,10 @@ def area_style(layer: str, category: str, profile: Profile | str | None = None, 
     attr = f"{category}_coverage_rate"
     rend, symbols = _renderer("graduatedSymbol", attr=attr, graduatedMethod="GraduatedColor")
     ranges = ET.SubElement(rend, "ranges")
-    for i, colour in enumerate(_RATE_COLOURS):
-        lo, hi = _RATE_BREAKS[i], _RATE_BREAKS[i + 1]
-        label = f"≥ {lo:.0%}" if i == len(_RATE_COLOURS) - 1 else (
-            f"< {hi:.0%}" if i == 0 else f"{lo:.0%} – {hi:.0%}")
-        ET.SubElement(ranges, "range", lower=f"{lo:g}", upper=f"{hi:g}", symbol=str(i),
-                      label=label, render="true")
-        _symbol(symbols, str(i), "fill", _fill(_rgba(colour, 0.55), "85,85,85,255", width=0.3))
+    for i, rc in enumerate(rate_classes()):
+        ET.SubElement(ranges, "range", lower=f"{rc.lo:g}", upper=f"{rc.hi:g}", symbol=str(i),
+                      label=rc.label, render="true")
+        _symbol(symbols, str(i), "fill", _fill(_rgba(rc.colour, 0.55), "85,85,85,255", width=0.3))
     rend.append(symbols)
     return LayerStyle(layer, category_label(prof, category, lang), _document(rend),
                       description=f"{layer} by {attr}")

@@ -6,6 +6,9 @@ title; Chinese or English) and :func:`write_map` saves it atomically.  The figur
 (:func:`figure_coverage_map`, :func:`figure_time_distribution`,
 :func:`figure_coverage_curve`, or all at once with :func:`write_figures`) are PNGs drawn
 with matplotlib's Agg canvas, without touching pyplot's global state.
+
+Colours, coverage-rate classes, circle styles, labels and number formats are public in
+:mod:`geosvc.viz.style`, shared with the QGIS layer styles (:mod:`geosvc.qgis`).
 """
 
 from __future__ import annotations

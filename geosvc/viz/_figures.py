@@ -27,21 +27,28 @@ from geosvc.standards import Profile
 from geosvc.viz._common import (
     NOT_COVERED,
     as_frames,
-    category_colour,
-    category_label,
-    circle_style,
     coverage_rate,
     drawable,
-    fmt_int,
-    fmt_minutes,
-    fmt_pct,
     household_weights,
     metric_crs,
     pick_categories,
+)
+from geosvc.viz._fonts import cjk_font
+from geosvc.viz.style import (
+    COVERED_COLOUR,
+    RATE_COLOURS,
+    UNREACHABLE_COLOUR,
+    category_colour,
+    category_label,
+    circle_style,
+    fmt_int,
+    fmt_minutes,
+    fmt_pct,
+    rate_class_index,
+    rate_classes,
     resolve_profile,
     text,
 )
-from geosvc.viz._fonts import cjk_font
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -59,9 +66,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DPI = 120
-_RATE_BREAKS = (0.5, 0.7, 0.85, 0.95)
-_RATE_COLOURS = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641")
-_COVERED = "#4f86b8"
 def _figure_lang(lang: str) -> str:
     text(lang, "title", minutes=15)  # validates lang
     if lang == "zh" and cjk_font() is None:
@@ -160,13 +164,8 @@ def _rate_key(rates: np.ndarray, lang: str, level: str) -> list[Any]:
     """Legend patches of the coverage-rate classes (and "no households" when present)."""
     from matplotlib.patches import Patch
 
-    bounds = (0.0, *_RATE_BREAKS, 1.0)
-    out = []
-    for j, colour in enumerate(_RATE_COLOURS):
-        lo, hi = bounds[j], bounds[j + 1]
-        rng = f"≥ {lo:.0%}" if j == len(_RATE_COLOURS) - 1 else (
-            f"< {hi:.0%}" if j == 0 else f"{lo:.0%} – {hi:.0%}")
-        out.append(Patch(facecolor=colour, edgecolor="#555555", alpha=_AREA_ALPHA, label=rng))
+    out = [Patch(facecolor=rc.colour, edgecolor="#555555", alpha=_AREA_ALPHA, label=rc.label)
+           for rc in rate_classes()]
     if (~np.isfinite(rates)).any():
         out.append(Patch(facecolor="#d9d9d9", edgecolor="#555555", alpha=_AREA_ALPHA,
                          label=text(lang, "no_data")))
@@ -174,9 +173,9 @@ def _rate_key(rates: np.ndarray, lang: str, level: str) -> list[Any]:
 
 
 def _rate_colours(rates: np.ndarray) -> list[str]:
-    idx = np.searchsorted(_RATE_BREAKS, np.nan_to_num(rates, nan=-1.0), side="right")
-    return [_RATE_COLOURS[i] if np.isfinite(r) else "#d9d9d9" for i, r in zip(idx, rates,
-                                                                               strict=True)]
+    idx = rate_class_index(rates)
+    return [RATE_COLOURS[i] if np.isfinite(r) else "#d9d9d9" for i, r in zip(idx, rates,
+                                                                              strict=True)]
 
 
 def _scale_bar(ax: Axes, xmin: float, xmax: float, ymin: float, ymax: float) -> None:
@@ -321,7 +320,7 @@ def figure_coverage_map(
         status = hh[status_col(category)].to_numpy()
         weights = household_weights(hh)
         extent = (minx, maxx, miny, maxy)
-        styles: list[tuple[str, dict[str, Any], int]] = [("covered", dict(s=5, c=_COVERED, marker="o", linewidths=0), 3),
+        styles: list[tuple[str, dict[str, Any], int]] = [("covered", dict(s=5, c=COVERED_COLOUR, marker="o", linewidths=0), 3),
                   ("uncovered", dict(s=12, c=colour, marker="o", edgecolors="#222222",
                                      linewidths=0.3), 4),
                   ("unreachable", dict(s=18, c="#000000", marker="x", linewidths=0.9), 5),
@@ -430,7 +429,7 @@ def figure_time_distribution(
             bins = np.arange(0.0, cap + 1.0, 1.0)
             inside = tt <= thr
             ax.hist([tt[inside], tt[~inside]], bins=bins, weights=[w[fin][inside],
-                    w[fin][~inside]], stacked=True, color=[colour, "#9e9e9e"])
+                    w[fin][~inside]], stacked=True, color=[colour, UNREACHABLE_COLOUR])
             ax.axvline(thr, color="black", linestyle="--", linewidth=1.2)
             ax.text(thr, ax.get_ylim()[1] * 0.97, " " + text(flang, "threshold",
                     minutes=fmt_minutes(thr)), ha="left", va="top", fontsize=9)

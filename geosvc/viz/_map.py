@@ -26,19 +26,25 @@ from geosvc.standards import Profile
 from geosvc.viz._common import (
     NOT_COVERED,
     as_frames,
-    category_colour,
-    category_label,
-    circle_style,
     coverage_rate,
     drawable,
     esc,
-    fmt_int,
-    fmt_minutes,
-    fmt_pct,
     household_weights,
     js_literal,
     metric_crs,
     pick_categories,
+)
+from geosvc.viz.style import (
+    RATE_COLOURS,
+    UNREACHABLE_COLOUR,
+    category_colour,
+    category_label,
+    circle_style,
+    fmt_int,
+    fmt_minutes,
+    fmt_pct,
+    rate_class_index,
+    rate_classes,
     resolve_profile,
     subtype_label,
     text,
@@ -54,14 +60,11 @@ GAODE_URL = ("https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&sca
              "&x={x}&y={y}&z={z}")
 _CANVAS_ABOVE = 4000  # circle markers; above this Leaflet draws on a canvas
 _SIMPLIFY_M = 2.0
-# Coverage-rate classes (upper bounds) and the red-yellow-green ramp for areas.
-_RATE_BREAKS = (0.5, 0.7, 0.85, 0.95)
-_RATE_COLOURS = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641")
 _NO_DATA = "#bdbdbd"
 _STREET_COLOUR = "#a8a29a"
 #: Households with no walking path to any facility (``unreachable``) or too far from a
 #: street (``off_network``): grey fill, ringed in the category's colour.
-_UNREACHABLE_FILL = "#9e9e9e"
+_UNREACHABLE_FILL = UNREACHABLE_COLOUR
 _GRID_COLOURS = ("#c6dbef", "#9ecae1", "#6baed6", "#3182bd", "#08519c")
 _GAP_COLOURS = ("#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15")
 _UNREACH_COLOURS = ("#f0f0f0", "#d9d9d9", "#bdbdbd", "#969696", "#636363")
@@ -249,7 +252,7 @@ def _features(geoms: np.ndarray, props: Sequence[Mapping[str, Any]]) -> dict[str
 def _rate_colour(rate: float) -> str:
     if not np.isfinite(rate):
         return _NO_DATA
-    return _RATE_COLOURS[int(np.searchsorted(_RATE_BREAKS, rate, side="right"))]
+    return RATE_COLOURS[int(rate_class_index(rate))]
 
 
 def _grid_breaks(counts: np.ndarray) -> list[float]:
@@ -837,12 +840,8 @@ def _legend(ctx: _Ctx, d: _Drawn) -> str:
                      f'{_STREET_COLOUR};height:0"></i>{esc(ctx.t("street_line"))}</div>')
     if d.level_name is not None:
         parts.append(f"<h4>{esc(ctx.t('legend_rate', level=d.level_name))}</h4>")
-        bounds = (0.0, *_RATE_BREAKS, 1.0)
-        for j, colour in enumerate(_RATE_COLOURS):
-            lo, hi = bounds[j], bounds[j + 1]
-            rng = f"≥ {lo:.0%}" if j == len(_RATE_COLOURS) - 1 else (
-                f"< {hi:.0%}" if j == 0 else f"{lo:.0%} – {hi:.0%}")
-            parts.append(f'<div><i style="background:{colour}"></i>{rng}</div>')
+        for rc in rate_classes():
+            parts.append(f'<div><i style="background:{rc.colour}"></i>{rc.label}</div>')
         parts.append(f'<div><i style="background:{_NO_DATA}"></i>{esc(ctx.t("no_data"))}</div>')
     if d.grid_breaks is not None:
         parts.append(f"<h4>{esc(ctx.t('legend_grid'))}</h4>")
