@@ -254,7 +254,7 @@ def _parse_areas(specs: Sequence[str]) -> dict[str, dict[str, Any]]:
 
 
 def _inputs_from_args(args: argparse.Namespace) -> Any:
-    from geosvc.pipeline import load_inputs
+    from geosvc.inputs import InputSpec, load_inputs
     from geosvc.standards import load_profile
 
     has_hh = getattr(args, "households", None) is not None
@@ -262,7 +262,7 @@ def _inputs_from_args(args: argparse.Namespace) -> Any:
                              "--households-columns")
     if getattr(args, "one_household_per_point", False):
         hh_cols["households_col"] = None
-    return load_inputs(
+    return load_inputs(InputSpec(
         roads=args.roads, households=args.households if has_hh else None,
         facilities=args.facilities, areas=_parse_areas(args.areas), compounds=args.compounds,
         crs=args.crs, coord_system=_parse_coord_systems(args.coord_system),
@@ -274,7 +274,7 @@ def _inputs_from_args(args: argparse.Namespace) -> Any:
         xy={k: _xy(getattr(args, f"{k}_xy", None), f"--{k}-xy")
             for k in ("households", "facilities")},
         name="command line inputs", connectivity=args.connectivity,
-        components=args.components, min_component_nodes=args.min_component_nodes)
+        components=args.components, min_component_nodes=args.min_component_nodes))
 
 
 def _basemap(value: str | None) -> str | None:
@@ -339,7 +339,7 @@ def _cmd_circles(args: argparse.Namespace) -> int:
     from geosvc._errors import ConfigError
     from geosvc.circles import service_circles, write_service_circles
     from geosvc.facilities import prepare_facilities
-    from geosvc.pipeline import step
+    from geosvc.resources import step
     from geosvc.standards import load_profile
 
     try:

@@ -353,7 +353,7 @@ def run_options(cfg: Config, profile: Profile) -> RunOptions:
 
 def config_inputs(cfg: Config, profile: Profile) -> Inputs:
     """Read the inputs a validated config names (a bundled sample or files)."""
-    from geosvc.pipeline import district_inputs, helsinki_inputs, load_inputs
+    from geosvc.inputs import InputSpec, district_inputs, helsinki_inputs, load_inputs
 
     inp = cfg.inputs
     if inp.sample == "district":
@@ -363,7 +363,7 @@ def config_inputs(cfg: Config, profile: Profile) -> Inputs:
     assert inp.roads and inp.households and inp.facilities
     cols = inp.households_columns
     fcols = inp.facilities_columns
-    return load_inputs(
+    return load_inputs(InputSpec(
         roads=inp.roads, households=inp.households, facilities=inp.facilities,
         areas={a.level: {"path": a.path, "layer": a.layer, "id": a.id, "name": a.name}
                for a in inp.areas},
@@ -382,7 +382,7 @@ def config_inputs(cfg: Config, profile: Profile) -> Inputs:
         xy={"households": inp.households_xy, "facilities": inp.facilities_xy},
         profile=profile, name=f"config {_input_name(inp.roads)}",
         connectivity=inp.connectivity, components=inp.components,
-        min_component_nodes=inp.min_component_nodes)
+        min_component_nodes=inp.min_component_nodes))
 
 
 def _run_config(cfg: Config) -> dict[str, Any]:

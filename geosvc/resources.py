@@ -16,6 +16,7 @@ functions need no extra parameters and nothing happens outside a run.
 from __future__ import annotations
 
 import contextvars
+import logging
 import math
 import re
 import resource
@@ -35,6 +36,7 @@ __all__ = [
     "collect_steps",
     "active_steps",
     "measure",
+    "step",
     "rss_bytes",
     "peak_rss_bytes",
     "parse_memory",
@@ -47,6 +49,8 @@ __all__ = [
 ]
 
 _STATUS = Path("/proc/self/status")
+#: Step lines keep the logger name they always had (notebook progress shows it).
+_STEP_LOG = logging.getLogger("geosvc.pipeline")
 _MB = 2**20
 
 
@@ -215,6 +219,20 @@ def measure(name: str) -> Iterator[StepRecord]:
         if log is not None:
             log.steps.append(rec)
             log.peak_bytes = max(log.peak_bytes, hwm1)
+
+
+@contextmanager
+def step(label: str) -> Iterator[None]:
+    """Run a pipeline step: log its start, then its time and peak resident memory.
+
+    The CLI shows these lines as progress; inside :func:`collect_steps` (every ``geosvc
+    run``/``demo``) each step also lands in ``summary.json["steps"]``.
+    """
+    _STEP_LOG.info("%s ...", label)
+    with measure(label) as rec:
+        yield
+    _STEP_LOG.info("%s done (%.1f s, cpu %.1f s, peak %s resident)", label, rec.seconds,
+                   rec.cpu_seconds, format_bytes(rec.peak_rss_mb * 2**20))
 
 
 # ------------------------------------------------------------------------------------------
