@@ -267,8 +267,8 @@ def test_osm_rules_need_every_condition():
 
 def test_access_index_in_facility_chunks_equals_one_pass(big_grid, monkeypatch):
     """A memory budget only changes how many facilities share a pairs chunk, not the index."""
-    from geosvc import coverage
     from geosvc.access._pairs import pairs_within
+    from geosvc.coverage import _verdicts as coverage  # where analyse_coverage runs
 
     rng = np.random.default_rng(11)
     lo, hi = big_grid.node_xy.min(axis=0), big_grid.node_xy.max(axis=0)

@@ -1,9 +1,8 @@
-"""Service-circle coverage: per-household verdicts, radius comparison, per-area results.
+"""Per-household verdicts: walking minutes to the nearest facility, status and radius test.
 
-For every household and category: walking minutes to the nearest facility, which one,
-and a status (``covered``, ``uncovered``, ``unreachable``, ``off_network``, ``invalid``).
-Convenience coverage is also reported per sub-type and for "every required basic type
-within the threshold" (the MOFCOM definition).  Counts always add up to the input rows.
+The core of :func:`geosvc.coverage.analyse_coverage`: households and facilities snapped
+once, one multi-source search per category (and per required sub-type), the straight-line
+radius comparison and the 2SFCA access index in facility chunks sized to the memory budget.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from geosvc import _schema as schema
 from geosvc import resources
 from geosvc._errors import InputError
 from geosvc._plausibility import mark_unprojectable, warn_after_snapping
-from geosvc._schema import COVER_TOLERANCE_M, NOT_COVERED, STATUSES, covered, snap_labels
+from geosvc._schema import COVER_TOLERANCE_M, STATUSES, covered, snap_labels
 from geosvc.access import (
     SNAP_OFF_NETWORK,
     Anchors,
@@ -34,23 +33,18 @@ from geosvc.access import (
     point_xy,
     snap_points,
 )
+from geosvc.coverage._access_index import two_step_fca
+from geosvc.coverage._areas import aggregate_areas
+from geosvc.coverage._summary import _summary
 from geosvc.demand import prepare_households
 from geosvc.facilities import prepare_facilities
 from geosvc.network import CompiledNetwork
 from geosvc.progress import bar
 from geosvc.standards import Category, Profile, load_profile
 
-__all__ = [
-    "STATUSES",
-    "CoverageResult",
-    "analyse_coverage",
-    "aggregate_areas",
-    "two_step_fca",
-    "status_counts",
-]
+__all__ = ["CoverageResult", "analyse_coverage"]
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -306,6 +300,8 @@ def analyse_coverage(
 #: grew by 600 MB: the row's anchors and working arrays, plus each network search's output
 #: columns); used to refuse a run that cannot fit before any work starts.
 _ROW_BYTES = 300
+
+
 _SEARCH_ROW_BYTES = 30
 
 
@@ -433,212 +429,3 @@ def _with_columns(frame: gpd.GeoDataFrame, cols: Mapping[str, Any]) -> gpd.GeoDa
     added = pd.DataFrame(dict(cols), index=frame.index)
     joined = pd.concat([keep, added], axis=1)
     return gpd.GeoDataFrame(joined, geometry=frame.geometry.name, crs=frame.crs)
-
-
-def status_counts(households: pd.DataFrame, category: str, *, weight: str | None = None
-                  ) -> dict[str, float]:
-    """Rows (or summed ``weight``) per status for one category; always all five keys."""
-    status = households[schema.status_col(category)]
-    if weight is None:
-        counts = status.value_counts()
-    else:
-        w = pd.to_numeric(households[weight], errors="coerce").fillna(0.0).clip(lower=0.0)
-        counts = w.groupby(status).sum()
-    return {s: float(counts.get(s, 0.0)) for s in STATUSES}
-
-
-def _summary(out: gpd.GeoDataFrame, prof: Profile, cats: Sequence[str],
-             radius_method: str) -> dict[str, Any]:
-    valid_w = ~out["households"].isna() & (out["households"] >= 0)
-    hh_w = out["households"].where(valid_w, 0.0)
-    summary: dict[str, Any] = {
-        "profile": prof.name,
-        "profile_version": prof.version,
-        "radius_method": radius_method,
-        "rows_total": int(len(out)),
-        "households_total": float(hh_w.sum()),
-        "persons_total": float(out["persons"].where(out["persons"] >= 0, 0.0).sum()),
-        "elderly_total": float(out["elderly"].where(out["elderly"] >= 0, 0.0).sum()),
-        "rows_invalid": int((out["invalid_reason"] != "").sum()),
-        "categories": {},
-    }
-    for name in cats:
-        cat = prof.category(name)
-        rows = status_counts(out, name)
-        hh = status_counts(out.assign(_w=hh_w), name, weight="_w")
-        eld = status_counts(out, name, weight="elderly")
-        total = sum(hh.values())
-        rad = out[schema.radius_covered_col(name)].to_numpy()
-        entry: dict[str, Any] = {
-            "label_zh": cat.label_zh,
-            "label_en": cat.label_en,
-            "threshold_min": cat.threshold_min,
-            "speed_m_s": cat.speed_m_s,
-            "reach_m": cat.reach_m,
-            "radius_m": cat.radius_m,
-            "rows_total": int(len(out)),
-            **{f"rows_{s}": int(rows[s]) for s in STATUSES},
-            "households_total": total,
-            **{f"households_{s}": hh[s] for s in STATUSES},
-            "coverage_rate": hh["covered"] / total if total else float("nan"),
-            "elderly_uncovered": eld["uncovered"] + eld["unreachable"] + eld["off_network"],
-            "elderly_coverage_rate": (eld["covered"] / sum(eld.values())
-                                      if sum(eld.values()) else float("nan")),
-            "radius_method_coverage_rate": float(hh_w[rad].sum() / total) if total else
-            float("nan"),
-            "radius_only_households": float(hh_w[out[schema.radius_only_col(name)].to_numpy()].sum()),
-            "median_time_min": _finite_median(out[schema.time_col(name)].to_numpy(dtype=float)),
-        }
-        if cat.required_subtypes:
-            entry["subtypes"] = {
-                sub: {"coverage_rate": float(hh_w[(out[schema.status_col(name, sub)] == "covered")
-                                                   .to_numpy()].sum() / total) if total else
-                      float("nan")}
-                for sub in cat.required_subtypes
-            }
-        summary["categories"][name] = entry
-    return summary
-
-
-def _finite_median(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    return float(np.median(finite)) if len(finite) else float("nan")
-
-
-def two_step_fca(
-    pair_facility: np.ndarray,
-    pair_household: np.ndarray,
-    supply: np.ndarray,
-    demand: np.ndarray,
-    n_households: int,
-) -> np.ndarray:
-    """Two-step floating catchment accessibility from (facility, household) catchment pairs.
-
-    Step 1: each facility's ratio R_j = supply_j / (demand within its catchment).
-    Step 2: each household's index A_i = sum of R_j over facilities whose catchment holds
-    it.  With supply as floor area (m²) and demand as households, A_i is m² per household.
-
-    Returns
-    -------
-    numpy.ndarray
-        Index per household (0 where no facility is within the catchment).
-    """
-    supply = np.nan_to_num(np.asarray(supply, dtype=np.float64))
-    demand = np.nan_to_num(np.asarray(demand, dtype=np.float64)).clip(min=0.0)
-    load = np.bincount(pair_facility, weights=demand[pair_household], minlength=len(supply))
-    ratio = np.divide(supply, load, out=np.zeros_like(supply), where=load > 0)
-    return np.bincount(pair_household, weights=ratio[pair_facility], minlength=n_households)
-
-
-def aggregate_areas(
-    households: gpd.GeoDataFrame,
-    areas: gpd.GeoDataFrame,
-    facilities: gpd.GeoDataFrame,
-    profile: Profile,
-    categories: Sequence[str],
-    *,
-    level: str = "area",
-) -> gpd.GeoDataFrame:
-    """Per-area counts, shares, radius-method gaps and floor area against the norm.
-
-    Households and facilities fall in the area polygon that contains them (households
-    outside every area are reported in no row; their count is in ``summary``).  Floor area
-    per 100 households uses the profile norm, or the old-area norm where ``old_area`` is
-    true.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        One row per area (geometry kept) with ``households``, ``persons``, ``elderly`` and
-        per category ``<cat>_households_<status>``, ``<cat>_coverage_rate``,
-        ``<cat>_elderly_uncovered``, ``<cat>_radius_only_households``,
-        ``<cat>_floor_area_m2``, ``<cat>_floor_area_per_100hh_m2``,
-        ``<cat>_norm_per_100hh_m2``, ``<cat>_shortfall_m2`` and ``<cat>_access_index_mean``
-        (when ``access_index_<cat>`` exists).
-    """
-    if "area_id" not in areas.columns:
-        raise InputError(f"{level} areas need an 'area_id' column; columns are "
-                         f"{list(areas.columns)}")
-    area_of_hh = _area_of(households, areas)
-    area_of_fac = _area_of(facilities, areas)
-    def nonneg(col: str) -> np.ndarray:
-        v = households[col].to_numpy(dtype=np.float64)
-        return np.where(v >= 0, v, 0.0)
-
-    hh = pd.DataFrame({"area": area_of_hh.to_numpy(), "households": nonneg("households"),
-                       "persons": nonneg("persons"), "elderly": nonneg("elderly")})
-    res = pd.DataFrame(index=pd.Index(areas["area_id"].to_numpy(), name="area"))
-    base = hh.groupby("area")[["households", "persons", "elderly"]].sum()
-    res = res.join(base).fillna(0.0)
-    res["rows"] = hh.groupby("area").size().reindex(res.index).fillna(0).astype(int)
-    old = areas["old_area"].astype(bool).to_numpy() if "old_area" in areas.columns else \
-        np.zeros(len(areas), dtype=bool)
-    for name in categories:
-        _area_category(res, hh, households, facilities, area_of_fac, profile.category(name), old)
-    out = areas[[c for c in areas.columns if c != areas.geometry.name]].copy()
-    out = out.join(res, on="area_id")
-    out["level"] = level
-    return gpd.GeoDataFrame(out, geometry=areas.geometry.to_numpy(), crs=areas.crs)
-
-
-def _area_category(res: pd.DataFrame, hh: pd.DataFrame, households: gpd.GeoDataFrame,
-                   facilities: gpd.GeoDataFrame, area_of_fac: pd.Series, cat: Category,
-                   old: np.ndarray) -> None:
-    """Add one category's columns to the per-area table ``res`` (in place)."""
-    name = cat.name
-
-    def acol(measure: str) -> str:
-        return schema.area_col(name, measure)
-
-    st = households[schema.status_col(name)].to_numpy()
-    for s in STATUSES:
-        w = hh["households"].where(st == s, 0.0)
-        res[acol(f"households_{s}")] = w.groupby(hh["area"]).sum().reindex(
-            res.index).fillna(0.0)
-    res[acol("coverage_rate")] = np.where(
-        res["households"] > 0, res[acol("households_covered")] / res["households"].where(
-            res["households"] > 0, 1.0), np.nan)
-    not_cov = np.isin(st, NOT_COVERED)
-    res[acol("elderly_uncovered")] = hh["elderly"].where(not_cov, 0.0).groupby(
-        hh["area"]).sum().reindex(res.index).fillna(0.0)
-    ro = households[schema.radius_only_col(name)].to_numpy()
-    res[acol("radius_only_households")] = hh["households"].where(ro, 0.0).groupby(
-        hh["area"]).sum().reindex(res.index).fillna(0.0)
-    fac_c = facilities["category"].to_numpy() == name
-    floor = pd.Series(np.nan_to_num(facilities["floor_area_m2"].to_numpy(dtype=float)))
-    fac_area = area_of_fac.to_numpy()
-    res[acol("facilities")] = pd.Series(fac_c.astype(int)).groupby(fac_area).sum(
-    ).reindex(res.index).fillna(0).astype(int)
-    res[acol("floor_area_m2")] = floor.where(fac_c, 0.0).groupby(fac_area).sum(
-    ).reindex(res.index).fillna(0.0)
-    norm = np.where(old, cat.floor_area_per_100hh_old_area_m2, cat.floor_area_per_100hh_m2)
-    hh100 = res["households"].to_numpy() / 100.0
-    res[acol("floor_area_per_100hh_m2")] = np.where(
-        hh100 > 0, res[acol("floor_area_m2")] / np.where(hh100 > 0, hh100, 1.0), np.nan)
-    res[acol("norm_per_100hh_m2")] = norm
-    res[acol("shortfall_m2")] = np.maximum(
-        0.0, norm * hh100 - res[acol("floor_area_m2")].to_numpy())
-    icol = schema.access_index_col(name)
-    if icol in households.columns:
-        w = hh["households"]
-        num = (pd.Series(np.nan_to_num(households[icol].to_numpy(dtype=float))) * w).groupby(
-            hh["area"]).sum()
-        den = w.groupby(hh["area"]).sum()
-        res[acol("access_index_mean")] = (num / den.where(den > 0)).reindex(res.index)
-
-
-def _area_of(points: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> pd.Series:
-    """Area id of the polygon containing each point (first match; NaN outside every area)."""
-    xy = point_xy(points.geometry.to_numpy())
-    ids = np.full(len(points), None, dtype=object)
-    ok = np.isfinite(xy).all(axis=1)
-    import shapely
-
-    tree = shapely.STRtree(areas.geometry.to_numpy())
-    p_idx, a_idx = tree.query(shapely.points(xy[ok]), predicate="intersects")
-    order = np.lexsort((a_idx, p_idx))
-    p_idx, a_idx = p_idx[order], a_idx[order]
-    first = np.r_[True, p_idx[1:] != p_idx[:-1]] if len(p_idx) else np.array([], bool)
-    rows = np.flatnonzero(ok)[p_idx[first]]
-    ids[rows] = areas["area_id"].to_numpy()[a_idx[first]]
-    return pd.Series(ids, index=range(len(points)))
