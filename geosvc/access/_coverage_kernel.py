@@ -185,6 +185,18 @@ def _coverage_round(
         record(fill, rec, t, k, m, fits)
 
 
+def _check_anchors(
+    prefix: str, edge: NDArray[np.int64], offset_m: ArrayLike, access_m: ArrayLike,
+    el: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Offsets and access legs of anchors on ``edge`` (``-1``: off the network), checked."""
+    off = float_array(offset_m, f"{prefix}_offset_m", size=edge.size)
+    acc = float_array(access_m, f"{prefix}_access_m", size=edge.size)
+    check_range(edge, el.size, f"{prefix}_edge", lo=-1)
+    check_offsets(edge, off, acc, el, f"{prefix}_offset_m", f"{prefix}_access_m")
+    return off, acc
+
+
 def coverage_pairs(
     indptr: ArrayLike,
     indices: ArrayLike,
@@ -269,16 +281,10 @@ def coverage_pairs(
     ce = int_array(cand_edge, "cand_edge")
     if ce.size != n_cand:
         raise InputError(f"cand_edge has {ce.size} entries, expected one per search ({n_cand})")
-    co = float_array(cand_offset_m, "cand_offset_m", size=n_cand)
-    ca = float_array(cand_access_m, "cand_access_m", size=n_cand)
-    check_range(ce, eu.size, "cand_edge", lo=-1)
-    check_offsets(ce, co, ca, el, "cand_offset_m", "cand_access_m")
+    co, ca = _check_anchors("cand", ce, cand_offset_m, cand_access_m, el)
     de = int_array(demand_edge, "demand_edge")
     n_dem = de.size
-    do = float_array(demand_offset_m, "demand_offset_m", size=n_dem)
-    da = float_array(demand_access_m, "demand_access_m", size=n_dem)
-    check_range(de, eu.size, "demand_edge", lo=-1)
-    check_offsets(de, do, da, el, "demand_offset_m", "demand_access_m")
+    do, da = _check_anchors("demand", de, demand_offset_m, demand_access_m, el)
     if n_cand == 0 or n_dem == 0:
         e64 = np.empty(0, np.int64)
         return CoveragePairs(e64, e64.copy(), np.empty(0, np.float64))
