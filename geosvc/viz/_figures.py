@@ -274,92 +274,19 @@ def figure_coverage_map(
         ax = fig.add_subplot()
         ax.set_aspect("equal")
         from matplotlib.lines import Line2D
-        from matplotlib.patches import Patch
 
         handles: list[Any] = []
         if streets is not None:
             _add_streets(ax, streets, crs)
             handles.append(Line2D([], [], color=_STREET_COLOUR, linewidth=1.2,
                                   label=text(flang, "street_line")))
-        area_frames = dict(areas or {})
-        rate_key: list[Any] = []
-        if area_frames:
-            level = "community" if "community" in area_frames else next(iter(area_frames))
-            fr = area_frames[level].to_crs(crs)
-            rate_col = f"{category}_coverage_rate"
-            rates = pd.to_numeric(fr[rate_col], errors="coerce").to_numpy(dtype=float) \
-                if rate_col in fr.columns else np.full(len(fr), np.nan)
-            _add_polygons(ax, fr.geometry.to_numpy(), facecolors=_rate_colours(rates),
-                          edgecolors="#555555", linewidths=0.6, alpha=_AREA_ALPHA, zorder=1)
-            rate_key = _rate_key(rates, flang, level)
-        circ = as_frames(circles, "circles").get(category)
-        if circ is not None:
-            circ = circ[drawable(circ)].to_crs(crs)
-            mins = (pd.to_numeric(circ["threshold_min"], errors="coerce").to_numpy(dtype=float)
-                    if "threshold_min" in circ.columns else np.full(len(circ), np.nan))
-            levels = sorted(float(v) for v in np.unique(mins[np.isfinite(mins)])) or [np.nan]
-            for rank, minutes in reversed(list(enumerate(levels))):
-                sel = (mins == minutes) if np.isfinite(minutes) else np.ones(len(circ), bool)
-                cst = circle_style(rank)
-                ls: Any = (0, tuple(float(v) for v in cst["dashArray"].split())) \
-                    if cst["dashArray"] else "solid"
-                _add_polygons(ax, circ.geometry.to_numpy()[sel], facecolors=colour,
-                              edgecolors=colour, linewidths=cst["weight"] * 0.7,
-                              linestyles=ls, alpha=min(1.0, cst["fillOpacity"] + 0.05), zorder=2)
-                thr = fmt_minutes(minutes) if np.isfinite(minutes) else fmt_minutes(
-                    prof.category(category).threshold_min
-                    if category in prof.category_names else 15.0)
-                handles.append(Patch(facecolor=colour, edgecolor=colour, linestyle=ls,
-                                     alpha=min(1.0, 2 * cst["fillOpacity"] + 0.1),
-                                     label=f"{text(flang, 'circle')} "
-                                           f"({text(flang, 'threshold', minutes=thr)})"))
-        pts = hh.geometry.to_numpy()
-        if not (shapely.get_type_id(pts) == 0).all():
-            pts = shapely.point_on_surface(pts)
-        x, y = shapely.get_x(pts), shapely.get_y(pts)
-        status = hh[status_col(category)].to_numpy()
-        weights = household_weights(hh)
-        extent = (minx, maxx, miny, maxy)
-        styles: list[tuple[str, dict[str, Any], int]] = [("covered", dict(s=5, c=COVERED_COLOUR, marker="o", linewidths=0), 3),
-                  ("uncovered", dict(s=12, c=colour, marker="o", edgecolors="#222222",
-                                     linewidths=0.3), 4),
-                  ("unreachable", dict(s=18, c="#000000", marker="x", linewidths=0.9), 5),
-                  ("off_network", dict(s=14, c="#7f7f7f", marker="^", linewidths=0), 5)]
-        for st, kw, z in styles:
-            sel = status == st
-            if not sel.any():
-                continue
-            if sel.sum() > SCATTER_MAX_POINTS:  # a raster of occupied cells, not 1M markers
-                _occupied_cells(ax, x[sel], y[sel], extent, str(kw["c"]), zorder=z)
-            else:
-                ax.scatter(x[sel], y[sel], zorder=z, **kw)
-            handles.append(Line2D([], [], linestyle="none", marker=kw["marker"],
-                                  color=kw["c"], markersize=6 if st != "covered" else 4,
-                                  label=text(flang, "n_households",
-                                             label=text(flang, f"status_{st}"),
-                                             n=fmt_int(weights[sel].sum()))))
-        if facilities is not None and len(facilities):
-            fac = facilities[(facilities["category"] == category)
-                             & drawable(facilities)].to_crs(crs)
-            if len(fac):
-                fp = shapely.point_on_surface(fac.geometry.to_numpy())
-                ax.scatter(shapely.get_x(fp), shapely.get_y(fp), s=34, marker="s", c=colour,
-                           edgecolors="white", linewidths=0.8, zorder=6)
-                handles.append(Line2D([], [], linestyle="none", marker="s", color=colour,
-                                      markeredgecolor="white", markersize=7,
-                                      label=f"{text(flang, 'facility')} ({len(fac)})"))
-        st_frame = as_frames(stations, "stations").get(category)
-        if st_frame is not None:
-            st = st_frame[drawable(st_frame)].to_crs(crs)
-            sp = shapely.point_on_surface(st.geometry.to_numpy())
-            sx, sy = shapely.get_x(sp), shapely.get_y(sp)
-            ranks = st["rank"].to_numpy() if "rank" in st.columns else np.arange(1, len(st) + 1)
-            ax.scatter(sx, sy, s=230, c="white", edgecolors=colour, linewidths=2.5, zorder=7)
-            for xi, yi, r in zip(sx, sy, ranks, strict=True):
-                ax.text(xi, yi, str(int(r)), ha="center", va="center", fontsize=8, zorder=8)
-            handles.append(Line2D([], [], linestyle="none", marker="o", markerfacecolor="white",
-                                  markeredgecolor=colour, markeredgewidth=2, markersize=10,
-                                  label=text(flang, "station")))
+        rate_key, level = _draw_areas(ax, dict(areas or {}), category, crs, flang)
+        handles += _draw_circles(ax, as_frames(circles, "circles").get(category), category,
+                                 crs, colour, prof, flang)
+        handles += _draw_households(ax, hh, category, colour, flang, (minx, maxx, miny, maxy))
+        handles += _draw_facilities(ax, facilities, category, crs, colour, flang)
+        handles += _draw_stations(ax, as_frames(stations, "stations").get(category), crs,
+                                  colour, flang)
         ax.autoscale_view()
         xmin, xmax = ax.get_xlim()
         ymin, ymax = ax.get_ylim()
@@ -377,6 +304,120 @@ def figure_coverage_map(
                       title=text(flang, "legend_rate", level=_level_name(flang, level)),
                       title_fontsize=8)
         return _save(fig, path)
+
+
+def _draw_areas(ax: Axes, area_frames: dict[str, gpd.GeoDataFrame], category: str,
+                crs: Any, flang: str) -> tuple[list[Any], str]:
+    """Areas of the main level shaded by coverage rate; their colour key and the level."""
+    if not area_frames:
+        return [], ""
+    level = "community" if "community" in area_frames else next(iter(area_frames))
+    fr = area_frames[level].to_crs(crs)
+    rate_col = f"{category}_coverage_rate"
+    rates = pd.to_numeric(fr[rate_col], errors="coerce").to_numpy(dtype=float) \
+        if rate_col in fr.columns else np.full(len(fr), np.nan)
+    _add_polygons(ax, fr.geometry.to_numpy(), facecolors=_rate_colours(rates),
+                  edgecolors="#555555", linewidths=0.6, alpha=_AREA_ALPHA, zorder=1)
+    return _rate_key(rates, flang, level), level
+
+
+def _draw_circles(ax: Axes, circ: gpd.GeoDataFrame | None, category: str, crs: Any,
+                  colour: str, prof: Profile, flang: str) -> list[Any]:
+    """Service circles, one line style per threshold (widest drawn first); legend handles."""
+    from matplotlib.patches import Patch
+
+    handles: list[Any] = []
+    if circ is None:
+        return handles
+    circ = circ[drawable(circ)].to_crs(crs)
+    mins = (pd.to_numeric(circ["threshold_min"], errors="coerce").to_numpy(dtype=float)
+            if "threshold_min" in circ.columns else np.full(len(circ), np.nan))
+    levels = sorted(float(v) for v in np.unique(mins[np.isfinite(mins)])) or [np.nan]
+    for rank, minutes in reversed(list(enumerate(levels))):
+        sel = (mins == minutes) if np.isfinite(minutes) else np.ones(len(circ), bool)
+        cst = circle_style(rank)
+        ls: Any = (0, tuple(float(v) for v in cst["dashArray"].split())) \
+            if cst["dashArray"] else "solid"
+        _add_polygons(ax, circ.geometry.to_numpy()[sel], facecolors=colour,
+                      edgecolors=colour, linewidths=cst["weight"] * 0.7,
+                      linestyles=ls, alpha=min(1.0, cst["fillOpacity"] + 0.05), zorder=2)
+        thr = fmt_minutes(minutes) if np.isfinite(minutes) else fmt_minutes(
+            prof.category(category).threshold_min
+            if category in prof.category_names else 15.0)
+        handles.append(Patch(facecolor=colour, edgecolor=colour, linestyle=ls,
+                             alpha=min(1.0, 2 * cst["fillOpacity"] + 0.1),
+                             label=f"{text(flang, 'circle')} "
+                                   f"({text(flang, 'threshold', minutes=thr)})"))
+    return handles
+
+
+def _draw_households(ax: Axes, hh: gpd.GeoDataFrame, category: str, colour: str, flang: str,
+                     extent: tuple[float, float, float, float]) -> list[Any]:
+    """Households by status (a raster of occupied cells above the point budget)."""
+    from matplotlib.lines import Line2D
+
+    handles: list[Any] = []
+    pts = hh.geometry.to_numpy()
+    if not (shapely.get_type_id(pts) == 0).all():
+        pts = shapely.point_on_surface(pts)
+    x, y = shapely.get_x(pts), shapely.get_y(pts)
+    status = hh[status_col(category)].to_numpy()
+    weights = household_weights(hh)
+    styles: list[tuple[str, dict[str, Any], int]] = [("covered", dict(s=5, c=COVERED_COLOUR, marker="o", linewidths=0), 3),
+              ("uncovered", dict(s=12, c=colour, marker="o", edgecolors="#222222",
+                                 linewidths=0.3), 4),
+              ("unreachable", dict(s=18, c="#000000", marker="x", linewidths=0.9), 5),
+              ("off_network", dict(s=14, c="#7f7f7f", marker="^", linewidths=0), 5)]
+    for st, kw, z in styles:
+        sel = status == st
+        if not sel.any():
+            continue
+        if sel.sum() > SCATTER_MAX_POINTS:  # a raster of occupied cells, not 1M markers
+            _occupied_cells(ax, x[sel], y[sel], extent, str(kw["c"]), zorder=z)
+        else:
+            ax.scatter(x[sel], y[sel], zorder=z, **kw)
+        handles.append(Line2D([], [], linestyle="none", marker=kw["marker"],
+                              color=kw["c"], markersize=6 if st != "covered" else 4,
+                              label=text(flang, "n_households",
+                                         label=text(flang, f"status_{st}"),
+                                         n=fmt_int(weights[sel].sum()))))
+    return handles
+
+
+def _draw_facilities(ax: Axes, facilities: gpd.GeoDataFrame | None, category: str, crs: Any,
+                     colour: str, flang: str) -> list[Any]:
+    """Existing facilities of the category as squares."""
+    from matplotlib.lines import Line2D
+
+    if facilities is None or not len(facilities):
+        return []
+    fac = facilities[(facilities["category"] == category) & drawable(facilities)].to_crs(crs)
+    if not len(fac):
+        return []
+    fp = shapely.point_on_surface(fac.geometry.to_numpy())
+    ax.scatter(shapely.get_x(fp), shapely.get_y(fp), s=34, marker="s", c=colour,
+               edgecolors="white", linewidths=0.8, zorder=6)
+    return [Line2D([], [], linestyle="none", marker="s", color=colour, markeredgecolor="white",
+                   markersize=7, label=f"{text(flang, 'facility')} ({len(fac)})")]
+
+
+def _draw_stations(ax: Axes, st_frame: gpd.GeoDataFrame | None, crs: Any, colour: str,
+                   flang: str) -> list[Any]:
+    """Proposed stations as rings numbered by rank."""
+    from matplotlib.lines import Line2D
+
+    if st_frame is None:
+        return []
+    st = st_frame[drawable(st_frame)].to_crs(crs)
+    sp = shapely.point_on_surface(st.geometry.to_numpy())
+    sx, sy = shapely.get_x(sp), shapely.get_y(sp)
+    ranks = st["rank"].to_numpy() if "rank" in st.columns else np.arange(1, len(st) + 1)
+    ax.scatter(sx, sy, s=230, c="white", edgecolors=colour, linewidths=2.5, zorder=7)
+    for xi, yi, r in zip(sx, sy, ranks, strict=True):
+        ax.text(xi, yi, str(int(r)), ha="center", va="center", fontsize=8, zorder=8)
+    return [Line2D([], [], linestyle="none", marker="o", markerfacecolor="white",
+                   markeredgecolor=colour, markeredgewidth=2, markersize=10,
+                   label=text(flang, "station"))]
 
 
 def figure_time_distribution(
