@@ -51,7 +51,7 @@ def warm_up() -> float:
         crs="EPSG:32650")
     cov = analyse_coverage(net, hh, fac, profile=prof)
     service_circles(net, cov.facilities, prof, thresholds_min=(5.0, 15.0))
-    for model in ("max-coverage", "set-cover"):
+    for model in ("max-coverage", "set-cover", "p-median", "capacitated"):
         propose_sites(net, cov, category="elderly_care", model=model, k=3, target=0.9)
     from geosvc.locate import lagrangian_max_coverage
 
