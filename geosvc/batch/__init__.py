@@ -361,8 +361,13 @@ def _client(scheduler: str) -> Any:
         raise ConfigError(f"--scheduler {scheduler!r}: expected none, local[:N], threads[:N] "
                           "or tcp://HOST:PORT") from None
     if kind == "local":
+        # each worker process gets its share of the cores for its numba kernels and GEOS
+        # work: N workers x all cores would oversubscribe the machine (and make 1 worker
+        # look like 2)
+        share = str(max(1, (os.cpu_count() or 1) // max(1, workers)))
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0")
+                               dashboard_address=":0",
+                               env={"NUMBA_NUM_THREADS": share, "GEOSVC_THREADS": share})
     elif kind == "threads":
         cluster = LocalCluster(n_workers=1, threads_per_worker=workers, processes=False,
                                dashboard_address=None)
