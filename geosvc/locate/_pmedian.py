@@ -364,8 +364,9 @@ def _capped_p_median(costs: Any, weights: Any, p: int, *, fixed: Any, cost_cap: 
     at_cap = plan.assignment == n_cand if plan.assignment is not None else np.zeros(n_dem, bool)
     w = check_weights(weights, n_dem)
     info = dict(plan.info)
+    real_fixed = np.asarray(info["fixed"])
     info.update(cost_cap=cap, weight_at_cap=float(w[at_cap].sum()),
-                fixed=np.asarray(info.get("fixed", []))[np.asarray(info.get("fixed", [])) != n_cand],
-                n_candidates=n_cand, n_open=int(info.get("n_open", 1)) - 1)
+                fixed=real_fixed[real_fixed != n_cand], n_candidates=n_cand,
+                n_open=int(info["n_open"]) - 1)
     assignment = np.where(at_cap, -1, plan.assignment) if plan.assignment is not None else None
     return dataclasses.replace(plan, assignment=assignment, info=info)
