@@ -1,9 +1,9 @@
 """A generated province through ``geosvc batch`` on Dask (ISSUE 17).
 
-The province (:func:`geosvc.batch.generate_province`: one generated district at scale 3.8
-cut into 5 x 4 study areas, about 1.06 million households, about 53,000 per district, with
-stations right on the borders; ``--quick``: scale 1.2 cut into 2 x 2) is run in the same
-benchmark process
+The province (:func:`geosvc.batch.generate_province`: 5 x 4 generated districts at scale
+0.85, seeds 7..26, joined along their shared borders, about 1.04 million households, about
+52,000 per district, with stations and gated compounds right on the borders; ``--quick``:
+2 x 2 districts at scale 0.3) is run in the same benchmark process
 
 * with one local Dask worker process (``local:1``) and with two (``local:2``): wall time of
   the whole batch (cluster start, partitions, merge, maps) and of the partition phase, the
@@ -35,8 +35,8 @@ from benchmarks._harness import Recorder
 __all__ = ["case_province", "SPEEDUP_GOAL"]
 
 SPEEDUP_GOAL = 1.6
-#: generator scale and grid of study areas (full, quick)
-SIZES = {False: (3.8, (5, 4)), True: (1.2, (2, 2))}
+#: scale of every generated district and grid of districts (full, quick)
+SIZES = {False: (0.85, (5, 4)), True: (0.3, (2, 2))}
 SITING_K = 5
 
 
@@ -44,7 +44,7 @@ def _province(root: Path, quick: bool, rec: Recorder) -> dict[str, Path]:
     from geosvc.batch import generate_province
 
     scale, grid = SIZES[quick]
-    folder = root / f"province-{scale:g}-{grid[0]}x{grid[1]}"
+    folder = root / f"province-joined-{scale:g}-{grid[0]}x{grid[1]}"
     names = ("roads", "households", "facilities", "compounds", "communities", "districts")
     paths = {n: folder / f"{n}.gpkg" for n in names}
     if all(p.exists() for p in paths.values()):

@@ -9,6 +9,7 @@ an invalid and a geometry-less household.
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -48,8 +49,8 @@ COLUMNS = {"id_col": "building_id"}
 
 @pytest.fixture(scope="module")
 def province(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return generate_province(tmp_path_factory.mktemp("province"), seed=7, scale=0.5,
-                             grid=(3, 2))
+    return generate_province(tmp_path_factory.mktemp("province"), seed=7, scale=0.25,
+                             grid=(2, 2))
 
 
 def _spec(paths: dict[str, Path], out: Path, **kw: object) -> BatchSpec:
@@ -91,7 +92,65 @@ def test_province_has_the_border_cases(province: dict[str, Path]) -> None:
     assert len(on_border) >= 10
     assert (on_border["compound_id"] >= 0).any()  # a station inside a cut compound
     cut = [g for g in comp.geometry if (districts.geometry.intersection(g).area > 1).sum() > 1]
-    assert len(cut) >= 3
+    assert len(cut) == 4  # one per shared border
+
+
+def _components(lines: np.ndarray) -> list[set[int]]:
+    """Street components of raw lines by networkx: lines meet where one's end point lies on
+    the other (shared ends and T-junctions; crossings without a shared point stay apart)."""
+    import networkx as nx
+
+    ends = np.unique(np.vstack([shapely.get_coordinates(shapely.get_point(lines, 0)),
+                                shapely.get_coordinates(shapely.get_point(lines, -1))]),
+                     axis=0)
+    pi, li = shapely.STRtree(lines).query(shapely.points(ends), predicate="dwithin",
+                                           distance=1e-6)
+    G = nx.Graph()
+    G.add_nodes_from(("line", i) for i in range(len(lines)))
+    G.add_edges_from((("end", int(a)), ("line", int(b))) for a, b in zip(pi, li, strict=True))
+    return [{i for kind, i in c if kind == "line"} for c in nx.connected_components(G)]
+
+
+def test_province_is_generated_districts_joined_along_borders(province) -> None:
+    """Four districts from the generator (seeds 7..10) side by side, their streets joined
+    across every shared border into one connected network (apart from the two islands)."""
+    from geosvc.datasets import generate_district
+
+    districts = gpd.read_file(province["districts"])
+    assert list(districts["district_id"]) == ["D1", "D2", "D3", "D4"]
+    assert districts["name"].notna().all()
+    roads = gpd.read_file(province["roads"])
+    hh = gpd.read_file(province["households"])
+    fac = gpd.read_file(province["facilities"])
+    comp = gpd.read_file(province["compounds"])
+    for frame, col in ((roads, "road_id"), (hh, "building_id"), (fac, "facility_id"),
+                       (comp, "compound_id")):
+        assert frame[col].is_unique, col
+    # district k is the generator's district for seed 7 + k, moved onto its tile
+    for k in range(4):
+        d = generate_district(7 + k, scale=0.25)
+        tile = fac[fac["facility_id"].str.startswith(f"D{k + 1}-")]
+        assert len(tile) == len(d.facilities)
+        shift = np.asarray(tile.geometry.iloc[0].coords[0]) - \
+            np.asarray(d.facilities.geometry.iloc[0].coords[0])
+        moved = d.buildings.geometry.translate(*shift).to_numpy()
+        placed = hh[hh.geometry.notna()].reset_index(drop=True)
+        src, dst = shapely.STRtree(placed.geometry.to_numpy()).query(moved, predicate="intersects")
+        assert len(np.unique(src)) == len(d.buildings)
+        mine = placed.iloc[np.unique(dst)]
+        assert mine["households"].sum() == d.buildings["households"].sum()
+    comps = sorted(_components(roads.geometry.to_numpy()), key=len, reverse=True)
+    islands = [sorted(roads["name"].iloc[sorted(c)]) for c in comps[1:]]
+    assert islands == [["island 0"], ["island 1"]]
+    # the main component holds roads of every district and crosses every shared border
+    main = roads.iloc[sorted(comps[0])]
+    polys = districts.geometry.to_numpy()
+    for i, j in itertools.combinations(range(4), 2):
+        border = shapely.intersection(polys[i], polys[j])
+        if border.length > 0:
+            assert main.geometry.crosses(border).sum() >= 2, (i, j)
+    for poly in polys:
+        assert main.geometry.within(poly).sum() > 100
 
 
 def test_merged_batch_equals_single_run(batch, single, province) -> None:
@@ -181,10 +240,10 @@ def test_rerun_skips_finished_partitions_and_resumes(province, tmp_path) -> None
     spec = _spec(province, tmp_path)
     first = run_batch(spec, scheduler="none")
     shutil.rmtree(tmp_path / "partitions" / "D2")
-    (tmp_path / "partitions" / "D5" / "partition.json").unlink()  # killed before it finished
+    (tmp_path / "partitions" / "D4" / "partition.json").unlink()  # killed before it finished
     again = run_batch(spec, scheduler="none")
     computed = sorted(r["id"] for r in again.records if not r["skipped"])
-    assert computed == ["D2", "D5"]
+    assert computed == ["D2", "D4"]
     pd.testing.assert_frame_equal(pd.DataFrame(first.households.drop(columns="geometry")),
                                   pd.DataFrame(again.households.drop(columns="geometry")))
     # other inputs (a different halo) invalidate every finished partition
@@ -202,11 +261,11 @@ def test_failing_partition_is_named_and_others_complete(province, tmp_path) -> N
     path = tmp_path / "districts.gpkg"
     pd.concat([districts, far]).pipe(gpd.GeoDataFrame, crs=districts.crs).to_file(path)
     spec = _spec({**province, "districts": path}, tmp_path / "out")
-    with pytest.raises(BatchError, match=r"1 of 7 partitions failed: FAR \(InputError: "
+    with pytest.raises(BatchError, match=r"1 of 5 partitions failed: FAR \(InputError: "
                        r"partition FAR: no road lines"):
         run_batch(spec, scheduler="none")
     done = sorted(p.name for p in (tmp_path / "out" / "partitions").iterdir())
-    assert done == ["D1", "D2", "D3", "D4", "D5", "D6"]
+    assert done == ["D1", "D2", "D3", "D4"]
 
 
 def test_halo_narrower_than_the_reach_is_refused(province, tmp_path) -> None:
@@ -252,11 +311,11 @@ def test_cli_batch_on_a_local_cluster(province, tmp_path) -> None:
     proc = subprocess.run([sys.executable, "-m", "geosvc.cli", "batch", str(cfg)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "6 partitions (6 computed" in proc.stdout
+    assert "4 partitions (4 computed" in proc.stdout
     assert (tmp_path / "out" / "households.gpkg").exists()
     districts = gpd.read_file(province["districts"])
     bad = districts.copy()
-    bad.loc[5, "geometry"] = shapely.affinity.translate(bad.geometry.iloc[5], 50_000, 0)
+    bad.loc[3, "geometry"] = shapely.affinity.translate(bad.geometry.iloc[3], 50_000, 0)
     bad_path = tmp_path / "bad.gpkg"
     bad.to_file(bad_path)
     cfg = _config(province, tmp_path, bad_path)
@@ -264,7 +323,7 @@ def test_cli_batch_on_a_local_cluster(province, tmp_path) -> None:
                            "--scheduler", "none"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("geosvc: error: 1 of 6 partitions failed: D6 (InputError: ")
+    assert last.startswith("geosvc: error: 1 of 4 partitions failed: D4 (InputError: ")
     assert "D1: skipped (finished before)" in proc.stderr  # unchanged districts resume
 
 

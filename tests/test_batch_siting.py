@@ -42,7 +42,7 @@ CATS = ("elderly_care", "convenience")
 
 @pytest.fixture(scope="module")
 def province(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return generate_province(tmp_path_factory.mktemp("province4"), seed=7, scale=0.5,
+    return generate_province(tmp_path_factory.mktemp("province4"), seed=7, scale=0.25,
                              grid=(2, 2))
 
 
