@@ -9,6 +9,12 @@ What counts
 -----------
 * long function: a ``def`` spanning more than ``--max-lines`` source lines (default 80);
 * wide function: more than ``--max-params`` parameters (default 12; ``self``/``cls`` not counted);
+* compiled kernel: a function decorated with a numba compiler (``@njit``, ``@numba.jit``,
+  ``@nb.njit(...)``, ``vectorize``, ``guvectorize``, ``cfunc``, ``stencil``), the decorator
+  resolved through the module's ``numba`` imports.  Compiled kernels are exempt from the
+  line and parameter limits (numba code cannot group arguments in a dataclass and splitting a
+  hot loop costs calls), so they are counted and, with ``--list``, listed on their own
+  (``kernel-long`` / ``kernel-wide``) instead of among the long and wide functions;
 * private cross-package import: ``from A.B._m import x`` where the importer is not inside the
   package ``A.B`` that owns ``_m`` (Python's convention: a leading underscore is private to its
   package and that package's subpackages), or ``from M import _x`` where ``M`` is a public
@@ -27,6 +33,9 @@ from pathlib import Path
 __all__ = ["main", "scan"]
 
 ALLOWED_PRIVATE = {"geosvc._errors"}
+#: numba's compiling decorators (a function under one of them is a compiled kernel)
+NUMBA_COMPILERS = {"njit", "jit", "vectorize", "guvectorize", "cfunc", "stencil",
+                   "generated_jit"}
 
 
 def _module_name(path: Path, root: Path) -> str:
@@ -53,6 +62,31 @@ def _functions(tree: ast.AST) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             yield node
+
+
+def _numba_names(tree: ast.AST) -> tuple[set[str], set[str]]:
+    """Names bound to numba's compilers (``from numba import njit``) and to numba itself."""
+    compilers: set[str] = set()
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(a.asname or a.name for a in node.names if a.name == "numba")
+        elif isinstance(node, ast.ImportFrom) and node.module == "numba" and not node.level:
+            compilers.update(a.asname or a.name for a in node.names if a.name in NUMBA_COMPILERS)
+    return compilers, modules
+
+
+def _is_compiled(fn: ast.FunctionDef | ast.AsyncFunctionDef, compilers: set[str],
+                 modules: set[str]) -> bool:
+    """Whether ``fn`` is decorated with a numba compiler (bare or called with options)."""
+    for dec in fn.decorator_list:
+        target = dec.func if isinstance(dec, ast.Call) else dec
+        if isinstance(target, ast.Name) and target.id in compilers:
+            return True
+        if (isinstance(target, ast.Attribute) and target.attr in NUMBA_COMPILERS
+                and isinstance(target.value, ast.Name) and target.value.id in modules):
+            return True
+    return False
 
 
 def _n_params(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
@@ -94,6 +128,7 @@ def scan(root: Path, package_dir: str = "geosvc", max_lines: int = 80, max_param
     modules: list[tuple[int, str]] = []
     long_fns: list[tuple[int, str]] = []
     wide_fns: list[tuple[int, str]] = []
+    kernels: list[tuple[int, int, str]] = []
     imports: list[str] = []
     for path in sorted((root / package_dir).rglob("*.py")):
         text = path.read_text(encoding="utf-8")
@@ -101,9 +136,13 @@ def scan(root: Path, package_dir: str = "geosvc", max_lines: int = 80, max_param
         modules.append((len(text.splitlines()), rel))
         tree = ast.parse(text)
         module = _module_name(path, root)
+        compilers, numba_modules = _numba_names(tree)
         for fn in _functions(tree):
             n_lines = (fn.end_lineno or fn.lineno) - fn.lineno + 1
             where = f"{rel}:{fn.lineno} {fn.name}"
+            if _is_compiled(fn, compilers, numba_modules):
+                kernels.append((n_lines, _n_params(fn), where))
+                continue
             if n_lines > max_lines:
                 long_fns.append((n_lines, where))
             if _n_params(fn) > max_params:
@@ -113,6 +152,9 @@ def scan(root: Path, package_dir: str = "geosvc", max_lines: int = 80, max_param
         "modules": sorted(modules, reverse=True),
         "long": sorted(long_fns, reverse=True),
         "wide": sorted(wide_fns, reverse=True),
+        "kernels": kernels,
+        "kernel_long": sorted(((n, w) for n, _, w in kernels if n > max_lines), reverse=True),
+        "kernel_wide": sorted(((p, w) for _, p, w in kernels if p > max_params), reverse=True),
         "private_imports": imports,
     }
 
@@ -132,13 +174,17 @@ def main(argv: list[str] | None = None) -> int:
           f"{sum(1 for n, _ in s['modules'] if n > 600)}")
     for n, rel in s["modules"][: args.top]:
         print(f"  {n:6d} {rel}")
-    print(f"functions over {args.max_lines} lines: {len(s['long'])}")
-    print(f"functions over {args.max_params} parameters: {len(s['wide'])}")
+    print(f"functions over {args.max_lines} lines: {len(s['long'])} (compiled kernels not counted)")
+    print(f"functions over {args.max_params} parameters: {len(s['wide'])} "
+          "(compiled kernels not counted)")
+    print(f"compiled numba kernels (exempt): {len(s['kernels'])}, over {args.max_lines} lines: "
+          f"{len(s['kernel_long'])}, over {args.max_params} parameters: "
+          f"{len(s['kernel_wide'])}")
     print(f"private cross-package imports: {len(s['private_imports'])}")
     if args.list:
-        for key in ("long", "wide"):
+        for key in ("long", "wide", "kernel_long", "kernel_wide"):
             for n, where in s[key]:
-                print(f"  {key} {n:4d} {where}")
+                print(f"  {key.replace('_', '-')} {n:4d} {where}")
         for line in s["private_imports"]:
             print(f"  import {line}")
     return 0
