@@ -19,10 +19,11 @@ from geosvc.viz._figures import (
     figure_time_distribution,
     write_figures,
 )
-from geosvc.viz._map import BASEMAPS, coverage_map, is_tile_url, write_map
+from geosvc.viz._map import BASEMAPS, MapOptions, coverage_map, is_tile_url, write_map
 
 __all__ = [
     "BASEMAPS",
+    "MapOptions",
     "coverage_map",
     "is_tile_url",
     "write_map",

@@ -5,10 +5,11 @@ title on a page set up by :mod:`geosvc.viz._leaflet`."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import folium
 import geopandas as gpd
@@ -71,7 +72,8 @@ from geosvc.viz.style import (
     text,
 )
 
-__all__ = ["BASEMAPS", "MAX_MARKERS", "MAX_CELLS", "MAX_STREET_VERTICES", "coverage_map",
+__all__ = ["BASEMAPS", "MAX_MARKERS", "MAX_CELLS", "MAX_STREET_VERTICES", "MapOptions",
+           "coverage_map",
            "is_tile_url", "street_lines", "write_map"]
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,8 @@ class _Drawn:
     circle_levels: dict[str, list[float]] = field(default_factory=dict)
     unreachable_cats: list[str] = field(default_factory=list)
     street_vertices: int = 0
+    n_outside: int = 0  #: household rows outside the circle, all categories together
+    markers: int = 0  #: household markers drawn (0 when summed in cells)
 
 
 def _legend(ctx: _Ctx, d: _Drawn) -> str:
@@ -158,62 +162,12 @@ def _legend(ctx: _Ctx, d: _Drawn) -> str:
     return "".join(parts)
 
 
-def coverage_map(
-    households: gpd.GeoDataFrame,
-    *,
-    areas: Mapping[str, gpd.GeoDataFrame] | None = None,
-    facilities: gpd.GeoDataFrame | None = None,
-    circles: Mapping[str, gpd.GeoDataFrame | None] | gpd.GeoDataFrame | None = None,
-    stations: Mapping[str, gpd.GeoDataFrame] | None = None,
-    profile: Profile | str | None = None,
-    lang: str = "zh",
-    basemap: str | None = None,
-    streets: Any = None,
-    title: str | None = None,
-    categories: Sequence[str] | None = None,
-    cell_m: float = 250.0,
-    inline_assets: bool = True,
-    max_markers: int = MAX_MARKERS,
-    max_cells: int = MAX_CELLS,
-    max_street_vertices: int = MAX_STREET_VERTICES,
-) -> folium.Map:
-    """Interactive map of a coverage run: who is outside the circle and where to build.
+@dataclass(frozen=True)
+class MapOptions:
+    """How :func:`coverage_map` draws: language, tiles, title and the page's size budget.
 
-    Layers (each in the layer control): the streets (light grey, simplified), areas
-    coloured by household coverage rate per category (the ``community`` level, or the
-    first level given; other levels as outlines), the service circles (one layer per
-    category and threshold, e.g. 5, 10 and 15 minutes, each with its own line and fill),
-    covered households summed in ``cell_m`` square cells, households outside the circle
-    (``uncovered``) as small circles in the category's colour, households that cannot
-    reach any facility on foot (``unreachable``, ``off_network``) in a separate layer
-    (grey, ringed in the category's colour), existing facilities with a popup, and the
-    proposed stations labelled with their rank.  A title and a legend are drawn on the
-    map; the default title mentions proposed stations only when stations are drawn.
-
-    Every string that comes from data (names, ids, sub-types, profile labels) is
-    HTML-escaped.  Leaflet itself is inlined (``inline_assets``) and no tile layer is
-    added unless ``basemap`` asks for one, so the page works without internet access.
-
-    Parameters
+    Attributes
     ----------
-    households
-        ``CoverageResult.households``: ``hh_id``, ``households``, and per category
-        ``status_<cat>`` and ``time_<cat>_min``; any CRS (projected metres expected).
-    areas
-        ``CoverageResult.areas``: level name -> frame from
-        :func:`geosvc.coverage.aggregate_areas` (``name``, ``households``,
-        ``<cat>_coverage_rate``, ...).
-    facilities
-        ``CoverageResult.facilities``: ``facility_id``, ``category``, ``subtype``,
-        ``name``, ``floor_area_m2``, ``snap_status``.
-    circles
-        Service-area polygons: category -> frame (``None`` skips the category) or one
-        frame with a ``category`` column; a ``threshold_min`` column splits a category
-        into one layer per threshold (the second frame of
-        :func:`geosvc.circles.service_circles` as it is).
-    stations
-        Category -> ``SitingPlan.stations`` (``rank``, ``candidate_id``,
-        ``households_new``, ``elderly_new``, ``coverage_rate_cumulative``).
     profile
         Standards profile (or its name) for category labels and thresholds.
     lang
@@ -224,11 +178,6 @@ def coverage_map(
         tile URL template with ``{z}``, ``{x}`` and ``{y}`` (WGS-84 / web-Mercator tiles;
         Gaode and Tencent hosts are taken as GCJ-02).  Tiles are loaded by the browser
         when the page is opened (online); nothing is downloaded while writing the map.
-    streets
-        Streets to draw under the other layers: a
-        :class:`~geosvc.network.CompiledNetwork`, or a GeoDataFrame/GeoSeries of lines.
-        Simplified (5 m, more if needed) to at most ``max_street_vertices`` vertices;
-        above that only the longest edges are drawn.
     title
         Map title (default: from the thresholds and what is drawn).
     categories
@@ -246,6 +195,84 @@ def coverage_map(
         stay separate layers when summed too (red and grey cells).
     max_street_vertices
         Size budget of the street layer (vertices; about 25 bytes each).
+    """
+
+    profile: Profile | str | None = None
+    lang: str = "zh"
+    basemap: str | None = None
+    title: str | None = None
+    categories: Sequence[str] | None = None
+    cell_m: float = 250.0
+    inline_assets: bool = True
+    max_markers: int = MAX_MARKERS
+    max_cells: int = MAX_CELLS
+    max_street_vertices: int = MAX_STREET_VERTICES
+
+
+class MapKwargs(TypedDict, total=False):
+    """The fields of :class:`MapOptions` as keyword arguments (any subset)."""
+
+    profile: Profile | str | None
+    lang: str
+    basemap: str | None
+    title: str | None
+    categories: Sequence[str] | None
+    cell_m: float
+    inline_assets: bool
+    max_markers: int
+    max_cells: int
+    max_street_vertices: int
+
+
+def coverage_map(
+    households: gpd.GeoDataFrame,
+    *,
+    areas: Mapping[str, gpd.GeoDataFrame] | None = None,
+    facilities: gpd.GeoDataFrame | None = None,
+    circles: Mapping[str, gpd.GeoDataFrame | None] | gpd.GeoDataFrame | None = None,
+    stations: Mapping[str, gpd.GeoDataFrame] | None = None,
+    streets: Any = None,
+    options: MapOptions | None = None,
+    **overrides: Unpack[MapKwargs],
+) -> folium.Map:
+    """Interactive map of a coverage run: who is outside the circle and where to build.
+
+    Layers (each in the layer control): streets (light grey, simplified); areas coloured
+    by household coverage rate per category (the ``community`` level or the first given;
+    others as outlines); service circles, one layer per category and threshold (own line
+    and fill); covered households summed in ``cell_m`` cells; households outside the
+    circle (``uncovered``) as small circles in the category's colour and those that cannot
+    reach a facility on foot (``unreachable``, ``off_network``) in their own grey layer;
+    facilities with a popup; proposed stations labelled with their rank.  A title (it
+    promises stations only when stations are drawn) and a legend.  Strings from data are
+    HTML-escaped; Leaflet is inlined and no tiles are added unless ``basemap`` asks, so
+    the page works offline.
+
+    Parameters
+    ----------
+    households
+        ``CoverageResult.households``: ``hh_id``, ``households``, and per category
+        ``status_<cat>`` and ``time_<cat>_min``; any CRS (projected metres expected).
+    areas, facilities
+        ``CoverageResult.areas`` (level name -> frame of
+        :func:`geosvc.coverage.aggregate_areas`) and ``CoverageResult.facilities``.
+    circles
+        Service-area polygons: category -> frame (``None`` skips the category) or one
+        frame with a ``category`` column; a ``threshold_min`` column splits a category
+        into one layer per threshold (the second frame of
+        :func:`geosvc.circles.service_circles` as it is).
+    stations
+        Category -> ``SitingPlan.stations`` (``rank``, ``candidate_id``,
+        ``households_new``, ``elderly_new``, ``coverage_rate_cumulative``).
+    streets
+        Streets to draw under the other layers: a
+        :class:`~geosvc.network.CompiledNetwork`, or a GeoDataFrame/GeoSeries of lines.
+        Simplified (5 m, more if needed) to at most ``max_street_vertices`` vertices;
+        above that only the longest edges are drawn.
+    options, **overrides
+        :class:`MapOptions` (``profile``, ``lang``, ``basemap``, ``title``,
+        ``categories``, ``cell_m``, ``inline_assets``, ``max_markers``, ``max_cells``,
+        ``max_street_vertices``); any of its fields as a keyword replaces that field.
 
     Returns
     -------
@@ -258,62 +285,108 @@ def coverage_map(
     ...                  facilities=result.facilities, lang="en")
     >>> write_map(m, "map.html")  # doctest: +SKIP
     """
-    tiles = _check_basemap(basemap)
-    text(lang, "title", minutes=15)  # validates lang
-    if not cell_m > 0:
-        raise InputError(f"cell_m={cell_m!r} must be a positive number of metres")
-    prof = resolve_profile(profile)
-    cats = pick_categories(households, prof, categories)
+    opts = dataclasses.replace(options or MapOptions(), **overrides)
+    tiles = _check_basemap(opts.basemap)
+    ctx, homes = _prepare(households, opts, tiles)
+    d = _Drawn(n_outside=sum(int(homes.frame[status_col(c)].isin(NOT_COVERED).sum())
+                             for c in ctx.cats))
+    aggregate = d.n_outside > opts.max_markers
+    m = _new_map(homes, prefer_canvas=d.n_outside > _CANVAS_ABOVE, tiles=tiles,
+                 inline_assets=opts.inline_assets)
+    if streets is not None:
+        d.street_vertices = _street_layer(m, ctx, streets, opts.max_street_vertices)
+    d.level_name = _area_layers(m, ctx, dict(areas or {}))
+    d.circle_levels = _circle_layers(m, ctx, as_frames(circles, "circles"))
+    _demand_layers(m, ctx, homes, d, aggregate=aggregate)
+    d.facility_cats = (_facility_layers(m, ctx, facilities)
+                       if facilities is not None and len(facilities) else [])
+    d.station_cats = _station_layers(m, ctx, as_frames(stations, "stations"))
+    _finish(m, ctx, homes, d, opts.title)
+    _log_map(ctx, d, opts, tiles.name if tiles else "none", aggregate=aggregate)
+    return m
+
+
+def _log_map(ctx: _Ctx, d: _Drawn, opts: MapOptions, base: str, *, aggregate: bool) -> None:
+    """One log line: what the page holds and why (the marker budget)."""
+    if aggregate:
+        log.info("map: %d households outside the circle (above the %d-marker budget) summed "
+                 "in %g m cells, %d categories, basemap %s", d.n_outside, opts.max_markers,
+                 ctx.cell_m, len(ctx.cats), base)
+    else:
+        log.info("map: %d household markers, %d categories, %d street vertices, basemap %s",
+                 d.markers, len(ctx.cats), d.street_vertices, base)
+
+
+@dataclass(frozen=True)
+class _Homes:
+    """The households in the map's metric CRS: points, display lat/lon, weights."""
+
+    frame: gpd.GeoDataFrame
+    xy: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    weight: np.ndarray
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Rows with a finite display position."""
+        return np.isfinite(self.lat) & np.isfinite(self.lon)
+
+
+def _prepare(households: gpd.GeoDataFrame, opts: MapOptions, tiles: Any
+             ) -> tuple[_Ctx, _Homes]:
+    """Check the options, project the households and set up what every layer needs."""
+    text(opts.lang, "title", minutes=15)  # validates lang
+    if not opts.cell_m > 0:
+        raise InputError(f"cell_m={opts.cell_m!r} must be a positive number of metres")
+    prof = resolve_profile(opts.profile)
+    cats = pick_categories(households, prof, opts.categories)
     crs = metric_crs(households, "households")
     hh = households.to_crs(crs)
     pts = _points(hh.geometry.to_numpy())
     xy = np.column_stack([shapely.get_x(pts), shapely.get_y(pts)])
-    ctx = _Ctx(prof, lang, cats, crs, _Display(tiles.coord_system if tiles else "wgs84"),
-               _cell_size(xy, float(cell_m), max_cells))
+    ctx = _Ctx(prof, opts.lang, cats, crs, _Display(tiles.coord_system if tiles else "wgs84"),
+               _cell_size(xy, float(opts.cell_m), opts.max_cells))
     lat, lon = ctx.display.latlon_xy(xy, crs)
-    w = household_weights(hh)
-    n_markers = sum(int(hh[status_col(c)].isin(NOT_COVERED).sum()) for c in cats)
-    aggregate = n_markers > max_markers
+    return ctx, _Homes(hh, xy, lat, lon, household_weights(hh))
 
-    ok = np.isfinite(lat) & np.isfinite(lon)
-    centre = [float(np.mean(lat[ok])), float(np.mean(lon[ok]))] if ok.any() else [0.0, 0.0]
+
+def _new_map(homes: _Homes, *, prefer_canvas: bool, tiles: Any,
+             inline_assets: bool) -> folium.Map:
+    """An empty map centred on the households, with Leaflet's assets and the tiles."""
+    ok = homes.ok
+    centre = ([float(np.mean(homes.lat[ok])), float(np.mean(homes.lon[ok]))] if ok.any()
+              else [0.0, 0.0])
     m = folium.Map(location=centre, zoom_start=14, tiles=None, control_scale=True,
-                   prefer_canvas=n_markers > _CANVAS_ABOVE, zoom_snap=0.25)
+                   prefer_canvas=prefer_canvas, zoom_snap=0.25)
     _add_assets(m, inline_assets)
     if tiles is not None:
         tiles.layer().add_to(m)
+    return m
 
-    d = _Drawn()
-    if streets is not None:
-        d.street_vertices = _street_layer(m, ctx, streets, max_street_vertices)
-    d.level_name = _area_layers(m, ctx, dict(areas or {}))
-    d.circle_levels = _circle_layers(m, ctx, as_frames(circles, "circles"))
+
+def _demand_layers(m: folium.Map, ctx: _Ctx, homes: _Homes, d: _Drawn, *,
+                   aggregate: bool) -> None:
+    """The covered grid, then the households outside the circle (cells or markers)."""
+    hh, xy, w = homes.frame, homes.xy, homes.weight
     grid_breaks = _grid_layers(m, ctx, hh, xy, w)
     d.gap_breaks = _gap_layers(m, ctx, hh, xy, w) if aggregate else None
-    n_points = 0 if aggregate else _household_layers(m, ctx, hh, lat, lon, w)
-    d.facility_cats = _facility_layers(m, ctx, facilities) if facilities is not None and len(
-        facilities) else []
-    d.station_cats = _station_layers(m, ctx, as_frames(stations, "stations"))
-    d.unreachable_cats = [c for c in cats if hh[status_col(c)].isin(
+    d.markers = 0 if aggregate else _household_layers(m, ctx, hh, homes.lat, homes.lon, w)
+    d.unreachable_cats = [c for c in ctx.cats if hh[status_col(c)].isin(
         ("unreachable", "off_network")).any()]
-    if any((hh[status_col(c)] == "covered").any() for c in cats):
+    if any((hh[status_col(c)] == "covered").any() for c in ctx.cats):
         d.grid_breaks = grid_breaks
 
-    m.add_child(_MapBox("title", _title_html(ctx, hh, w, d, title)))
+
+def _finish(m: folium.Map, ctx: _Ctx, homes: _Homes, d: _Drawn, title: str | None) -> None:
+    """Title, legend, layer control, and the view fitted to the households."""
+    m.add_child(_MapBox("title", _title_html(ctx, homes.frame, homes.weight, d, title)))
     m.add_child(_MapBox("legend", _legend(ctx, d)))
     folium.LayerControl(collapsed=False).add_to(m)
+    ok, lat, lon = homes.ok, homes.lat, homes.lon
     if ok.any():
         m.fit_bounds([[float(lat[ok].min()), float(lon[ok].min())],
                       [float(lat[ok].max()), float(lon[ok].max())]])
-    base = tiles.name if tiles else "none"
-    if aggregate:
-        log.info("map: %d households outside the circle (above the %d-marker budget) summed "
-                 "in %g m cells, %d categories, basemap %s", n_markers, max_markers,
-                 ctx.cell_m, len(cats), base)
-    else:
-        log.info("map: %d household markers, %d categories, %d street vertices, basemap %s",
-                 n_points, len(cats), d.street_vertices, base)
-    return m
 
 
 def _title_html(ctx: _Ctx, hh: gpd.GeoDataFrame, w: np.ndarray, d: _Drawn,
