@@ -8,7 +8,7 @@ on them (both ends, plus the same-edge shortcut), in parallel rounds
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NotRequired, TypedDict, Unpack
 
 import numba
 import numpy as np
@@ -30,7 +30,7 @@ from geosvc._search._validate import (
     int_array,
 )
 
-__all__ = ["CoveragePairs", "coverage_pairs"]
+__all__ = ["CoveragePairs", "PairAnchors", "coverage_pairs"]
 
 
 class CoveragePairs(NamedTuple):
@@ -197,6 +197,42 @@ def _check_anchors(
     return off, acc
 
 
+class PairAnchors(TypedDict):
+    """The anchor keywords of :func:`coverage_pairs` (and the optional ``sequence``)."""
+
+    cand_edge: ArrayLike
+    cand_offset_m: ArrayLike
+    cand_access_m: ArrayLike
+    demand_edge: ArrayLike
+    demand_offset_m: ArrayLike
+    demand_access_m: ArrayLike
+    sequence: NotRequired[ArrayLike | None]
+
+
+_ANCHOR_KEYS = ("cand_edge", "cand_offset_m", "cand_access_m", "demand_edge",
+                "demand_offset_m", "demand_access_m")
+
+
+class _Checked(NamedTuple):
+    """The inputs of :func:`coverage_pairs`, checked and typed (see its parameters)."""
+
+    ip: NDArray[np.int64]
+    eid: NDArray[np.int64]
+    rp: NDArray[np.int64]
+    rn: NDArray[np.int64]
+    rd: NDArray[np.float64]
+    limits: NDArray[np.float64]
+    eu: NDArray[np.int64]
+    ev: NDArray[np.int64]
+    el: NDArray[np.float64]
+    ce: NDArray[np.int64]
+    co: NDArray[np.float64]
+    ca: NDArray[np.float64]
+    de: NDArray[np.int64]
+    do: NDArray[np.float64]
+    da: NDArray[np.float64]
+
+
 def coverage_pairs(
     indptr: ArrayLike,
     indices: ArrayLike,
@@ -209,14 +245,7 @@ def coverage_pairs(
     edge_u: ArrayLike,
     edge_v: ArrayLike,
     edge_len: ArrayLike,
-    *,
-    cand_edge: ArrayLike,
-    cand_offset_m: ArrayLike,
-    cand_access_m: ArrayLike,
-    demand_edge: ArrayLike,
-    demand_offset_m: ArrayLike,
-    demand_access_m: ArrayLike,
-    sequence: ArrayLike | None = None,
+    **anchors: Unpack[PairAnchors],
 ) -> CoveragePairs:
     """All (candidate, demand) pairs within the limit, with their distances.
 
@@ -243,12 +272,12 @@ def coverage_pairs(
         Coverage radius, a scalar or one value per candidate.
     edge_u, edge_v, edge_len
         The edge table.
-    cand_edge, cand_offset_m, cand_access_m
-        Candidate anchors (edge id or ``-1``, offset from ``edge_u``, access leg).
-    demand_edge, demand_offset_m, demand_access_m
-        Demand anchors, the same way.
-    sequence
-        Order in which the candidates are processed (see :func:`geosvc._search.bounded_dijkstra_many`).
+    **anchors
+        Keywords (:class:`PairAnchors`): ``cand_edge``, ``cand_offset_m``,
+        ``cand_access_m``, the candidate anchors (edge id or ``-1``, offset from
+        ``edge_u``, access leg); ``demand_edge``, ``demand_offset_m``, ``demand_access_m``,
+        the demand anchors the same way; optionally ``sequence``, the order in which the
+        candidates are processed (see :func:`geosvc._search.bounded_dijkstra_many`).
 
     Returns
     -------
@@ -271,27 +300,51 @@ def coverage_pairs(
     >>> pairs.demand.tolist(), pairs.dist.tolist()
     ([0, 1], [60.0, 115.0])
     """
-    ip, idx, w = check_graph(indptr, indices, weights)
-    eid, eu, ev, el = check_edges(ip, idx, edge_ids, edge_u, edge_v, edge_len)
-    if w.size and not np.allclose(w, el[eid], rtol=1e-9, atol=1e-9):
-        raise InputError("coverage_pairs needs weights equal to edge_len[edge_ids] (one unit)")
-    rp, rn, rd = check_result(out_ptr, out_nodes, out_dist, ip.size - 1)
-    n_cand = rp.size - 1
-    limits = check_limits(limit, n_cand)
-    ce = int_array(cand_edge, "cand_edge")
-    if ce.size != n_cand:
-        raise InputError(f"cand_edge has {ce.size} entries, expected one per search ({n_cand})")
-    co, ca = _check_anchors("cand", ce, cand_offset_m, cand_access_m, el)
-    de = int_array(demand_edge, "demand_edge")
-    n_dem = de.size
-    do, da = _check_anchors("demand", de, demand_offset_m, demand_access_m, el)
-    if n_cand == 0 or n_dem == 0:
+    chk = _check_inputs((indptr, indices, weights, edge_ids), (out_ptr, out_nodes, out_dist),
+                        limit, (edge_u, edge_v, edge_len), anchors)
+    n_cand = chk.rp.size - 1
+    if n_cand == 0 or chk.de.size == 0:
         e64 = np.empty(0, np.int64)
         return CoveragePairs(e64, e64.copy(), np.empty(0, np.float64))
+    ptr, dem, vals = _run(chk, check_sequence(anchors.get("sequence"), n_cand))
+    cand = np.repeat(np.arange(n_cand, dtype=np.int64), np.diff(ptr))
+    return CoveragePairs(cand, dem, vals.reshape(-1))
 
-    dem_ptr, dem_idx, dem_pos = _bucket_by_edge(de, eu.size)
-    sorted_off = do[dem_idx]
-    sorted_acc = da[dem_idx]
+
+def _check_inputs(graph: tuple[ArrayLike, ArrayLike, ArrayLike, ArrayLike],
+                  result: tuple[ArrayLike, ArrayLike, ArrayLike], limit: float | ArrayLike,
+                  edges: tuple[ArrayLike, ArrayLike, ArrayLike], anchors: PairAnchors
+                  ) -> _Checked:
+    """Check the graph, the searches, the limits and both anchor sets (one-line errors)."""
+    missing = [k for k in _ANCHOR_KEYS if k not in anchors]
+    unknown = sorted(set(anchors) - {*_ANCHOR_KEYS, "sequence"})
+    if missing or unknown:
+        raise TypeError(f"coverage_pairs() missing keyword arguments {missing} or got unknown "
+                        f"ones {unknown}")
+    ip, idx, w = check_graph(*graph[:3])
+    eid, eu, ev, el = check_edges(ip, idx, graph[3], *edges)
+    if w.size and not np.allclose(w, el[eid], rtol=1e-9, atol=1e-9):
+        raise InputError("coverage_pairs needs weights equal to edge_len[edge_ids] (one unit)")
+    rp, rn, rd = check_result(*result, ip.size - 1)
+    n_cand = rp.size - 1
+    limits = check_limits(limit, n_cand)
+    ce = int_array(anchors["cand_edge"], "cand_edge")
+    if ce.size != n_cand:
+        raise InputError(f"cand_edge has {ce.size} entries, expected one per search ({n_cand})")
+    co, ca = _check_anchors("cand", ce, anchors["cand_offset_m"], anchors["cand_access_m"], el)
+    de = int_array(anchors["demand_edge"], "demand_edge")
+    do, da = _check_anchors("demand", de, anchors["demand_offset_m"],
+                            anchors["demand_access_m"], el)
+    return _Checked(ip, eid, rp, rn, rd, limits, eu, ev, el, ce, co, ca, de, do, da)
+
+
+def _run(chk: _Checked, seq: NDArray[np.int64] | None
+         ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """The compiled rounds over every candidate: demand bucketed by edge, per-thread work."""
+    n_cand, n_dem = chk.rp.size - 1, chk.de.size
+    dem_ptr, dem_idx, dem_pos = _bucket_by_edge(chk.de, chk.eu.size)
+    sorted_off = chk.do[dem_idx]
+    sorted_acc = chk.da[dem_idx]
 
     workers = n_workers()
     best = np.full((workers, dem_idx.size), np.inf)
@@ -307,11 +360,8 @@ def coverage_pairs(
         rec: NDArray[np.int64],
     ) -> None:
         _coverage_round(
-            ip, eid, rp, rn, rd, limits, eu, ev, el, ce, co, ca,
+            chk.ip, chk.eid, chk.rp, chk.rn, chk.rd, chk.limits, chk.eu, chk.ev, chk.el, chk.ce, chk.co, chk.ca,
             dem_ptr, dem_idx, dem_pos, sorted_off, sorted_acc, items, best, touched, bits, words, arena_i, arena_f, fill, rec,
         )  # fmt: skip
 
-    ptr, dem, vals = run_rounds(run_round, n_cand, workers, n_dem, 1,
-                                 check_sequence(sequence, n_cand))
-    cand = np.repeat(np.arange(n_cand, dtype=np.int64), np.diff(ptr))
-    return CoveragePairs(cand, dem, vals.reshape(-1))
+    return run_rounds(run_round, n_cand, workers, n_dem, 1, seq)
