@@ -139,33 +139,16 @@ def prepare_households(
     reason = np.full(n, "", dtype=object)
     geoms = _point_geometries(out, source)
     out = out.set_geometry(gpd.array.from_shapely(geoms, crs=out.crs))
-    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    xy = np.full((n, 2), np.nan)
-    if (~missing).any():
-        xy[~missing] = shapely.get_coordinates(geoms[~missing])[:, :2]
-    _add_reason(reason, missing, "missing or empty geometry")
-    _add_reason(reason, ~missing & ~np.isfinite(xy).all(axis=1), "coordinates are not finite")
-    if out.crs.is_geographic:
-        outside = ~missing & ((np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > 90))
-        _add_reason(reason, outside, "coordinates outside the lon/lat range "
-                    "(|lon| <= 180, |lat| <= 90)")
+    _check_coordinates(geoms, reason, geographic=out.crs.is_geographic)
     if households_col is None:
         hh = np.ones(n)
     else:
         hh = _numeric(out, households_col, reason, households_col, required=True,
                       maximum=max_households_per_point, integer=integer_counts)
-    persons = (_numeric(out, persons_col, reason, persons_col, required=False,
-                        maximum=max_persons_per_point, integer=integer_counts)
-               if persons_col is not None and persons_col in out.columns else np.full(n, np.nan))
-    elderly = (_numeric(out, elderly_col, reason, elderly_col, required=False,
-                        maximum=max_persons_per_point, integer=integer_counts)
-               if elderly_col is not None and elderly_col in out.columns else np.full(n, np.nan))
+    persons = _optional_count(out, persons_col, reason, max_persons_per_point, integer_counts)
+    elderly = _optional_count(out, elderly_col, reason, max_persons_per_point, integer_counts)
     _add_reason(reason, elderly > persons + 1e-9, f"{elderly_col} exceeds {persons_col}")
-    ids: Any = out[id_col] if id_col is not None else pd.Series(out.index, index=out.index)
-    dup = ids.duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
-    _add_reason(reason, dup, "duplicate id")
-    _add_reason(reason, ids.isna().to_numpy(), "missing id")
-    out["hh_id"] = ids.to_numpy()
+    out["hh_id"] = _checked_ids(out, id_col, reason)
     out["households"] = hh
     out["persons"] = persons
     out["elderly"] = elderly
@@ -175,6 +158,37 @@ def prepare_households(
         diagnostics.warn("no_households", f"{source}: 0 household rows; every coverage rate is "
                          "undefined (check the file and layer)", source=source)
     return out
+
+
+def _check_coordinates(geoms: np.ndarray, reason: np.ndarray, *, geographic: bool) -> None:
+    """Reasons for missing or empty geometries, non-finite or out-of-range lon/lat."""
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    xy = np.full((len(geoms), 2), np.nan)
+    if (~missing).any():
+        xy[~missing] = shapely.get_coordinates(geoms[~missing])[:, :2]
+    _add_reason(reason, missing, "missing or empty geometry")
+    _add_reason(reason, ~missing & ~np.isfinite(xy).all(axis=1), "coordinates are not finite")
+    if geographic:
+        outside = ~missing & ((np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > 90))
+        _add_reason(reason, outside, "coordinates outside the lon/lat range "
+                    "(|lon| <= 180, |lat| <= 90)")
+
+
+def _optional_count(out: pd.DataFrame, col: str | None, reason: np.ndarray, maximum: float,
+                    integer: bool) -> np.ndarray:
+    """An optional count column, checked (NaN everywhere when it is not given)."""
+    if col is None or col not in out.columns:
+        return np.full(len(out), np.nan)
+    return _numeric(out, col, reason, col, required=False, maximum=maximum, integer=integer)
+
+
+def _checked_ids(out: pd.DataFrame, id_col: str | None, reason: np.ndarray) -> np.ndarray:
+    """The row ids (``id_col`` or the index); repeated and missing ids get a reason."""
+    ids: Any = out[id_col] if id_col is not None else pd.Series(out.index, index=out.index)
+    dup = ids.duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
+    _add_reason(reason, dup, "duplicate id")
+    _add_reason(reason, ids.isna().to_numpy(), "missing id")
+    return ids.to_numpy()
 
 
 def check_household_columns(gdf: pd.DataFrame, *, id_col: str | None = None,
@@ -301,6 +315,40 @@ def rasterize_population(points: gpd.GeoDataFrame, path: str | Path, *, cell_m: 
     return Path(path)
 
 
+def _read_population(p: Path) -> tuple[np.ndarray, Any, Any]:
+    """Persons per cell (nodata, negative and non-finite cells 0), transform and CRS."""
+    import rasterio
+
+    if not p.exists():
+        raise InputError(f"{p}: population raster not found")
+    try:
+        with rasterio.open(p) as src:
+            pop = src.read(1).astype(np.float64)
+            nodata = src.nodata
+            transform = src.transform
+            rcrs = src.crs
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"{p}: not a readable raster ({exc})") from exc
+    if rcrs is None:
+        raise CRSError(f"{p}: the raster has no CRS; set it (e.g. with gdal_edit.py -a_srs)")
+    if nodata is not None:
+        pop[pop == nodata] = 0.0
+    return np.where(np.isfinite(pop) & (pop > 0), pop, 0.0), transform, rcrs
+
+
+def _cells_of(xy: np.ndarray, to_raster: Any, transform: Any, shape: tuple[int, ...]
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Which raster cell (flat index, ``-1`` outside) each point of ``xy`` falls in."""
+    nrow, ncol = shape
+    rx, ry = to_raster.transform(xy[:, 0], xy[:, 1])
+    inv = ~transform
+    colf, rowf = inv @ (np.asarray(rx), np.asarray(ry))
+    col = np.floor(colf).astype(np.int64)
+    row = np.floor(rowf).astype(np.int64)
+    inside = (col >= 0) & (col < ncol) & (row >= 0) & (row < nrow)
+    return inside, np.where(inside, row * ncol + col, -1)
+
+
 def households_from_raster(
     path: str | Path,
     net: Any,
@@ -338,40 +386,19 @@ def households_from_raster(
         ``elderly``, ``cell``, ``on_street``, already validated (``hh_id``,
         ``invalid_reason``; fractional counts are allowed).
     """
-    import rasterio
     from pyproj import Transformer
 
     from geosvc.network import points_along_edges
 
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: population raster not found")
-    try:
-        with rasterio.open(p) as src:
-            pop = src.read(1).astype(np.float64)
-            nodata = src.nodata
-            transform = src.transform
-            rcrs = src.crs
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"{p}: not a readable raster ({exc})") from exc
-    if rcrs is None:
-        raise CRSError(f"{p}: the raster has no CRS; set it (e.g. with gdal_edit.py -a_srs)")
-    if nodata is not None:
-        pop[pop == nodata] = 0.0
-    pop = np.where(np.isfinite(pop) & (pop > 0), pop, 0.0)
+    pop, transform, rcrs = _read_population(p)
     nrow, ncol = pop.shape
     xy, edge = points_along_edges(net, spacing_m)
     if public_streets_only:
         keep = net.edge_compound[edge] < 0
         xy = xy[keep]
-    to_r = Transformer.from_crs(net.crs, rcrs, always_xy=True)
-    rx, ry = to_r.transform(xy[:, 0], xy[:, 1])
-    inv = ~transform
-    colf, rowf = inv @ (np.asarray(rx), np.asarray(ry))
-    col = np.floor(colf).astype(np.int64)
-    row = np.floor(rowf).astype(np.int64)
-    inside = (col >= 0) & (col < ncol) & (row >= 0) & (row < nrow)
-    cell = np.where(inside, row * ncol + col, -1)
+    inside, cell = _cells_of(xy, Transformer.from_crs(net.crs, rcrs, always_xy=True),
+                             transform, pop.shape)
     flat = pop.ravel()
     per_cell = np.bincount(cell[inside], minlength=nrow * ncol)
     use = inside & (flat[np.clip(cell, 0, None)] > 0)

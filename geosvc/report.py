@@ -223,7 +223,6 @@ def write_excel_report(path: str | Path, summary: Mapping[str, Any], *,
         ``"zh"`` (Chinese headers) or ``"en"``.
     """
     from openpyxl import Workbook
-    from openpyxl.drawing.image import Image
 
     if lang not in SHEETS:
         raise ValueError(f"lang {lang!r}: use 'zh' or 'en'")
@@ -232,6 +231,34 @@ def write_excel_report(path: str | Path, summary: Mapping[str, Any], *,
     wb = Workbook()
     ws = wb.active
     ws.title = names["summary"]
+    _summary_sheet(ws, summary, lang)
+    for level in ("street", "community"):
+        if areas and level in areas:
+            sheet = wb.create_sheet(names[level])
+            _write_frame(sheet, area_table(areas[level], cats, summary, lang))
+            sheet.freeze_panes = "C2"
+            sheet.auto_filter.ref = sheet.dimensions
+    for level, frame in (areas or {}).items():
+        if level not in ("street", "community"):
+            title = _LEVEL_ZH.get(str(level), str(level)) if lang == "zh" else str(level)
+            sheet = wb.create_sheet(title[:31])
+            _write_frame(sheet, area_table(frame, cats, summary, lang))
+    plan = plan_table(stations, summary, lang) if stations is not None else pd.DataFrame()
+    if len(plan):
+        sheet = wb.create_sheet(names["plan"])
+        _write_frame(sheet, plan)
+        sheet.freeze_panes = "A2"
+    pngs = [Path(f) for f in figures if Path(f).suffix.lower() == ".png" and Path(f).exists()]
+    if pngs:
+        _figure_sheet(wb.create_sheet(names["figures"]), pngs)
+    out = Path(path)
+    with atomic_path(out) as tmp:
+        wb.save(tmp)
+    return out
+
+
+def _summary_sheet(ws: Any, summary: Mapping[str, Any], lang: str) -> None:
+    """Run, profile (and its overrides), the coverage table, the plans and the warnings."""
     run = summary.get("run", {})
     ws.cell(row=1, column=1, value=_w(lang, "run")).font = _bold()
     ws.cell(row=1, column=2, value=str(run.get("name", "")))
@@ -252,36 +279,19 @@ def write_excel_report(path: str | Path, summary: Mapping[str, Any], *,
     for i, w in enumerate(warnings, start=nxt + 1):
         ws.cell(row=i, column=1, value=str(w.get("code", "")))
         ws.cell(row=i, column=2, value=str(w.get("message", "")))
-    for level in ("street", "community"):
-        if areas and level in areas:
-            sheet = wb.create_sheet(names[level])
-            _write_frame(sheet, area_table(areas[level], cats, summary, lang))
-            sheet.freeze_panes = "C2"
-            sheet.auto_filter.ref = sheet.dimensions
-    for level, frame in (areas or {}).items():
-        if level not in ("street", "community"):
-            title = _LEVEL_ZH.get(str(level), str(level)) if lang == "zh" else str(level)
-            sheet = wb.create_sheet(title[:31])
-            _write_frame(sheet, area_table(frame, cats, summary, lang))
-    plan = plan_table(stations, summary, lang) if stations is not None else pd.DataFrame()
-    if len(plan):
-        sheet = wb.create_sheet(names["plan"])
-        _write_frame(sheet, plan)
-        sheet.freeze_panes = "A2"
-    pngs = [Path(f) for f in figures if Path(f).suffix.lower() == ".png" and Path(f).exists()]
-    if pngs:
-        sheet = wb.create_sheet(names["figures"])
-        row = 1
-        for png in pngs:
-            img = Image(str(png))
-            scale = min(1.0, 900 / max(img.width, 1))
-            img.width, img.height = int(img.width * scale), int(img.height * scale)
-            sheet.add_image(img, f"A{row}")
-            row += int(img.height / 20) + 2
-    out = Path(path)
-    with atomic_path(out) as tmp:
-        wb.save(tmp)
-    return out
+
+
+def _figure_sheet(sheet: Any, pngs: Sequence[Path]) -> None:
+    """The PNG figures one below the other, at most 900 px wide."""
+    from openpyxl.drawing.image import Image
+
+    row = 1
+    for png in pngs:
+        img = Image(str(png))
+        scale = min(1.0, 900 / max(img.width, 1))
+        img.width, img.height = int(img.width * scale), int(img.height * scale)
+        sheet.add_image(img, f"A{row}")
+        row += int(img.height / 20) + 2
 
 
 def _bold() -> Any:

@@ -80,18 +80,7 @@ def service_circles(
     """
     prof = profile if isinstance(profile, Profile) else load_profile(profile or
                                                                      DEFAULT_PROFILE)
-    if "category" not in facilities.columns:
-        raise InputError(f"facilities need a 'category' column; columns are "
-                         f"{list(facilities.columns)}")
-    if "facility_id" not in facilities.columns:  # the id rule of analyse_coverage
-        from geosvc.facilities import facility_ids
-
-        facilities = facilities.assign(facility_id=facility_ids(facilities).to_numpy())
-    if facilities.crs is None:
-        raise InputError("facilities have no CRS; set it (e.g. facilities.set_crs('EPSG:4326'))")
-    thr = np.asarray([float(t) for t in thresholds_min], dtype=np.float64)
-    if len(thr) == 0 or not np.isfinite(thr).all() or (thr <= 0).any():
-        raise InputError(f"thresholds_min must be positive minutes, got {list(thresholds_min)}")
+    facilities, thr = _checked_inputs(facilities, thresholds_min)
     tol, qs = check_tolerance(prof.access_tolerance_m, quad_segs)
     fac = facilities.to_crs(net.crs)
     cat_col = fac["category"].astype(str).to_numpy()
@@ -110,6 +99,24 @@ def service_circles(
     per_facility = _facility_circles(net, fac, cat_col, specs, anchors, rep, thr, options)
     per_category = _category_circles(net, cat_col, specs, rep, thr, options)
     return per_facility, per_category
+
+
+def _checked_inputs(facilities: gpd.GeoDataFrame, thresholds_min: Sequence[float]
+                    ) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """Facilities with a category, an id (as the verdicts give it) and a CRS; thresholds."""
+    if "category" not in facilities.columns:
+        raise InputError(f"facilities need a 'category' column; columns are "
+                         f"{list(facilities.columns)}")
+    if "facility_id" not in facilities.columns:  # the id rule of analyse_coverage
+        from geosvc.facilities import facility_ids
+
+        facilities = facilities.assign(facility_id=facility_ids(facilities).to_numpy())
+    if facilities.crs is None:
+        raise InputError("facilities have no CRS; set it (e.g. facilities.set_crs('EPSG:4326'))")
+    thr = np.asarray([float(t) for t in thresholds_min], dtype=np.float64)
+    if len(thr) == 0 or not np.isfinite(thr).all() or (thr <= 0).any():
+        raise InputError(f"thresholds_min must be positive minutes, got {list(thresholds_min)}")
+    return facilities, thr
 
 
 def _categories_to_draw(prof: Profile, cat_col: np.ndarray, categories: Sequence[str] | None

@@ -91,38 +91,8 @@ def graph_from_frames(
     if len(edges) == 0:
         raise NetworkError(f"{source}: the street network is empty (no walkable lines found)")
     target = local_metric_crs(edges, crs)
-    edges = edges.to_crs(target)
-    geoms = edges.geometry.to_numpy()
-    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    ok &= shapely.get_type_id(geoms) == 1  # LineString
-    edges = edges.loc[ok].reset_index(drop=True)
-    geoms = edges.geometry.to_numpy()
-    lengths = shapely.length(geoms)
-    keep = lengths > 0
-    edges, geoms, lengths = edges.loc[keep].reset_index(drop=True), geoms[keep], lengths[keep]
-    if len(edges) == 0:
-        raise NetworkError(f"{source}: no line with a positive length; check the geometry column")
-    start = shapely.get_point(geoms, 0)
-    end = shapely.get_point(geoms, -1)
-    sxy = shapely.get_coordinates(start)
-    exy = shapely.get_coordinates(end)
-    if u_col is not None and v_col is not None:
-        u_ids = edges[u_col].to_numpy()
-        v_ids = edges[v_col].to_numpy()
-        ids = np.concatenate([u_ids, v_ids])
-        xy = np.vstack([sxy, exy])
-        uniq, first = np.unique(ids, return_index=True)
-        node_ids = uniq
-        node_xy = xy[first]
-    else:
-        xy = np.vstack([sxy, exy])
-        key = np.round(xy / tol_m).astype(np.int64)
-        _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        node_ids = np.arange(len(first), dtype=np.int64)
-        node_xy = xy[first]
-        u_ids = inverse[: len(edges)]
-        v_ids = inverse[len(edges):]
+    edges, geoms, lengths = _positive_lines(edges.to_crs(target), source)
+    node_ids, node_xy, u_ids, v_ids = _end_nodes(edges, geoms, u_col, v_col, tol_m)
     # drop self-loops of zero use (a loop street is kept: it has length and geometry)
     G = nx.MultiDiGraph()
     G.graph["crs"] = target.to_string() if target.to_epsg() is None else f"EPSG:{target.to_epsg()}"
@@ -142,6 +112,46 @@ def graph_from_frames(
         G.add_edge(v, u, **rdata)
     report_components(G)
     return G
+
+
+def _positive_lines(edges: gpd.GeoDataFrame, source: str
+                    ) -> tuple[gpd.GeoDataFrame, np.ndarray, np.ndarray]:
+    """The LineStrings of positive length (fresh index), their geometries and lengths."""
+    geoms = edges.geometry.to_numpy()
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    ok &= shapely.get_type_id(geoms) == 1  # LineString
+    edges = edges.loc[ok].reset_index(drop=True)
+    geoms = edges.geometry.to_numpy()
+    lengths = shapely.length(geoms)
+    keep = lengths > 0
+    edges, geoms, lengths = edges.loc[keep].reset_index(drop=True), geoms[keep], lengths[keep]
+    if len(edges) == 0:
+        raise NetworkError(f"{source}: no line with a positive length; check the geometry column")
+    return edges, geoms, lengths
+
+
+def _end_nodes(edges: gpd.GeoDataFrame, geoms: np.ndarray, u_col: str | None,
+               v_col: str | None, tol_m: float
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Nodes from the lines' end points: the given ids, or ends within ``tol_m`` merged.
+
+    Returns
+    -------
+    node_ids, node_xy, u_ids, v_ids
+    """
+    sxy = shapely.get_coordinates(shapely.get_point(geoms, 0))
+    exy = shapely.get_coordinates(shapely.get_point(geoms, -1))
+    xy = np.vstack([sxy, exy])
+    if u_col is not None and v_col is not None:
+        u_ids = edges[u_col].to_numpy()
+        v_ids = edges[v_col].to_numpy()
+        node_ids, first = np.unique(np.concatenate([u_ids, v_ids]), return_index=True)
+        return node_ids, xy[first], u_ids, v_ids
+    key = np.round(xy / tol_m).astype(np.int64)
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    return (np.arange(len(first), dtype=np.int64), xy[first], inverse[: len(edges)],
+            inverse[len(edges):])
 
 
 def _edge_attr_records(edges: pd.DataFrame) -> list[dict[str, Any]]:

@@ -410,17 +410,7 @@ def compile_lines(geoms: np.ndarray, level: np.ndarray, *, connectivity: str = "
             tree = shapely.STRtree(geoms)
             counts.ends_on_interior = int(len(_ends_on_interiors(
                 geoms, tree, line_arrays(geoms), tol_m, only=dangling)[0]))
-    reason = "requested"
-    chosen = mode
-    if mode == "auto":
-        chosen, reason = decide_connectivity(counts)
-        share = counts.interior_share()
-        if AUTO_UNSURE[0] < share < AUTO_UNSURE[1]:
-            diagnostics.warn(
-                "connectivity_uncertain",
-                f"{source}: connectivity 'auto' chose '{chosen}' but the layer is mixed "
-                f"({reason}); set connectivity explicitly if this is wrong",
-                source=source, chosen=chosen, interior_share=round(share, 4))
+    chosen, reason = _chosen_mode(mode, counts, source)
     if chosen == "crossings" and cuts is not None:
         pieces, piece_line = split_lines(geoms, cuts[0], cuts[1], cuts[2], tol=tol_m)
         psxy, pexy = _end_coords(pieces)
@@ -440,6 +430,25 @@ def compile_lines(geoms: np.ndarray, level: np.ndarray, *, connectivity: str = "
              "lines never joined to themselves", source, chosen, reason, n, m, len(node_xy),
              counts.self_crossings)
     return NodedLines(pieces, piece_line, node_of[:m], node_of[m:], node_xy, report)
+
+
+def _chosen_mode(mode: str, counts: LayerCounts, source: str) -> tuple[str, str]:
+    """The mode to node by and why: as requested, or decided from the counts (``auto``).
+
+    A mixed layer (interior share between :data:`AUTO_UNSURE`) gets a
+    ``connectivity_uncertain`` warning.
+    """
+    if mode != "auto":
+        return mode, "requested"
+    chosen, reason = decide_connectivity(counts)
+    share = counts.interior_share()
+    if AUTO_UNSURE[0] < share < AUTO_UNSURE[1]:
+        diagnostics.warn(
+            "connectivity_uncertain",
+            f"{source}: connectivity 'auto' chose '{chosen}' but the layer is mixed "
+            f"({reason}); set connectivity explicitly if this is wrong",
+            source=source, chosen=chosen, interior_share=round(share, 4))
+    return chosen, reason
 
 
 def _warn_unjoined(source: str, counts: LayerCounts) -> None:

@@ -280,6 +280,44 @@ def _lonlat_junctions_as_vertices(geoms: np.ndarray, level: np.ndarray, tol_m: f
     return out
 
 
+def _metric_lines(gdf: gpd.GeoDataFrame, level: np.ndarray, *, crs: Any, coord_system: str,
+                  junctions: bool, tol_m: float, source: str) -> tuple[np.ndarray, CRS]:
+    """The layer's lines in the working metric CRS (``crs`` or the local UTM zone).
+
+    Lon/lat input keeps its junctions through the projection (and a GCJ-02/BD-09 datum
+    shift) when ``junctions`` asks for them: they become vertices first.
+    """
+    geoms = gdf.geometry.to_numpy()
+    src_crs = CRS.from_user_input(gdf.crs)
+    if coord_system != "wgs84" and not src_crs.is_geographic:
+        raise CRSError(
+            f"{source}: coord_system={coord_system!r} but the layer has the projected CRS "
+            f"{src_crs.to_string()}; GCJ-02/BD-09 coordinates are lon/lat degrees: label the "
+            "layer EPSG:4326, or use coord_system='wgs84'")
+    if src_crs.is_geographic and junctions:
+        # projection and datum shifts bend straight segments: a junction that is not a
+        # vertex (an end on another line's interior, a crossing) would drift apart, so
+        # junction points become vertices first, in the source coordinates
+        geoms = _lonlat_junctions_as_vertices(geoms, level, tol_m)
+    if coord_system != "wgs84":
+        from geosvc.crs import to_wgs84_vertices
+
+        geoms = gpd.GeoSeries(geoms, crs=src_crs).to_crs(4326).to_numpy()
+        geoms = to_wgs84_vertices(geoms, coord_system=coord_system)
+        src_crs = CRS.from_epsg(4326)
+    series = gpd.GeoSeries(geoms, crs=src_crs)
+    target = local_metric_crs(series, crs)
+    return series.to_crs(target).to_numpy(), target
+
+
+def _compound_ids(attrs: pd.DataFrame) -> np.ndarray:
+    """Each piece's ``compound_id`` (int64; ``-1`` for public streets or no column)."""
+    if "compound_id" not in attrs.columns:
+        return np.full(len(attrs), -1, dtype=np.int64)
+    return pd.to_numeric(attrs["compound_id"], errors="coerce").fillna(-1) \
+        .astype(np.int64).to_numpy()
+
+
 def network_from_lines(
     lines: str | Path | gpd.GeoDataFrame,
     *,
@@ -330,27 +368,8 @@ def network_from_lines(
     mode = check_connectivity(connectivity)
     gdf, source = _line_frame(lines, layer)
     level = frame_levels(gdf, keep_grade_separated)
-    geoms = gdf.geometry.to_numpy()
-    src_crs = CRS.from_user_input(gdf.crs)
-    if coord_system != "wgs84" and not src_crs.is_geographic:
-        raise CRSError(
-            f"{source}: coord_system={coord_system!r} but the layer has the projected CRS "
-            f"{src_crs.to_string()}; GCJ-02/BD-09 coordinates are lon/lat degrees: label the "
-            "layer EPSG:4326, or use coord_system='wgs84'")
-    if src_crs.is_geographic and mode != "endpoints":
-        # projection and datum shifts bend straight segments: a junction that is not a
-        # vertex (an end on another line's interior, a crossing) would drift apart, so
-        # junction points become vertices first, in the source coordinates
-        geoms = _lonlat_junctions_as_vertices(geoms, level, tol_m)
-    if coord_system != "wgs84":
-        from geosvc.crs import to_wgs84_vertices
-
-        geoms = gpd.GeoSeries(geoms, crs=src_crs).to_crs(4326).to_numpy()
-        geoms = to_wgs84_vertices(geoms, coord_system=coord_system)
-        src_crs = CRS.from_epsg(4326)
-    series = gpd.GeoSeries(geoms, crs=src_crs)
-    target = local_metric_crs(series, crs)
-    geoms = series.to_crs(target).to_numpy()
+    geoms, target = _metric_lines(gdf, level, crs=crs, coord_system=coord_system,
+                                  junctions=mode != "endpoints", tol_m=tol_m, source=source)
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     ok[ok] = shapely.length(geoms[ok]) > 0
     if not ok.any():
@@ -359,10 +378,7 @@ def network_from_lines(
     geoms, level, frame = geoms[ok], level[ok], gdf.loc[ok].reset_index(drop=True)
     noded = compile_lines(geoms, level, connectivity=mode, tol_m=tol_m, source=source)
     attrs = frame.iloc[noded.piece_line].reset_index(drop=True)
-    compound = np.full(len(noded.pieces), -1, dtype=np.int64)
-    if "compound_id" in attrs.columns:
-        compound = pd.to_numeric(attrs["compound_id"], errors="coerce").fillna(-1) \
-            .astype(np.int64).to_numpy()
+    compound = _compound_ids(attrs)
     report = dict(noded.report, empty_lines_dropped=dropped)
     net = from_arrays(noded.node_xy, noded.edge_u, noded.edge_v, crs=target,
                       edge_geometry=noded.pieces, edge_compound=compound,
