@@ -14,7 +14,14 @@ import numpy as np
 from numba import njit, prange
 from numpy.typing import ArrayLike, NDArray
 
-from geosvc._search._rounds import n_workers, record, run_rounds, sort_ids
+from geosvc._search._rounds import (
+    bind_round,
+    claim,
+    job_scratch,
+    n_workers,
+    record,
+    run_rounds,
+)
 from geosvc._search._validate import check_edges, check_graph, check_limits, check_result
 
 __all__ = ["ReachedEdges", "reached_edges"]
@@ -96,10 +103,8 @@ def _reached_edges_round(
                     ru[e] = r
                 if edge_v[e] == x and r > rv[e]:
                     rv[e] = r
-        f = fill[t, 0]
-        fits = f + m <= cap
+        fits, f = claim(fill, t, m, cap, te, bits, words)
         if fits:
-            sort_ids(te, m, bits[t], words[t])
             for q in range(m):
                 e = te[q]
                 arena_i[t, f + q] = e
@@ -178,22 +183,8 @@ def reached_edges(
     workers = n_workers()
     reach_u = np.full((workers, n_edges), -1.0)
     reach_v = np.full((workers, n_edges), -1.0)
-    touched = np.empty((workers, n_edges), np.int64)
-    bits = np.zeros((workers, (n_edges >> 6) + 1), np.uint64)
-    words = np.empty((workers, (n_edges >> 6) + 1), np.int64)
-
-    def run_round(
-        items: NDArray[np.int64],
-        arena_i: NDArray[np.int64],
-        arena_f: NDArray[np.float64],
-        fill: NDArray[np.int64],
-        rec: NDArray[np.int64],
-    ) -> None:
-        _reached_edges_round(
-            ip, w, eid, rp, rn, rd, limits, eu, ev, el, items,
-            reach_u, reach_v, touched, bits, words, arena_i, arena_f, fill, rec,
-        )  # fmt: skip
-
+    run_round = bind_round(_reached_edges_round, (ip, w, eid, rp, rn, rd, limits, eu, ev, el),
+                           (reach_u, reach_v, *job_scratch(workers, n_edges)))
     ptr, edges, vals = run_rounds(run_round, n_search, workers, n_edges, 2)
     return ReachedEdges(
         ptr, edges, np.ascontiguousarray(vals[:, 0]), np.ascontiguousarray(vals[:, 1])

@@ -10,8 +10,15 @@ from numba import njit, prange
 from numpy.typing import ArrayLike, NDArray
 
 from geosvc._errors import InputError
-from geosvc._search._heap import INF, NOT_IN_HEAP, SETTLED, sift_down, sift_up
-from geosvc._search._rounds import n_workers, record, run_rounds, sort_ids
+from geosvc._search._heap import INF, NOT_IN_HEAP, SETTLED, pop_min, queue
+from geosvc._search._rounds import (
+    bind_round,
+    claim,
+    job_scratch,
+    n_workers,
+    record,
+    run_rounds,
+)
 from geosvc._search._validate import (
     check_graph,
     check_limits,
@@ -92,23 +99,9 @@ def _bounded_search(
             if dv == INF:
                 touched[m] = v
                 m += 1
-                hkey[size] = d
-                hnode[size] = v
-                size += 1
-                sift_up(hkey, hnode, pos, size - 1)
-            else:
-                i = pos[v]
-                hkey[i] = d
-                sift_up(hkey, hnode, pos, i)
+            size = queue(hkey, hnode, pos, size, v, d, dv != INF)
     while size > 0:
-        u = hnode[0]
-        du = hkey[0]
-        size -= 1
-        if size > 0:
-            hkey[0] = hkey[size]
-            hnode[0] = hnode[size]
-            sift_down(hkey, hnode, pos, 0, size)
-        pos[u] = SETTLED
+        u, du, size = pop_min(hkey, hnode, pos, size)
         for a in range(indptr[u], indptr[u + 1]):
             v = indices[a]
             nd = du + weights[a]
@@ -120,14 +113,7 @@ def _bounded_search(
                 if dv == INF:
                     touched[m] = v
                     m += 1
-                    hkey[size] = nd
-                    hnode[size] = v
-                    size += 1
-                    sift_up(hkey, hnode, pos, size - 1)
-                else:
-                    i = pos[v]
-                    hkey[i] = nd
-                    sift_up(hkey, hnode, pos, i)
+                size = queue(hkey, hnode, pos, size, v, nd, dv != INF)
     return m
 
 
@@ -177,10 +163,8 @@ def _bounded_round(
             hnode[t],
             touched_t,
         )
-        f = fill[t, 0]
-        fits = f + m <= cap
+        fits, f = claim(fill, t, m, cap, touched_t, bits, words)
         if fits:
-            sort_ids(touched_t, m, bits[t], words[t])
             for q in range(m):
                 v = touched_t[q]
                 arena_i[t, f + q] = v
@@ -219,26 +203,11 @@ def _multi_source(
         if d < dv:
             dist[v] = d
             label[v] = lab
-            if dv == INF:
-                hkey[size] = d
-                hnode[size] = v
-                size += 1
-                sift_up(hkey, hnode, pos, size - 1)
-            else:
-                i = pos[v]
-                hkey[i] = d
-                sift_up(hkey, hnode, pos, i)
+            size = queue(hkey, hnode, pos, size, v, d, dv != INF)
         elif d == dv and lab < label[v]:
             label[v] = lab
     while size > 0:
-        u = hnode[0]
-        du = hkey[0]
-        size -= 1
-        if size > 0:
-            hkey[0] = hkey[size]
-            hnode[0] = hnode[size]
-            sift_down(hkey, hnode, pos, 0, size)
-        pos[u] = SETTLED
+        u, du, size = pop_min(hkey, hnode, pos, size)
         lu = label[u]
         for a in range(indptr[u], indptr[u + 1]):
             v = indices[a]
@@ -249,15 +218,7 @@ def _multi_source(
             if nd < dv:
                 dist[v] = nd
                 label[v] = lu
-                if dv == INF:
-                    hkey[size] = nd
-                    hnode[size] = v
-                    size += 1
-                    sift_up(hkey, hnode, pos, size - 1)
-                else:
-                    i = pos[v]
-                    hkey[i] = nd
-                    sift_up(hkey, hnode, pos, i)
+                size = queue(hkey, hnode, pos, size, v, nd, dv != INF)
             elif nd == dv and lu < label[v] and pos[v] != SETTLED:
                 label[v] = lu
     return dist, label
@@ -331,22 +292,8 @@ def bounded_dijkstra_many(
     pos = np.full((workers, n), NOT_IN_HEAP, np.int32)
     hkey = np.empty((workers, n), np.float64)
     hnode = np.empty((workers, n), np.int32)
-    touched = np.empty((workers, n), np.int64)
-    bits = np.zeros((workers, (n >> 6) + 1), np.uint64)
-    words = np.empty((workers, (n >> 6) + 1), np.int64)
-
-    def run_round(
-        items: NDArray[np.int64],
-        arena_i: NDArray[np.int64],
-        arena_f: NDArray[np.float64],
-        fill: NDArray[np.int64],
-        rec: NDArray[np.int64],
-    ) -> None:
-        _bounded_round(
-            ip, idx, w, sp, sn, sd, limits, items,
-            dist, pos, hkey, hnode, touched, bits, words, arena_i, arena_f, fill, rec,
-        )  # fmt: skip
-
+    scratch = (dist, pos, hkey, hnode, *job_scratch(workers, n))
+    run_round = bind_round(_bounded_round, (ip, idx, w, sp, sn, sd, limits), scratch)
     ptr, nodes, vals = run_rounds(run_round, n_search, workers, n, 1,
                                    check_sequence(sequence, n_search))
     return SearchResult(ptr, nodes, vals.reshape(-1))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-__all__ = ["INF", "NOT_IN_HEAP", "SETTLED", "sift_down", "sift_up"]
+__all__ = ["INF", "NOT_IN_HEAP", "SETTLED", "pop_min", "queue", "sift_down", "sift_up"]
 
 INF = np.inf
 SETTLED = -2
@@ -63,3 +63,32 @@ def sift_down(hkey: Any, hnode: Any, pos: Any, i: int, size: int) -> None:  # pr
     hkey[i] = key
     hnode[i] = node
     pos[node] = i
+
+
+@njit(cache=True)
+def queue(hkey: Any, hnode: Any, pos: Any, size: int, v: int, d: float,
+          queued: bool) -> int:  # pragma: no cover - njit
+    """Queue node ``v`` at key ``d``: push it, or (``queued``) lower its key; the new size."""
+    if queued:
+        i = pos[v]
+        hkey[i] = d
+        sift_up(hkey, hnode, pos, i)
+        return size
+    hkey[size] = d
+    hnode[size] = v
+    sift_up(hkey, hnode, pos, size)
+    return size + 1
+
+
+@njit(cache=True)
+def pop_min(hkey: Any, hnode: Any, pos: Any, size: int) -> Any:  # pragma: no cover - njit
+    """Remove the smallest key and mark its node settled; ``(node, key, new size)``."""
+    u = hnode[0]
+    du = hkey[0]
+    size -= 1
+    if size > 0:
+        hkey[0] = hkey[size]
+        hnode[0] = hnode[size]
+        sift_down(hkey, hnode, pos, 0, size)
+    pos[u] = SETTLED
+    return u, du, size

@@ -20,7 +20,8 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-__all__ = ["MIN_ARENA", "RoundFn", "n_workers", "record", "run_rounds", "sort_ids"]
+__all__ = ["MIN_ARENA", "RoundFn", "bind_round", "claim", "job_scratch", "n_workers", "record",
+           "run_rounds", "sort_ids"]
 
 MIN_ARENA = 1 << 16
 _MAX_ROUND = 1 << 15
@@ -91,6 +92,19 @@ def sort_ids(a: Any, m: int, bits: Any, words: Any) -> None:  # pragma: no cover
 
 
 @njit(cache=True)
+def claim(fill: Any, t: int, m: int, cap: int, ids: Any, bits: Any,
+          words: Any) -> Any:  # pragma: no cover - njit
+    """Whether a job's ``m`` outputs fit in worker ``t``'s arena (``cap`` wide), and where
+    they would start: ``(fits, start)``.  When they fit, ``ids[:m]`` are sorted
+    (:func:`sort_ids` with the worker's ``bits[t]``/``words[t]``), ready to be copied."""
+    f = fill[t, 0]
+    fits = f + m <= cap
+    if fits:
+        sort_ids(ids, m, bits[t], words[t])
+    return fits, f
+
+
+@njit(cache=True)
 def _collect_round(rec: Any, arena_i: Any, arena_f: Any) -> Any:  # pragma: no cover - njit
     """Concatenate a round's outputs in round order (jobs with ``rec[k, 0] >= 0`` only)."""
     n_cols = arena_f.shape[2]
@@ -136,6 +150,28 @@ RoundFn = Callable[
     ],
     None,
 ]
+
+
+def bind_round(kernel: Callable[..., None], head: tuple[Any, ...],
+               scratch: tuple[Any, ...]) -> RoundFn:
+    """The :data:`RoundFn` of a compiled round kernel called as
+    ``kernel(*head, items, *scratch, arena_i, arena_f, fill, rec)``."""
+
+    def run_round(items: NDArray[np.int64], arena_i: NDArray[np.int64],
+                  arena_f: NDArray[np.float64], fill: NDArray[np.int64],
+                  rec: NDArray[np.int64]) -> None:
+        kernel(*head, items, *scratch, arena_i, arena_f, fill, rec)
+
+    return run_round
+
+
+def job_scratch(workers: int, n_ids: int
+                ) -> tuple[NDArray[np.int64], NDArray[np.uint64], NDArray[np.int64]]:
+    """Per-worker scratch of jobs whose outputs are distinct ids below ``n_ids``: the
+    touched-id list and the bitmap sort's ``bits`` (all zero) and ``words``."""
+    n_words = (n_ids >> 6) + 1
+    return (np.empty((workers, n_ids), np.int64), np.zeros((workers, n_words), np.uint64),
+            np.empty((workers, n_words), np.int64))
 
 
 def run_rounds(

@@ -17,7 +17,14 @@ from numpy.typing import ArrayLike, NDArray
 
 from geosvc._errors import InputError
 from geosvc._search._heap import INF
-from geosvc._search._rounds import n_workers, record, run_rounds, sort_ids
+from geosvc._search._rounds import (
+    bind_round,
+    claim,
+    job_scratch,
+    n_workers,
+    record,
+    run_rounds,
+)
 from geosvc._search._validate import (
     check_edges,
     check_graph,
@@ -168,12 +175,10 @@ def _coverage_round(
                 d = abs(cand_off[c] - dem_off[p]) + cand_acc[c] + dem_acc[p]
                 if d <= lim:
                     m = _offer(b, td, m, p, d)
-        f = fill[t, 0]
-        fits = f + m <= cap
+        # positions, not ids, are sorted: they cluster by edge (cheap to sort, and
+        # sequential to read back); ids follow edge order
+        fits, f = claim(fill, t, m, cap, td, bits, words)
         if fits:
-            # positions, not ids, are sorted: they cluster by edge (cheap to sort, and
-            # sequential to read back); ids follow edge order
-            sort_ids(td, m, bits[t], words[t])
             for q in range(m):
                 p = td[q]
                 arena_i[t, f + q] = dem_idx[p]
@@ -348,20 +353,7 @@ def _run(chk: _Checked, seq: NDArray[np.int64] | None
 
     workers = n_workers()
     best = np.full((workers, dem_idx.size), np.inf)
-    touched = np.empty((workers, n_dem), np.int64)
-    bits = np.zeros((workers, (n_dem >> 6) + 1), np.uint64)
-    words = np.empty((workers, (n_dem >> 6) + 1), np.int64)
-
-    def run_round(
-        items: NDArray[np.int64],
-        arena_i: NDArray[np.int64],
-        arena_f: NDArray[np.float64],
-        fill: NDArray[np.int64],
-        rec: NDArray[np.int64],
-    ) -> None:
-        _coverage_round(
-            chk.ip, chk.eid, chk.rp, chk.rn, chk.rd, chk.limits, chk.eu, chk.ev, chk.el, chk.ce, chk.co, chk.ca,
-            dem_ptr, dem_idx, dem_pos, sorted_off, sorted_acc, items, best, touched, bits, words, arena_i, arena_f, fill, rec,
-        )  # fmt: skip
-
+    # chk[:12]: the graph, the searches, the limits, the edge table, the candidate anchors
+    run_round = bind_round(_coverage_round, (*chk[:12], dem_ptr, dem_idx, dem_pos, sorted_off,
+                                             sorted_acc), (best, *job_scratch(workers, n_dem)))
     return run_rounds(run_round, n_cand, workers, n_dem, 1, seq)
