@@ -141,12 +141,7 @@ def to_wgs84_geometries(geoms: _G, *, coord_system: str) -> _G:
         If ``coord_system`` is unknown, or a GeoSeries with a projected CRS is
         passed with ``coord_system`` ``"gcj02"`` or ``"bd09"``.
     """
-    system = check_system(coord_system, "coord_system")
-    if _is_geoseries(geoms):
-        _require_lonlat_crs(getattr(geoms, "crs", None), system, "GeoSeries")
-    return _transform_geometries(  # type: ignore[no-any-return]
-        geoms, lambda x, y: convert_lonlat(x, y, source=system, target="wgs84")
-    )
+    return _convert_geometries(geoms, coord_system, to_wgs84=True)
 
 
 def from_wgs84_geometries(geoms: _G, *, coord_system: str) -> _G:
@@ -173,11 +168,17 @@ def from_wgs84_geometries(geoms: _G, *, coord_system: str) -> _G:
         If ``coord_system`` is unknown, or a GeoSeries with a projected CRS is
         passed with ``coord_system`` ``"gcj02"`` or ``"bd09"``.
     """
+    return _convert_geometries(geoms, coord_system, to_wgs84=False)
+
+
+def _convert_geometries(geoms: _G, coord_system: str, *, to_wgs84: bool) -> _G:
+    """Every vertex from ``coord_system`` to WGS-84 (``to_wgs84``) or back."""
     system = check_system(coord_system, "coord_system")
     if _is_geoseries(geoms):
         _require_lonlat_crs(getattr(geoms, "crs", None), system, "GeoSeries")
+    source, target = (system, "wgs84") if to_wgs84 else ("wgs84", system)
     return _transform_geometries(  # type: ignore[no-any-return]
-        geoms, lambda x, y: convert_lonlat(x, y, source="wgs84", target=system)
+        geoms, lambda x, y: convert_lonlat(x, y, source=source, target=target)
     )
 
 
