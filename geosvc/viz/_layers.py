@@ -474,14 +474,10 @@ def _facility_layers(m: folium.Map, ctx: _Ctx, facilities: gpd.GeoDataFrame) -> 
                 (esc(ctx.t("id")), esc(ids[i]))],
                 note=esc(ctx.t("snap_off")) if snap[i] not in (None, "ok") else "")
             rows.append([float(lat[i]), float(lon[i]), pop, title])
-        group = folium.FeatureGroup(name=esc(ctx.t(
-            "facilities", cat=category_label(ctx.profile, cat, ctx.lang))),
-            show=cat == order[0])
         colour = ctx.colour(cat) if cat in ctx.cats else category_colour(cat, order)
-        group.add_child(_PointLayer("icon", rows, {
+        _icon_layer(m, ctx, "facilities", cat, rows, show=cat == order[0], icon={
             "html": f'<div class="gs-fac" style="background:{colour}"></div>',
-            "size": [12, 12]}))
-        group.add_to(m)
+            "size": [12, 12]})
         drawn.append(cat)
     return drawn
 
@@ -513,12 +509,18 @@ def _station_layers(m: folium.Map, ctx: _Ctx, stations: Mapping[str, gpd.GeoData
                 (esc(ctx.t("cum_rate")), fmt_pct(cum[i])),
                 (esc(ctx.t("candidate")), esc(cand[i]))])
             rows.append([float(lat[i]), float(lon[i]), pop, title, rank])
-        group = folium.FeatureGroup(name=esc(ctx.t(
-            "stations", cat=category_label(ctx.profile, cat, ctx.lang))),
-            show=cat == (ctx.cats[0] if ctx.cats[0] in stations else next(iter(stations))))
-        group.add_child(_PointLayer("icon", rows, {
-            "html": f'<div class="gs-st" style="border-color:{ctx.colour(cat)}">{{label}}</div>',
-            "size": [24, 24]}))
-        group.add_to(m)
+        _icon_layer(m, ctx, "stations", cat, rows,
+                    show=cat == (ctx.cats[0] if ctx.cats[0] in stations else next(iter(stations))),
+                    icon={"html": f'<div class="gs-st" style="border-color:{ctx.colour(cat)}">'
+                                  "{label}</div>", "size": [24, 24]})
         drawn.append(cat)
     return drawn
+
+
+def _icon_layer(m: folium.Map, ctx: _Ctx, key: str, cat: str, rows: list[list[Any]], *,
+                show: bool, icon: dict[str, Any]) -> None:
+    """One layer of icon markers (facilities or stations of ``cat``), named by ``key``."""
+    group = folium.FeatureGroup(name=esc(ctx.t(
+        key, cat=category_label(ctx.profile, cat, ctx.lang))), show=show)
+    group.add_child(_PointLayer("icon", rows, icon))
+    group.add_to(m)
