@@ -14,14 +14,7 @@ import numpy as np
 from numba import njit, prange
 from numpy.typing import ArrayLike, NDArray
 
-from geosvc._search._rounds import (
-    bind_round,
-    claim,
-    job_scratch,
-    n_workers,
-    record,
-    run_rounds,
-)
+from geosvc._search._rounds import bind_round, claim, job_scratch, n_workers, record, run_rounds
 from geosvc._search._validate import check_edges, check_graph, check_limits, check_result
 
 __all__ = ["ReachedEdges", "reached_edges"]

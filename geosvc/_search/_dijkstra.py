@@ -11,14 +11,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from geosvc._errors import InputError
 from geosvc._search._heap import INF, NOT_IN_HEAP, SETTLED, pop_min, queue
-from geosvc._search._rounds import (
-    bind_round,
-    claim,
-    job_scratch,
-    n_workers,
-    record,
-    run_rounds,
-)
+from geosvc._search._rounds import bind_round, claim, job_scratch, n_workers, record, run_rounds
 from geosvc._search._validate import (
     check_graph,
     check_limits,

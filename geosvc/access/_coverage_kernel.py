@@ -17,14 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from geosvc._errors import InputError
 from geosvc._search._heap import INF
-from geosvc._search._rounds import (
-    bind_round,
-    claim,
-    job_scratch,
-    n_workers,
-    record,
-    run_rounds,
-)
+from geosvc._search._rounds import bind_round, claim, job_scratch, n_workers, record, run_rounds
 from geosvc._search._validate import (
     check_edges,
     check_graph,
