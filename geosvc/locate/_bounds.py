@@ -10,7 +10,7 @@ bound exceeds the cost of a known solution (Beasley 1993).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -26,11 +26,17 @@ BoolArray = npt.NDArray[np.bool_]
 
 @dataclass
 class LagrangianBound:
-    """Best Lagrangian bound found and the multipliers that gave it."""
+    """Best Lagrangian bound found, the multipliers that gave it and the sites it tried.
+
+    ``open_sets`` holds the distinct site sets the relaxed problem chose (boolean masks over
+    the candidates, in the order met), when asked for: they are the raw material of the
+    Lagrangian heuristic (Beasley 1993).
+    """
 
     bound: float
     lam: FloatArray
     iterations: int
+    open_sets: list[BoolArray] = field(default_factory=list)
 
 
 @njit(cache=True)
@@ -103,6 +109,7 @@ def lagrangian_pmedian(
     start: FloatArray | None = None,
     n_iter: int = 600,
     stop_at: float = np.inf,
+    keep_sets: int = 0,
 ) -> LagrangianBound:
     """Best Lagrangian lower bound of the p-median found by subgradient optimisation.
 
@@ -130,6 +137,8 @@ def lagrangian_pmedian(
         Maximum number of subgradient iterations.
     stop_at
         Stop as soon as the bound reaches this value.
+    keep_sets
+        Keep up to this many distinct site sets of the relaxed problem in ``open_sets``.
 
     Returns
     -------
@@ -145,10 +154,17 @@ def lagrangian_pmedian(
     theta = 2.0
     stall = 0
     iterations = 0
+    open_sets: list[BoolArray] = []
+    seen: set[bytes] = set()
     for it in range(1, n_iter + 1):
         iterations = it
         rho = _reduced_site_costs(indptr, indices, wc, lam)
         is_open = _choose(rho, fixed, n_free)
+        if len(open_sets) < keep_sets:
+            key = np.packbits(is_open).tobytes()
+            if key not in seen:
+                seen.add(key)
+                open_sets.append(is_open)
         value = float(lam[active_dem].sum() + rho[is_open].sum())
         if not np.isfinite(best) or value > best + 1e-12 * max(abs(best), 1.0):
             best = value
@@ -167,7 +183,8 @@ def lagrangian_pmedian(
             break
         step = theta * max(upper - value, 1e-9 * max(abs(upper), 1.0)) / norm
         lam = lam + step * g
-    return LagrangianBound(bound=float(best), lam=best_lam, iterations=iterations)
+    return LagrangianBound(bound=float(best), lam=best_lam, iterations=iterations,
+                           open_sets=open_sets)
 
 
 def lagrangian_fixing(

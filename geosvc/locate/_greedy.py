@@ -532,16 +532,16 @@ def swap_pmedian(
         best_pair = (-1, -1)
         block = max(1, block_cells // n_mov)
         for start in range(0, n_cand, block):
-            stop = min(n_cand, start + block)
-            lo, hi = costs.indptr[start], costs.indptr[stop]
+            end = min(n_cand, start + block)
+            lo, hi = costs.indptr[start], costs.indptr[end]
             s = sel[lo:hi]
             flat = (rows_all[lo:hi][s] - start) * n_mov + r_e[lo:hi][s]
-            size = (stop - start) * n_mov
+            size = (end - start) * n_mov
             extra = np.bincount(flat, weights=extra_val[lo:hi][s], minlength=size)
             extra_inf = np.bincount(flat[~fin_e[lo:hi][s]], minlength=size)
-            profit = (gain[start:stop, None] - loss[None, :]) + extra.reshape(-1, n_mov)
+            profit = (gain[start:end, None] - loss[None, :]) + extra.reshape(-1, n_mov)
             ok = extra_inf.reshape(-1, n_mov) == inf_cnt[None, :]
-            ok &= ~is_open[start:stop, None]
+            ok &= ~is_open[start:end, None]
             profit = np.where(ok, profit, -np.inf)
             flat_best = int(np.argmax(profit))
             value = float(profit.flat[flat_best])

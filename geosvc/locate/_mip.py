@@ -32,6 +32,7 @@ def solve_mip(
     start: FloatArray | None,
     info: dict[str, Any],
     heuristic_effort: float | None = None,
+    mip_root_ipm: bool = False,
 ) -> _highs.MipResult:
     """Solve a MIP and check what HiGHS returns before anything of it is used.
 
@@ -50,13 +51,15 @@ def solve_mip(
         mip_gap=mip_gap,
         start=start,
         heuristic_effort=heuristic_effort,
+        mip_root_ipm=mip_root_ipm,
     )
     problem = _audit.mip_problem(model, res)
     if problem and start is not None:
         logger.info("dropping the MIP start: %s", problem)
         info["warm_start"] = f"dropped ({problem})"
         left = max(time_limit_s - (time.perf_counter() - t0), 1.0)
-        res = _highs.solve(model, relax=False, time_limit_s=left, mip_gap=mip_gap)
+        res = _highs.solve(model, relax=False, time_limit_s=left, mip_gap=mip_gap,
+                           mip_root_ipm=mip_root_ipm)
         problem = _audit.mip_problem(model, res)
     elif start is not None:
         info["warm_start"] = "used"

@@ -32,7 +32,8 @@ from geosvc.locate._inputs import (
     solver_name,
 )
 from geosvc.locate._mip import mip_info, solve_mip
-from geosvc.locate._plan import Found, Plan, PlanHead, build_plan, round_bound
+from geosvc.locate._plan import Found, Plan, PlanHead, build_plan, relative_gap, round_bound
+from geosvc.locate._pmedian_search import lagrangian_heuristic, next_cost_above
 
 __all__ = ["p_median", "LP_BOUND_MAX_PAIRS"]
 
@@ -85,15 +86,20 @@ def p_median(
         Existing facilities: candidate indices (or a boolean mask over candidates) that are
         open whatever happens.
     solver
-        ``"greedy"``: lazy greedy add then best-improvement vertex substitution, bounded by a
-        Lagrangian bound and, up to 2 million allowed pairs, the LP relaxation of the
-        cumulative formulation (restricted by Lagrangian site fixing, which keeps it valid).  ``"exact"``:
-        HiGHS on the cumulative (radius) formulation, warm-started from the heuristic, after
-        a Lagrangian bound has fixed closed (or open) the sites that no solution cheaper than
-        the heuristic can use -- an exact reduction.
+        ``"greedy"``: lazy greedy add then best-improvement vertex substitution, and the
+        Lagrangian heuristic (the site sets of the Lagrangian bound's subgradient steps, the
+        best three polished by vertex substitution); bounded by the Lagrangian bound and, up to
+        :data:`LP_BOUND_MAX_PAIRS` allowed pairs, the LP relaxation of the cumulative
+        formulation (restricted by Lagrangian site fixing, which keeps it valid).  ``"exact"``:
+        the same heuristics, Lagrangian site fixing against the best plan, then level
+        generation on the cumulative (radius) formulation with HiGHS: each demand's cost
+        ladder is cut just above the cost the best plan and the Lagrangian multipliers give
+        it, the truncated model (a relaxation) is solved, and the ladders of the demand its
+        plan serves beyond the cut are extended until a round's plan is valued exactly
+        (García, Labbé and Marín 2011).
     time_limit_s
-        Time limit for each HiGHS solve, in seconds; the swap local search also stops starting
-        new iterations once this much time has passed since the call.
+        Time limit in seconds: for the vertex substitution (from the call), and for the level
+        generation as a whole (each HiGHS solve gets what is left, at least 1 s).
     mip_gap
         Relative MIP gap at which HiGHS may stop.
 
@@ -116,17 +122,18 @@ def p_median(
                                 solver=solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
     run = _prepare(costs, weights, p, fixed, solver_name(solver))
     heur_mask, heur_obj, greedy_ok = _heuristic(run, time_limit_s)
-    red = _lagrangian_reduction(run, heur_mask, heur_obj, greedy_ok)
+    red, heur_mask, heur_obj = _lagrangian_reduction(run, heur_mask, heur_obj, greedy_ok,
+                                                     time_limit_s)
+    if run.solver == "exact":
+        return _exact(run, red, heur_mask if greedy_ok else None, heur_obj, time_limit_s,
+                      mip_gap)
     model = None
-    if run.solver == "exact" or red.model_pairs <= LP_BOUND_MAX_PAIRS:
+    if red.model_pairs <= LP_BOUND_MAX_PAIRS:
         model = _highs.pmedian_model(run.cmat, run.w, run.active, run.fixed_mask | red.forced,
                                      run.n_open, red.closed)
         run.info["model_rows"] = model.num_row
         run.info["model_cols"] = model.num_col
-    if run.solver == "greedy":
-        return _greedy_plan(run, model, red, heur_mask, greedy_ok, time_limit_s, mip_gap)
-    assert model is not None
-    return _exact(run, model, red, heur_mask, heur_obj, greedy_ok, time_limit_s, mip_gap)
+    return _greedy_plan(run, model, red, heur_mask, greedy_ok, time_limit_s, mip_gap)
 
 
 @dataclass
@@ -141,6 +148,8 @@ class _Run:
     t0: float
     info: dict[str, Any] = field(default_factory=dict)
     lag_bound: float = -math.inf
+    #: Per demand, the cost up to which the Lagrangian multipliers price its sites (lam / w).
+    lag_reach: FloatArray | None = None
 
     def __post_init__(self) -> None:
         self.indptr, self.indices = kernel_arrays(self.cmat)
@@ -154,6 +163,10 @@ class _Run:
         self.fixed_idx = np.flatnonzero(self.fixed_mask)
         self.n_open = self.p + self.fixed_idx.size
         self.d1_fixed = nearest_two(self.cmat, self.fixed_idx)[0]
+
+    def nearest(self, mask: BoolArray) -> FloatArray:
+        """Cost from each demand to its nearest site in ``mask`` (``inf`` when none)."""
+        return nearest_two(self.cmat, np.flatnonzero(mask))[0]
 
     def cost_of(self, sites: IntArray) -> float:
         """Weighted cost of serving the active demand from ``sites``."""
@@ -250,24 +263,29 @@ def _heuristic(run: _Run, time_limit_s: float) -> tuple[BoolArray, float, bool]:
     return heur_mask, heur_obj, greedy_ok
 
 
-def _lagrangian_reduction(run: _Run, heur_mask: BoolArray, heur_obj: float,
-                          greedy_ok: bool) -> _Reduction:
-    """Lagrangian bound, then the sites that no solution better than the heuristic can use."""
+def _lagrangian_reduction(run: _Run, heur_mask: BoolArray, heur_obj: float, greedy_ok: bool,
+                          time_limit_s: float) -> tuple[_Reduction, BoolArray, float]:
+    """Lagrangian bound and heuristic, then the sites no solution better than the best plan uses.
+
+    Returns the reduction and the best plan known (the heuristic's or the Lagrangian one's).
+    """
     n_cand = run.cmat.shape[0]
     red = _Reduction(closed=np.zeros(n_cand, dtype=bool), forced=np.zeros(n_cand, dtype=bool),
                      fix_bound=math.inf, threshold=math.inf, model_pairs=0)
     if greedy_ok:
         w, active = run.w, run.active
-        slack = 1.0 - 1e-6 if run.integral else 0.0
-        red.threshold = heur_obj - slack + 1e-9 * max(1.0, abs(heur_obj))
+        n_iter = PMEDIAN_LAGRANGIAN_ITER * (2 if run.solver == "exact" else 1)
         lam0 = np.zeros(run.cmat.shape[1])
         lam0[active] = w[active] * nearest_two(run.cmat, np.flatnonzero(heur_mask))[0][active]
         lag = lagrangian_pmedian(
             run.cmat, w, active, run.fixed_mask, run.n_open, heur_obj, start=lam0,
-            stop_at=red.threshold,
-            n_iter=PMEDIAN_LAGRANGIAN_ITER * (2 if run.solver == "exact" else 1),
+            stop_at=_threshold(run, heur_obj), n_iter=n_iter, keep_sets=n_iter,
         )
         run.lag_bound = lag.bound
+        run.lag_reach = np.where(active, lag.lam / np.where(w > 0, w, 1.0), 0.0)
+        heur_mask, heur_obj = _lagrangian_plan(run, lag.open_sets, heur_mask, heur_obj,
+                                               time_limit_s)
+        red.threshold = _threshold(run, heur_obj)
         red.closed, red.forced, red.fix_bound = lagrangian_fixing(
             run.cmat, w, active, run.fixed_mask, run.n_open, lag.lam, red.threshold)
         run.info.update(lagrangian_bound=lag.bound, lagrangian_iterations=lag.iterations,
@@ -275,7 +293,27 @@ def _lagrangian_reduction(run: _Run, heur_mask: BoolArray, heur_obj: float,
                         forced_by_lagrangian=int(red.forced.sum()))
     row_ids = np.repeat(np.arange(n_cand), np.diff(run.indptr))
     red.model_pairs = int((run.active[run.indices] & ~red.closed[row_ids]).sum())
-    return red
+    return red, heur_mask, heur_obj
+
+
+def _threshold(run: _Run, cost: float) -> float:
+    """Costs a solution must beat to matter against a plan of ``cost`` (integral data: by 1)."""
+    slack = 1.0 - 1e-6 if run.integral else 0.0
+    return cost - slack + 1e-9 * max(1.0, abs(cost))
+
+
+def _lagrangian_plan(run: _Run, open_sets: list[BoolArray], heur_mask: BoolArray,
+                     heur_obj: float, time_limit_s: float) -> tuple[BoolArray, float]:
+    """The better of the heuristic plan and the polished Lagrangian site sets."""
+    mask, cost = lagrangian_heuristic(run.cmat, run.w, run.active, run.fixed_mask, open_sets,
+                                      deadline=run.t0 + time_limit_s)
+    run.info["lagrangian_heuristic_objective"] = cost
+    if mask is not None and cost < heur_obj - 1e-9 * max(1.0, abs(heur_obj)):
+        run.info["heuristic_objective"] = cost
+        run.info["heuristic_source"] = "lagrangian"
+        return mask, cost
+    run.info["heuristic_source"] = "greedy+swap"
+    return heur_mask, heur_obj
 
 
 def _greedy_plan(run: _Run, model: _highs.MipModel | None, red: _Reduction,
@@ -312,38 +350,116 @@ def _greedy_plan(run: _Run, model: _highs.MipModel | None, red: _Reduction,
     return run.plan(heur_mask, round_bound(bound, run.integral, maximise=False), None)
 
 
-def _exact(run: _Run, model: _highs.MipModel, red: _Reduction, heur_mask: BoolArray,
-           heur_obj: float, greedy_ok: bool, time_limit_s: float, mip_gap: float) -> Plan:
-    """HiGHS on the cumulative formulation restricted by the Lagrangian fixing."""
-    start_ok = (greedy_ok and not (heur_mask & red.closed).any()
-                and not (red.forced & ~heur_mask).any())
+def _exact(run: _Run, red: _Reduction, start_mask: BoolArray | None, start_cost: float,
+           time_limit_s: float, mip_gap: float) -> Plan:
+    """Level generation: HiGHS on truncated cumulative models until a plan is valued exactly.
+
+    Each round solves the cumulative model restricted by the Lagrangian fixing, with every
+    demand's ladder cut just above its cost in the best plan known (no cut without one).  A
+    truncated model is a relaxation, so its bound is a lower bound of the p-median.  When the
+    round's plan serves every demand below its cut, the model values it exactly and its
+    optimum is the p-median's; otherwise the demands served beyond their cut get their ladder
+    extended and the next round starts (García, Labbé and Marín 2011).
+    """
+    t_start = time.perf_counter()
+    best = _Best(start_mask, start_cost)
+    cut = None if start_mask is None else _first_cut(run, start_mask)
+    lower, status, rounds = -math.inf, "time_limit", 0
+    while True:
+        rounds += 1
+        left = max(time_limit_s - (time.perf_counter() - t_start), 1.0)
+        res, model = _solve_round(run, red, cut, best.mask, left, mip_gap)
+        if res.status == "infeasible":
+            if not red.reduced:
+                raise InfeasibleError(run.infeasible_msg())
+            lower, status = max(lower, red.fix_bound), "optimal"  # every plan breaks a fixing
+            break
+        if math.isfinite(res.bound):
+            lower = max(lower, min(res.bound, red.fix_bound))
+        if res.x is None:
+            status = res.status
+            break
+        served = best.offer_round(run, res.x[:run.cmat.shape[0]] > 0.5, t_start + time_limit_s)
+        logger.debug("level round %d: %d rows, HiGHS %.1f s (%s, bound %.6g), best %.6g, %.1f s",
+                     rounds, model.num_row, res.runtime_s, res.status, lower, best.cost,
+                     time.perf_counter() - t_start)
+        under = run.active & (served > cut) if cut is not None else np.zeros(0, dtype=bool)
+        if not under.any():
+            status = res.status  # the truncated model valued its plan exactly
+            break
+        if relative_gap(best.cost, lower) <= mip_gap:
+            status = "optimal"
+            break
+        if time.perf_counter() - t_start >= time_limit_s:
+            break
+        assert cut is not None
+        cut = np.where(under, next_cost_above(run.cmat, served), cut)
+    run.info.update(mip_info(res), level_rounds=rounds, model_rows=model.num_row,
+                    model_cols=model.num_col,
+                    truncated_demand=int(model.meta["n_truncated"]))  # type: ignore[call-overload]
+    if best.mask is None:
+        raise InfeasibleError(
+            f"HiGHS found no feasible plan within {time_limit_s} s and the heuristic failed")
+    bound = round_bound(max(run.lag_bound, lower), run.integral, maximise=False)
+    return run.plan(best.mask, bound, status)
+
+
+def _first_cut(run: _Run, start_mask: BoolArray) -> FloatArray:
+    """Ladder cuts above the best plan's service costs and the costs the multipliers price.
+
+    At (near-)optimal multipliers ``lam``, the LP serves demand ``i`` only from sites with
+    ``w_i c_ij <= lam_i``; keeping those levels gives a first model close to the full LP.
+    """
+    reach = run.nearest(start_mask)
+    if run.lag_reach is not None:
+        reach = np.maximum(reach, run.lag_reach)
+    return next_cost_above(run.cmat, reach)
+
+
+def _solve_round(run: _Run, red: _Reduction, cut: FloatArray | None, best_mask: BoolArray | None,
+                 time_limit_s: float, mip_gap: float) -> tuple[_highs.MipResult, _highs.MipModel]:
+    """One truncated cumulative model, solved from the best plan when it respects the fixing."""
+    model = _highs.pmedian_model(run.cmat, run.w, run.active, run.fixed_mask | red.forced,
+                                 run.n_open, red.closed, cut)
+    start = None
+    if (best_mask is not None and not (best_mask & red.closed).any()
+            and not (red.forced & ~best_mask).any()):
+        start = _highs.pmedian_start(model, best_mask)
     res = solve_mip(
         model,
         time_limit_s=time_limit_s,
         mip_gap=mip_gap,
-        start=_highs.pmedian_start(model, heur_mask) if start_ok else None,
+        start=start,
         info=run.info,
-        heuristic_effort=PMEDIAN_HEURISTIC_EFFORT if start_ok else None,
+        heuristic_effort=PMEDIAN_HEURISTIC_EFFORT if start is not None else None,
+        mip_root_ipm=True,
     )
-    run.info.update(mip_info(res))
-    if res.status == "infeasible":
-        if not red.reduced:
-            raise InfeasibleError(run.infeasible_msg())
-        restricted_bound = math.inf  # every solution violates a fixing: costs >= fix_bound
-    else:
-        restricted_bound = res.bound if math.isfinite(res.bound) else -math.inf
-    open_mask = heur_mask
-    if res.x is not None:
-        mip_mask = res.x[:run.cmat.shape[0]] > 0.5
-        if not greedy_ok or run.cost_of(np.flatnonzero(mip_mask)) < heur_obj:
-            open_mask = mip_mask
-    elif not greedy_ok:
-        raise InfeasibleError(
-            f"HiGHS found no feasible plan within {time_limit_s} s and the heuristic failed"
-        )
-    bound = max(run.lag_bound, min(restricted_bound, red.fix_bound))
-    bound = round_bound(bound, run.integral, maximise=False)
-    return run.plan(open_mask, bound, "optimal" if res.status == "infeasible" else res.status)
+    return res, model
+
+
+@dataclass
+class _Best:
+    """The cheapest plan seen so far (its open mask and true cost)."""
+
+    mask: BoolArray | None
+    cost: float
+
+    def offer(self, mask: BoolArray, cost: float) -> None:
+        if cost < self.cost or self.mask is None and math.isfinite(cost):
+            self.mask, self.cost = mask, cost
+
+    def offer_round(self, run: _Run, mask: BoolArray, deadline: float) -> FloatArray:
+        """Take a round's plan and its vertex-substitution polish; its service cost per demand."""
+        served = run.nearest(mask)
+        cost = run.cost_of(np.flatnonzero(mask))
+        self.offer(mask, cost)
+        if math.isfinite(cost):
+            sites, _, _ = swap_pmedian(run.cmat, run.w, np.flatnonzero(mask), run.fixed_mask,
+                                       deadline=deadline)
+            polished = np.zeros_like(mask)
+            polished[sites] = True
+            self.offer(polished, run.cost_of(sites))
+        return served
 
 
 def _capped_p_median(costs: Any, weights: Any, p: int, *, fixed: Any, cost_cap: float,
