@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import shutil
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -209,6 +210,26 @@ def test_province_map_links_to_every_district_map(per_district, province) -> Non
     summary = json.loads((out / "summary.json").read_text())
     assert summary["maps"]["province"] == "province.html"
     assert sorted(summary["maps"]["districts"].values()) == links
+
+
+def _page(path: Path) -> str:
+    """A map page without folium's random element ids."""
+    return re.sub(r"[0-9a-f]{32}", "ID", path.read_text(encoding="utf-8"))
+
+
+def test_district_maps_drawn_on_workers_equal_the_in_process_ones(per_district, province,
+                                                                   tmp_path) -> None:
+    """On a Dask cluster the workers draw the district maps from the merged rows the client
+    sends: the pages equal the ones drawn in-process (resumed from the same partitions)."""
+    res, out = per_district
+    shutil.copytree(out / "partitions", tmp_path / "partitions")
+    again = run_batch(_spec(province, tmp_path, BatchSiting(budget="district", k=3),
+                            maps=True), scheduler="threads:2")
+    assert all(r["skipped"] for r in again.records)
+    links = json.loads((out / "summary.json").read_text())["maps"]["districts"]
+    assert json.loads((tmp_path / "summary.json").read_text())["maps"]["districts"] == links
+    for link in [*links.values(), "province.html"]:
+        assert _page(tmp_path / link) == _page(out / link), link
 
 
 def test_config_batch_siting_keys(province, tmp_path) -> None:

@@ -395,34 +395,40 @@ def _work_estimates(tasks: list[PartitionTask]) -> dict[str, int]:
     return out
 
 
-def _run_on_dask(tasks: list[PartitionTask], scheduler: str, progress: ProgressFn
-                 ) -> list[dict[str, Any]]:
-    from dask.distributed import as_completed
-
+@contextlib.contextmanager
+def _dask_client(scheduler: str) -> Iterator[Any]:
+    """A Dask client for the whole batch (partitions, then the district maps)."""
     client, cluster = _client(scheduler)
     try:
         if client.dashboard_link:
             log.info("Dask dashboard: %s", client.dashboard_link)
-        work = _work_estimates(tasks)
-        rank = {t.id: r for r, t in enumerate(sorted(tasks, key=lambda t: work[t.id]))}
-        # largest first (higher priority runs first): the last tasks on the workers are small
-        futures = {client.submit(run_partition, t, key=f"geosvc-partition-{t.id}-"
-                                 f"{t.inputs_hash[:12]}", pure=False,
-                                 priority=rank[t.id]): t for t in tasks}
-        records = []
-        for i, fut in enumerate(as_completed(list(futures)), 1):
-            task = futures[fut]
-            try:
-                rec = fut.result()
-            except Exception as exc:
-                rec = {"id": task.id, "name": task.name, "error": _reason(exc)}
-            records.append(rec)
-            progress(i, len(tasks), rec)
-        return records
+        yield client
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _run_on_dask(tasks: list[PartitionTask], client: Any, progress: ProgressFn
+                 ) -> list[dict[str, Any]]:
+    from dask.distributed import as_completed
+
+    work = _work_estimates(tasks)
+    rank = {t.id: r for r, t in enumerate(sorted(tasks, key=lambda t: work[t.id]))}
+    # largest first (higher priority runs first): the last tasks on the workers are small
+    futures = {client.submit(run_partition, t, key=f"geosvc-partition-{t.id}-"
+                             f"{t.inputs_hash[:12]}", pure=False,
+                             priority=rank[t.id]): t for t in tasks}
+    records = []
+    for i, fut in enumerate(as_completed(list(futures)), 1):
+        task = futures[fut]
+        try:
+            rec = fut.result()
+        except Exception as exc:
+            rec = {"id": task.id, "name": task.name, "error": _reason(exc)}
+        records.append(rec)
+        progress(i, len(tasks), rec)
+    return records
 
 
 def run_batch(spec: BatchSpec, *, scheduler: str = "local",
@@ -439,22 +445,32 @@ def run_batch(spec: BatchSpec, *, scheduler: str = "local",
     tasks, info = plan_partitions(spec)
     log.info("batch: %d partitions, halo %.0f m (times exact up to %.0f m of walking), "
              "scheduler %s", len(tasks), info["halo_m"], info["exact_m"], scheduler)
-    with _partition_bar(len(tasks), progress or _log_progress) as report:
-        if scheduler == "none":
-            records = _run_in_process(tasks, report)
-        else:
-            records = _run_on_dask(tasks, scheduler, report)
-    order = {t.id: i for i, t in enumerate(tasks)}
-    records.sort(key=lambda r: order[r["id"]])
-    failed = [r for r in records if "error" in r]
-    if failed:
-        names = "; ".join(f"{r['id']} ({r['error']})" for r in failed)
-        raise BatchError(f"{len(failed)} of {len(tasks)} partitions failed: {names}; the other "
-                         f"{len(tasks) - len(failed)} are in {Path(spec.out) / 'partitions'} "
-                         "and a rerun computes only the failed ones")
-    from geosvc.batch._merge import merge_partitions
+    from geosvc.batch._merge import PartitionCache, merge_partitions
 
-    return merge_partitions(spec, tasks, records, info, started=started)
+    cache = PartitionCache(spec.out, siting=spec.siting is not None, maps=spec.maps)
+    with contextlib.ExitStack() as stack:
+        client = None if scheduler == "none" else stack.enter_context(_dask_client(scheduler))
+        with _partition_bar(len(tasks), progress or _log_progress) as report:
+            def step(done: int, total: int, rec: dict[str, Any]) -> None:
+                report(done, total, rec)
+                if "error" not in rec and client is not None:
+                    cache.add(rec["id"])  # read it while the other partitions still run
+
+            if client is None:
+                records = _run_in_process(tasks, step)
+            else:
+                records = _run_on_dask(tasks, client, step)
+        order = {t.id: i for i, t in enumerate(tasks)}
+        records.sort(key=lambda r: order[r["id"]])
+        failed = [r for r in records if "error" in r]
+        if failed:
+            names = "; ".join(f"{r['id']} ({r['error']})" for r in failed)
+            raise BatchError(f"{len(failed)} of {len(tasks)} partitions failed: {names}; the "
+                             f"other {len(tasks) - len(failed)} are in "
+                             f"{Path(spec.out) / 'partitions'} and a rerun computes only the "
+                             "failed ones")
+        return merge_partitions(spec, tasks, records, info, started=started, client=client,
+                                cache=cache)
 
 
 def merge_partitions(*args: Any, **kwargs: Any) -> BatchResult:

@@ -7,6 +7,10 @@ facilities and streets around it and its proposed stations; the province map col
 districts by coverage rate (one layer per category) and adds a layer "district maps" whose
 popups link to each district's page (``districts/<id>/map.html``, relative, so the output
 folder can be moved or zipped as a whole).
+
+On a Dask cluster the district maps are drawn by the workers, one task per district
+(:class:`DistrictMap`: the merged rows of the district, sent by the client), while the client
+draws the province map and writes the tables.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,7 +28,8 @@ import numpy as np
 import pyogrio
 import shapely
 
-__all__ = ["district_map_path", "write_district_maps", "write_province_map"]
+__all__ = ["DistrictMap", "district_map_jobs", "district_map_path", "render_district_map",
+           "write_district_maps", "write_province_map"]
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +57,49 @@ def _stations_of(stations: gpd.GeoDataFrame | None, mask: np.ndarray | None,
             if (st["category"] == c).any()}
 
 
-def write_district_maps(spec: Any, hh: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
-                        facilities: gpd.GeoDataFrame, areas: dict[str, gpd.GeoDataFrame],
-                        stations: gpd.GeoDataFrame | None, prof: Any, cats: list[str],
-                        margin_m: float) -> dict[str, str]:
-    """Write ``<out>/districts/<id>/map.html`` for every district; returns id -> path."""
+@dataclass(frozen=True)
+class DistrictMap:
+    """Everything one district's ``map.html`` needs (small and picklable: a Dask worker
+    renders it from the merged rows the client sends, reading the streets itself)."""
+
+    path: str
+    title: str
+    households: gpd.GeoDataFrame
+    areas: dict[str, gpd.GeoDataFrame]
+    facilities: gpd.GeoDataFrame
+    stations: dict[str, gpd.GeoDataFrame]
+    roads: str
+    roads_layer: str | None
+    bbox: tuple[float, float, float, float]
+    profile: Any
+    lang: str
+    categories: list[str]
+
+
+def render_district_map(job: DistrictMap) -> str:
+    """Draw and write one district's map (on a Dask worker or in-process); returns its path."""
     from geosvc.viz import coverage_map, write_map
 
+    streets = pyogrio.read_dataframe(job.roads, layer=job.roads_layer, bbox=job.bbox,
+                                     columns=[], use_arrow=True)
+    m = coverage_map(job.households, areas=job.areas, facilities=job.facilities,
+                     stations=job.stations, profile=job.profile, lang=job.lang,
+                     streets=streets, title=job.title, categories=job.categories)
+    write_map(m, Path(job.path))
+    return job.path
+
+
+def district_map_jobs(spec: Any, hh: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
+                      facilities: gpd.GeoDataFrame, areas: dict[str, gpd.GeoDataFrame],
+                      stations: gpd.GeoDataFrame | None, prof: Any, cats: list[str],
+                      margin_m: float) -> dict[str, DistrictMap]:
+    """One :class:`DistrictMap` per district that owns households, by district id: its owned
+    (merged) households, the areas it touches, the facilities within ``margin_m`` of it,
+    its stations and the streets in its box."""
     out = Path(spec.out)
     by_district = hh.groupby("district_id", sort=False).indices
     fxy = shapely.get_coordinates(facilities.geometry.to_numpy())
-    paths: dict[str, str] = {}
+    jobs: dict[str, DistrictMap] = {}
     for aid, name, poly in zip(districts["area_id"], districts["name"],
                                districts.geometry.to_numpy(), strict=True):
         rows = by_district.get(aid)
@@ -71,21 +109,31 @@ def write_district_maps(spec: Any, hh: gpd.GeoDataFrame, districts: gpd.GeoDataF
         box = (minx - margin_m, miny - margin_m, maxx + margin_m, maxy + margin_m)
         near = (fxy[:, 0] >= box[0]) & (fxy[:, 0] <= box[2]) & (fxy[:, 1] >= box[1]) & \
             (fxy[:, 1] <= box[3])
-        streets = pyogrio.read_dataframe(spec.inputs.roads,
-                                         layer=spec.inputs.layers.get("roads"),
-                                         bbox=(minx, miny, maxx, maxy), columns=[])
         local_areas = {lvl: a.loc[a.geometry.intersects(poly)].reset_index(drop=True)
                        for lvl, a in areas.items()}
         mask = None if stations is None else (stations["district_id"] == aid).to_numpy()
-        m = coverage_map(hh.iloc[rows].reset_index(drop=True), areas=local_areas,
-                         facilities=facilities.loc[near].reset_index(drop=True),
-                         stations=_stations_of(stations, mask, cats), profile=prof,
-                         lang=spec.lang, streets=streets, title=str(name),
-                         categories=cats)
-        rel = district_map_path(str(aid))
-        write_map(m, out / rel)
-        paths[str(aid)] = rel
-    return paths
+        jobs[str(aid)] = DistrictMap(
+            path=str(out / district_map_path(str(aid))), title=str(name),
+            households=hh.iloc[rows].reset_index(drop=True), areas=local_areas,
+            facilities=facilities.loc[near].reset_index(drop=True),
+            stations=_stations_of(stations, mask, cats), roads=spec.inputs.roads,
+            roads_layer=spec.inputs.layers.get("roads"),
+            bbox=(float(minx), float(miny), float(maxx), float(maxy)), profile=prof,
+            lang=spec.lang, categories=cats)
+    return jobs
+
+
+def write_district_maps(spec: Any, hh: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
+                        facilities: gpd.GeoDataFrame, areas: dict[str, gpd.GeoDataFrame],
+                        stations: gpd.GeoDataFrame | None, prof: Any, cats: list[str],
+                        margin_m: float) -> dict[str, str]:
+    """Write ``<out>/districts/<id>/map.html`` for every district in this process; returns
+    id -> path (relative to the output folder)."""
+    jobs = district_map_jobs(spec, hh, districts, facilities, areas, stations, prof, cats,
+                             margin_m)
+    for job in jobs.values():
+        render_district_map(job)
+    return {aid: district_map_path(aid) for aid in jobs}
 
 
 def write_province_map(spec: Any, hh: gpd.GeoDataFrame, dist_tab: gpd.GeoDataFrame,

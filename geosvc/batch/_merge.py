@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from geosvc._errors import InputError
 from geosvc._schema import NOT_COVERED, beyond_halo_col, status_col, unresolved_col
 from geosvc.batch._partition import PartitionTask, fix_unreachable, read_partition, resolve_paths
 
-__all__ = ["merge_partitions"]
+__all__ = ["merge_partitions", "PartitionCache"]
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +45,52 @@ def _area_layer(level: str, spec: dict[str, Any]) -> gpd.GeoDataFrame:
     return out
 
 
+class PartitionCache:
+    """Finished partitions read as they finish (while others still run), so the merge does
+    not wait for the reading; anything not cached is read when the merge asks for it."""
+
+    def __init__(self, out: str | Path, *, siting: bool = False, maps: bool = False) -> None:
+        self.root = Path(out) / "partitions"
+        self.siting, self.maps = siting, maps
+        self._households: dict[str, gpd.GeoDataFrame] = {}
+        self._stations: dict[str, tuple[Any, Any]] = {}
+        self._warm = False
+
+    def add(self, pid: str) -> None:
+        """Read a finished partition now (its households, its siting plan)."""
+        if not self._warm:  # the merge's own imports, while the workers compute
+            import geosvc.coverage  # noqa: F401
+            import geosvc.facilities  # noqa: F401
+
+            if self.maps:
+                import geosvc.viz  # noqa: F401
+            self._warm = True
+        self._households[pid] = read_partition(self.root / pid)
+        if self.siting:
+            from geosvc.batch._siting import read_district_siting
+
+            self._stations[pid] = read_district_siting(self.root / pid)
+
+    def households(self, pid: str) -> gpd.GeoDataFrame:
+        got = self._households.pop(pid, None)
+        return got if got is not None else read_partition(self.root / pid)
+
+    def district_siting(self, pid: str) -> tuple[Any, Any]:
+        from geosvc.batch._siting import read_district_siting
+
+        got = self._stations.pop(pid, None)
+        return got if got is not None else read_district_siting(self.root / pid)
+
+
 def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[str, Any]],
-                     info: dict[str, Any], *, started: float) -> Any:
-    """Concatenate the owned households, aggregate per district and area, write outputs."""
+                     info: dict[str, Any], *, started: float, client: Any = None,
+                     cache: PartitionCache | None = None) -> Any:
+    """Concatenate the owned households, aggregate per district and area, write outputs.
+
+    With a Dask ``client`` the district maps are drawn on its workers while this process
+    draws the province map and writes the tables; ``cache`` holds partitions read while
+    the others were still running.
+    """
     from geosvc.batch import BatchResult
     from geosvc.coverage import STATUSES, aggregate_areas, status_counts
     from geosvc.facilities import prepare_facilities
@@ -59,7 +104,8 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
     districts: gpd.GeoDataFrame = info["districts"]
     with step(f"merging {len(tasks)} partitions"):
         folders = [out / "partitions" / t.id for t in tasks]
-        parts = [read_partition(f) for f in folders]
+        cache = cache or PartitionCache(out)
+        parts = [cache.households(t.id) for t in tasks]
         hh = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=districts.crs)
         hh = hh.sort_values("source_fid", kind="stable").reset_index(drop=True)
         proven = resolve_paths(hh, folders, [t.id for t in tasks])
@@ -74,7 +120,7 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
     stations, siting = None, None
     if spec.siting is not None:
         with step("province siting plan from the district plans"):
-            stations, siting, dist_tab = _siting(spec, folders, tasks, cats, dist_tab)
+            stations, siting, dist_tab = _siting(spec, cache, tasks, cats, dist_tab)
     rows_file = int(pyogrio.read_info(spec.inputs.households,
                                       layer=spec.inputs.layers.get("households"))["features"])
     w = hh["households"].where(hh["households"] >= 0, 0.0).fillna(0.0)
@@ -119,11 +165,13 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
     _reraise_warnings(records)
     diag = diagnostics.active()
     summary["warnings"] = diag.to_list() if diag is not None else []
+    wait_maps = None
     if spec.maps:
-        with step(f"maps: {len(tasks)} district map.html and province.html"):
-            summary["maps"] = _maps(spec, hh, districts, dist_tab, fac, areas, stations, prof,
-                                    cats)
-    with step("writing households.gpkg, districts.gpkg, districts.csv, summary.json"):
+        with step(f"maps: {len(tasks)} district map.html (on the "
+                  f"{'workers' if client is not None else 'client'}) and province.html"):
+            summary["maps"], wait_maps = _maps(spec, hh, districts, dist_tab, fac, areas,
+                                               stations, prof, cats, client)
+    with step("writing households.gpkg, districts.gpkg, districts.csv"):
         write_gpkg({"households": hh}, out / "households.gpkg")
         layers = {"district": dist_tab, **areas}
         if stations is not None:
@@ -131,30 +179,56 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
         write_gpkg(layers, out / "districts.gpkg")
         write_csv(pd.DataFrame(dist_tab.drop(columns=dist_tab.geometry.name)),
                   out / "districts.csv")
-        write_json(summary, out / "summary.json")
+    if wait_maps is not None:
+        with step("waiting for the district maps"):
+            wait_maps()
+    write_json(summary, out / "summary.json")  # last: a summary means a finished batch
     return BatchResult(hh, dist_tab, areas, summary, records)
 
 
 def _maps(spec: Any, hh: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
           dist_tab: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, areas: dict[str, Any],
-          stations: Any, prof: Any, cats: list[str]) -> dict[str, Any]:
-    """Every district's ``map.html`` and the province map linking to them."""
-    from geosvc.batch._maps import PROVINCE_MAP, write_district_maps, write_province_map
+          stations: Any, prof: Any, cats: list[str], client: Any
+          ) -> tuple[dict[str, Any], Callable[[], None] | None]:
+    """Every district's ``map.html`` and the province map linking to them.
+
+    With a Dask ``client`` the district maps are submitted to its workers and the returned
+    callable waits for them (raising the first failure); else they are drawn here.
+    """
+    from geosvc.batch._maps import (
+        PROVINCE_MAP,
+        district_map_jobs,
+        district_map_path,
+        render_district_map,
+        write_province_map,
+    )
 
     margin = max(prof.category(c).reach_m for c in cats)
-    links = write_district_maps(spec, hh, districts, fac, areas, stations, prof, cats, margin)
+    jobs = district_map_jobs(spec, hh, districts, fac, areas, stations, prof, cats, margin)
+    links = {aid: district_map_path(aid) for aid in jobs}
+    wait = None
+    if client is not None and jobs:
+        futures = [client.submit(render_district_map, job, pure=False,
+                                 key=f"geosvc-map-{aid}-{uuid.uuid4().hex[:8]}")
+                   for aid, job in jobs.items()]
+
+        def wait() -> None:
+            client.gather(futures)
+    else:
+        for job in jobs.values():
+            render_district_map(job)
     write_province_map(spec, hh, dist_tab, stations, prof, cats, links)
-    return {"province": PROVINCE_MAP, "districts": links}
+    return {"province": PROVINCE_MAP, "districts": links}, wait
 
 
-def _siting(spec: Any, folders: list[Path], tasks: list[PartitionTask], cats: list[str],
+def _siting(spec: Any, cache: PartitionCache, tasks: list[PartitionTask], cats: list[str],
             dist_tab: gpd.GeoDataFrame) -> tuple[Any, dict[str, Any], gpd.GeoDataFrame]:
     """The province plan (see :mod:`geosvc.batch._siting`) and its per-district columns."""
-    from geosvc.batch._siting import province_siting, read_district_siting
+    from geosvc.batch._siting import province_siting
 
     frames, recs = [], []
-    for task, folder in zip(tasks, folders, strict=True):
-        st, rec = read_district_siting(folder)
+    for task in tasks:
+        st, rec = cache.district_siting(task.id)
         frames.append(st)
         recs.append({"id": task.id, "siting": rec})
     stations, summary, table = province_siting(recs, frames, spec.siting, cats)

@@ -179,7 +179,7 @@ def _write_atomic(folder: Path, owned: gpd.GeoDataFrame, rec: dict[str, Any],
 def read_partition(folder: Path) -> gpd.GeoDataFrame:
     """Read a finished partition's households back with their original dtypes."""
     rec = json.loads((folder / DONE_FILE).read_text())
-    gdf = pyogrio.read_dataframe(folder / HOUSEHOLDS_FILE, layer="households")
+    gdf = pyogrio.read_dataframe(folder / HOUSEHOLDS_FILE, layer="households", use_arrow=True)
     for col, dtype in rec["dtypes"].items():
         if col not in gdf.columns:
             continue
