@@ -23,7 +23,7 @@ Cases (see ISSUES 3, 4, 5 and 8 for the goals):
 ``orlib``        OR-Library pmed1-20 (exact optimum reproduced, greedy gap)
 ``city_run``     the generated city written as GeoPackages, run end to end through
                  ``geosvc run`` and the Python API: every step's time and peak memory
-``province``     a generated province (20 districts of ~53,000 households) through
+``province``     a generated province (20 joined districts of ~52,000 households) through
                  ``geosvc batch`` with 1 and 2 local Dask workers: speed-up, peak memory per
                  worker, identical results, a killed batch resumed
 """

@@ -5,10 +5,11 @@ The province (:func:`geosvc.batch.generate_province`: 5 x 4 generated districts 
 52,000 per district, with stations and gated compounds right on the borders; ``--quick``:
 2 x 2 districts at scale 0.3) is run in the same benchmark process
 
-* with one local Dask worker process (``local:1``) and with two (``local:2``): wall time of
-  the whole batch (cluster start, partitions, merge, maps) and of the partition phase, the
-  speed-up, and every worker's peak resident memory (each partition records its worker's
-  ``ru_maxrss``);
+* with one local Dask worker process (``local:1``, numba and GEOS on both cores), with one
+  worker limited to one thread (``GEOSVC_THREADS=1``: the one-core baseline) and with two
+  (``local:2``, one thread each): wall time of the whole batch (cluster start, partitions,
+  merge, maps) and of the partition phase, the speed-ups, and every worker's peak resident
+  memory (each partition records its worker's ``ru_maxrss``);
 * the merged households and district tables of the two runs compared cell by cell
   (geometry included);
 * ``geosvc batch`` in a child process killed (SIGKILL to its process group, the Dask
@@ -167,8 +168,10 @@ def case_province(quick: bool) -> Recorder:
                             "maps on")
     rec.info["load_before"] = os.getloadavg()
     runs = {}
-    for workers in (1, 2):
-        run_dir = root / f"run-{workers}"
+    # (label, workers, numba/GEOS threads per worker: None = the cores' share)
+    for label, workers, threads in (("1 worker", 1, None), ("1 worker, 1 thread", 1, 1),
+                                    ("2 workers", 2, None)):
+        run_dir = root / f"run-{label.replace(' ', '').replace(',', '-')}"
         out = run_dir / "out"
         if out.exists():
             import shutil
@@ -176,24 +179,40 @@ def case_province(quick: bool) -> Recorder:
             shutil.rmtree(out)
         run_dir.mkdir(parents=True, exist_ok=True)
         cfg = _config(paths, out, run_dir)
-        res, wall, phase = _run(cfg, f"local:{workers}")
+        old = os.environ.get("GEOSVC_THREADS")
+        if threads is not None:
+            os.environ["GEOSVC_THREADS"] = str(threads)
+        try:
+            res, wall, phase = _run(cfg, f"local:{workers}")
+        finally:
+            if threads is not None:
+                if old is None:
+                    os.environ.pop("GEOSVC_THREADS", None)
+                else:
+                    os.environ["GEOSVC_THREADS"] = old
         peaks = _workers(res.records)
-        runs[workers] = (out, wall, phase)
-        rec.add(f"batch, {workers} worker(s)", "geosvc batch", wall,
+        runs[label] = (out, wall, phase)
+        share = threads or max(1, (os.cpu_count() or 1) // workers)
+        rec.add(f"batch, {label}", "geosvc batch", wall,
                 task="whole batch: cluster, partitions, merge, maps", threads=str(workers),
                 peak_mb=max(peaks.values()) if peaks else None,
-                note=f"partitions done after {phase:.1f} s; worker peaks "
-                     + ", ".join(f"{v:,.0f} MiB" for v in peaks.values()))
-        rec.add(f"partitions, {workers} worker(s)", "geosvc batch", phase,
+                note=f"{share} numba/GEOS thread(s) per worker; partitions done after "
+                     f"{phase:.1f} s, then {wall - phase:.1f} s of merge, maps and writing; "
+                     "worker peaks " + ", ".join(f"{v:,.0f} MiB" for v in peaks.values()))
+        rec.add(f"partitions, {label}", "geosvc batch", phase,
                 task="partition phase (until the last partition finished)",
                 threads=str(workers), peak_mb=max(peaks.values()) if peaks else None)
-        rec.info[f"worker_peak_mb_{workers}"] = peaks
-        rec.info[f"load_after_{workers}"] = os.getloadavg()
-    rec.compare("whole batch, 1 -> 2 workers", "batch, 2 worker(s)", "batch, 1 worker(s)",
+        rec.info[f"worker_peak_mb_{label}"] = peaks
+        rec.info[f"load_after_{label}"] = os.getloadavg()
+    rec.compare("whole batch, 1 -> 2 workers", "batch, 2 workers", "batch, 1 worker",
                 goal=f">= {SPEEDUP_GOAL}x", min_speedup=SPEEDUP_GOAL)
-    rec.compare("partition phase, 1 -> 2 workers", "partitions, 2 worker(s)",
-                "partitions, 1 worker(s)")
-    same, how = _same(runs[1][0], runs[2][0])
+    rec.compare("partition phase, 1 -> 2 workers", "partitions, 2 workers",
+                "partitions, 1 worker")
+    rec.compare("whole batch, 1 worker 1 thread -> 2 workers", "batch, 2 workers",
+                "batch, 1 worker, 1 thread")
+    rec.compare("partition phase, 1 worker 1 thread -> 2 workers", "partitions, 2 workers",
+                "partitions, 1 worker, 1 thread")
+    same, how = _same(runs["1 worker"][0], runs["2 workers"][0])
     rec.check("1 and 2 workers give identical merged results", goal="identical", met=same,
               result=how)
     kill_dir = root / "run-killed"
@@ -206,7 +225,7 @@ def case_province(quick: bool) -> Recorder:
     info = _killed_and_resumed(_config(paths, out, kill_dir), out, n, kill_dir / "cli.log")
     rec.info["killed_run"] = info
     ok = info["rerun_exit"] == 0
-    same_k, how_k = _same(runs[2][0], out) if ok else (False, "rerun failed")
+    same_k, how_k = _same(runs["2 workers"][0], out) if ok else (False, "rerun failed")
     rec.check("killed half-way, rerun: skips finished partitions, identical results",
               goal="identical, finished partitions skipped",
               met=ok and same_k and info["rerun_skipped"] >= info["finished_at_kill"] > 0,

@@ -364,7 +364,7 @@ def _client(scheduler: str) -> Any:
         # each worker process gets its share of the cores for its numba kernels and GEOS
         # work: N workers x all cores would oversubscribe the machine (and make 1 worker
         # look like 2)
-        share = str(max(1, (os.cpu_count() or 1) // max(1, workers)))
+        share = str(_worker_threads(workers))
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=":0",
                                env={"NUMBA_NUM_THREADS": share, "GEOSVC_THREADS": share})
@@ -375,6 +375,17 @@ def _client(scheduler: str) -> Any:
         raise ConfigError(f"--scheduler {scheduler!r}: expected none, local[:N], threads[:N] "
                           "or tcp://HOST:PORT")
     return Client(cluster), cluster
+
+
+def _worker_threads(workers: int) -> int:
+    """Numba and GEOS threads per local worker process: its share of the cores, at most
+    ``GEOSVC_THREADS`` when that is set (``GEOSVC_THREADS=1 --scheduler local:1`` is the
+    one-core baseline)."""
+    share = max(1, (os.cpu_count() or 1) // max(1, workers))
+    cap = os.environ.get("GEOSVC_THREADS", "").strip()
+    if cap.isdigit() and int(cap) > 0:
+        share = min(share, int(cap))
+    return share
 
 
 def _work_estimates(tasks: list[PartitionTask]) -> dict[str, int]:

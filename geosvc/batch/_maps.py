@@ -8,9 +8,9 @@ districts by coverage rate (one layer per category) and adds a layer "district m
 popups link to each district's page (``districts/<id>/map.html``, relative, so the output
 folder can be moved or zipped as a whole).
 
-On a Dask cluster the district maps are drawn by the workers, one task per district
-(:class:`DistrictMap`: the merged rows of the district, sent by the client), while the client
-draws the province map and writes the tables.
+On a Dask cluster the maps are drawn by the workers, the province map first, then one task
+per district (:class:`DistrictMap`: the merged rows of the district, sent by the client),
+while the client writes the tables.
 """
 
 from __future__ import annotations

@@ -87,8 +87,8 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
                      cache: PartitionCache | None = None) -> Any:
     """Concatenate the owned households, aggregate per district and area, write outputs.
 
-    With a Dask ``client`` the district maps are drawn on its workers while this process
-    draws the province map and writes the tables; ``cache`` holds partitions read while
+    With a Dask ``client`` the maps are drawn on its workers while this process writes the
+    tables; ``cache`` holds partitions read while
     the others were still running.
     """
     from geosvc.batch import BatchResult
@@ -167,8 +167,8 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
     summary["warnings"] = diag.to_list() if diag is not None else []
     wait_maps = None
     if spec.maps:
-        with step(f"maps: {len(tasks)} district map.html (on the "
-                  f"{'workers' if client is not None else 'client'}) and province.html"):
+        with step(f"maps: {len(tasks)} district map.html and province.html"
+                  f"{' (submitted to the workers)' if client is not None else ''}"):
             summary["maps"], wait_maps = _maps(spec, hh, districts, dist_tab, fac, areas,
                                                stations, prof, cats, client)
     with step("writing households.gpkg, districts.gpkg, districts.csv"):
@@ -192,8 +192,9 @@ def _maps(spec: Any, hh: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
           ) -> tuple[dict[str, Any], Callable[[], None] | None]:
     """Every district's ``map.html`` and the province map linking to them.
 
-    With a Dask ``client`` the district maps are submitted to its workers and the returned
-    callable waits for them (raising the first failure); else they are drawn here.
+    With a Dask ``client`` the maps are submitted to its workers (the province map first)
+    and the returned callable waits for them (raising the first failure); else they are
+    drawn here.
     """
     from geosvc.batch._maps import (
         PROVINCE_MAP,
@@ -206,18 +207,22 @@ def _maps(spec: Any, hh: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
     margin = max(prof.category(c).reach_m for c in cats)
     jobs = district_map_jobs(spec, hh, districts, fac, areas, stations, prof, cats, margin)
     links = {aid: district_map_path(aid) for aid in jobs}
-    wait = None
-    if client is not None and jobs:
-        futures = [client.submit(render_district_map, job, pure=False,
-                                 key=f"geosvc-map-{aid}-{uuid.uuid4().hex[:8]}")
-                   for aid, job in jobs.items()]
-
-        def wait() -> None:
-            client.gather(futures)
-    else:
+    if client is None:
         for job in jobs.values():
             render_district_map(job)
-    write_province_map(spec, hh, dist_tab, stations, prof, cats, links)
+        write_province_map(spec, hh, dist_tab, stations, prof, cats, links)
+        return {"province": PROVINCE_MAP, "districts": links}, None
+    tag = uuid.uuid4().hex[:8]
+    # the province map (the largest) first, then the districts; the client meanwhile
+    # writes the tables
+    futures = [client.submit(write_province_map, spec, hh, dist_tab, stations, prof, cats,
+                             links, pure=False, priority=1, key=f"geosvc-map-province-{tag}")]
+    futures += [client.submit(render_district_map, job, pure=False,
+                              key=f"geosvc-map-{aid}-{tag}") for aid, job in jobs.items()]
+
+    def wait() -> None:
+        client.gather(futures)
+
     return {"province": PROVINCE_MAP, "districts": links}, wait
 
 
