@@ -155,6 +155,38 @@ def test_per_district_plans(per_district, province) -> None:
         int(tab["stations_elderly_care"].sum())
 
 
+def test_owned_counting_equals_point_in_polygon(per_district, province) -> None:
+    """Every district counts exactly the households it owns: an independent count by shapely
+    point-in-polygon on the raw households file and the district polygons, a household on a
+    shared border going to the district listed first."""
+    res, out = per_district
+    raw = gpd.read_file(province["households"])
+    districts = gpd.read_file(province["districts"])
+    pts = raw.geometry.to_numpy()
+    owner = np.full(len(raw), "", dtype=object)
+    for did, poly in zip(districts["district_id"], districts.geometry.to_numpy(), strict=True):
+        owner[(owner == "") & shapely.covers(poly, pts)] = did
+    raw["owner"] = owner
+    on_border = shapely.covers(shapely.union_all(districts.boundary.to_numpy()), pts)
+    assert on_border.sum() >= 4  # one in every border compound
+    assert set(raw.loc[on_border, "owner"]) == {"D1", "D2", "D3"}  # first listed wins
+    mine = raw[raw["owner"] != ""].set_index("building_id")
+    got = res.households.set_index("building_id")
+    pd.testing.assert_series_equal(got["district_id"].astype(object).sort_index(),
+                                   mine["owner"].astype(object).sort_index(),
+                                   check_names=False)
+    for did in districts["district_id"]:
+        own = mine[mine["owner"] == did]
+        hh = own["households"].where(own["households"] > 0, 0.0)
+        for cat in CATS:
+            rec = json.loads((out / "partitions" / did / "siting.json").read_text())[cat]
+            covered = (got.loc[own.index, f"status_{cat}"] == "covered").to_numpy()
+            weight = own[rec["weight"]].where(own[rec["weight"]] > 0, 0.0).to_numpy()
+            assert rec["fixed_weight"] == pytest.approx(weight[covered].sum()), (did, cat)
+            assert rec["coverage_before"] == pytest.approx(hh[covered].sum() / hh.sum()), \
+                (did, cat)
+
+
 def test_global_budget_is_the_best_allocation_of_the_district_curves(global_budget) -> None:
     res, out = global_budget
     summary = json.loads((out / "summary.json").read_text())["siting"]
@@ -232,6 +264,45 @@ def test_district_maps_drawn_on_workers_equal_the_in_process_ones(per_district, 
         assert _page(tmp_path / link) == _page(out / link), link
 
 
+def test_planner_candidates_are_clipped_per_district_with_their_ids(province, tmp_path
+                                                                    ) -> None:
+    """A province-wide candidate file: each district chooses only among the sites it owns
+    (a site on a shared border belongs to the district listed first), ids kept."""
+    roads = gpd.read_file(province["roads"])
+    districts = gpd.read_file(province["districts"])
+    public = roads[(roads["compound_id"] < 0) & ~roads["name"].str.startswith("island")]
+    mids = public.geometry.interpolate(0.5, normalized=True).to_numpy()
+    links = roads["name"].eq("border link").to_numpy()[public.index]
+    far = shapely.points(districts.total_bounds[2] + 5_000.0, districts.total_bounds[3])
+    pts = np.concatenate([mids[::4], mids[links], [far]])
+    sites = gpd.GeoDataFrame({"site": [f"S{i:04d}" for i in range(len(pts))],
+                              "note": "planner"}, geometry=pts, crs=roads.crs)
+    path = tmp_path / "sites.gpkg"
+    sites.to_file(path)
+    setup = BatchSiting(budget="district", k=4, candidates=str(path), candidates_id="site",
+                        candidates_only=True)
+    res = run_batch(_spec(province, tmp_path / "out", setup), scheduler="none")
+    st = gpd.read_file(tmp_path / "out" / "districts.gpkg", layer="stations")
+    assert len(st) >= 8
+    owner = np.full(len(sites), "", dtype=object)
+    for did, poly in zip(districts["district_id"], districts.geometry.to_numpy(), strict=True):
+        owner[(owner == "") & shapely.covers(poly, pts)] = did
+    own = dict(zip(sites["site"], owner, strict=True))
+    assert set(st["candidate_id"]) <= set(sites["site"])
+    assert all(own[c] == d for c, d in zip(st["candidate_id"], st["district_id"],
+                                           strict=True))
+    assert not st.groupby("category")["candidate_id"].apply(lambda c: c.duplicated().any()).any()
+    on_border = [c for c, p in zip(sites["site"], pts, strict=True)
+                 if shapely.covers(shapely.union_all(districts.boundary.to_numpy()), p)]
+    assert on_border and {own[c] for c in on_border} <= {"D1", "D2", "D3"}
+    for cat in CATS:
+        rec = json.loads((tmp_path / "out" / "partitions" / "D1" / "siting.json")
+                         .read_text())[cat]
+        n_own = sum(1 for c in sites["site"] if own[c] == "D1")
+        assert rec["n_candidates"] <= n_own
+    assert res.summary["siting"]["counting"] == "owned households only"
+
+
 def test_config_batch_siting_keys(province, tmp_path) -> None:
     from geosvc._errors import ConfigError
     from geosvc.batch import _siting_setup
@@ -262,8 +333,12 @@ folder = "{tmp_path / 'out'}"
     with pytest.raises(ConfigError, match="needs siting.model = 'max-coverage'"):
         _siting_setup(load_config(cfg('model = "p-median"')))
     (tmp_path / "cands.gpkg").write_bytes(b"")
-    with pytest.raises(ConfigError, match="not supported in a batch"):
-        _siting_setup(load_config(cfg('candidates = "cands.gpkg"')))
+    got = _siting_setup(load_config(cfg('candidates = "cands.gpkg"\ncandidates_id = "site"\n'
+                                        'candidates_only = true')))
+    assert got is not None and got.candidates == str(tmp_path / "cands.gpkg")
+    assert (got.candidates_id, got.candidates_only) == ("site", True)
+    with pytest.raises(ConfigError, match="capacity_column"):
+        _siting_setup(load_config(cfg('capacity_column = "cap"')))
 
 
 def test_upper_curve_uses_greedy_steps_only_for_a_greedy_sequence() -> None:

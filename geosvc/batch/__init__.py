@@ -257,8 +257,9 @@ def plan_partitions(spec: BatchSpec) -> tuple[list[PartitionTask], dict[str, Any
              "geosvc": _version(),
              "siting": spec.siting.to_dict() if spec.siting is not None else None}
     digest.update(json.dumps(setup, sort_keys=True, default=str).encode())
+    cand = spec.siting.candidates if spec.siting is not None else None
     for path in (spec.inputs.roads, spec.inputs.households, spec.inputs.facilities,
-                 spec.inputs.compounds):
+                 spec.inputs.compounds, cand):
         digest.update(_file_digest(path).encode())
     base = digest.hexdigest()
     geoms = districts.geometry.to_numpy()
@@ -513,12 +514,13 @@ def _siting_setup(cfg: Any) -> BatchSiting | None:
     if cfg.batch.siting == "off":
         return None
     st = cfg.siting
-    if st.candidates is not None:
-        raise ConfigError("[batch] siting uses generated candidates inside each district; "
-                          "siting.candidates (the planner's sites) is not supported in a batch "
-                          "yet")
+    if st.capacity_column is not None:
+        raise ConfigError("[batch] siting does not support siting.capacity_column yet")
     return BatchSiting(budget=cfg.batch.siting, k=st.k, model=st.model, target=st.target,
-                       solver=st.solver)
+                       solver=st.solver,
+                       candidates=str(st.candidates) if st.candidates is not None else None,
+                       candidates_layer=st.candidates_layer, candidates_id=st.candidates_id,
+                       candidates_only=st.candidates_only)
 
 
 def run_batch_config(cfg: Any, *, scheduler: str | None = None,

@@ -261,7 +261,8 @@ def _analyse_inner(task: PartitionTask
     if task.siting is not None:
         from geosvc.batch._siting import district_plans
 
-        siting = district_plans(net, res, mask, task.polygon_wkb, task.id, task.siting)
+        siting = district_plans(net, res, mask, task.polygon_wkb, task.id, task.siting,
+                                task.earlier_wkb)
     owned = out.loc[mask].reset_index(drop=True)
     owned.insert(0, "district_id", task.id)
     flags = [c for c in owned.columns if c.startswith("_finite_")]

@@ -13,7 +13,8 @@ strip, and the strip holds what joins them:
   where a border link crosses the border;
 * **a gated compound the border cuts through** (where two border links leave room): its
   internal path crosses the border, with an elderly-care station on the border inside the
-  compound, households on both sides and one gate to a border link;
+  compound, households on both sides and one right on the border, and one gate to a border
+  link;
 * below the southern row, a strip of rare cases: a street island across a border without
   any facility (unreachable households), an island whose only station is across the border,
   a household far from every street (off-network), one with a negative household count
@@ -155,7 +156,7 @@ def _gated_compound(b: _Border, links: list[tuple[float, float]], cid: int, bid:
             "persons": 80 + 10 * n, "elderly": 20 + n, "geometry": shapely.Point(*b.xy(
                 uc + du, v + dv))}
            for n, (du, dv) in enumerate(((-30.0, -40.0), (30.0, -40.0), (-30.0, 40.0),
-                                        (30.0, 40.0)))]
+                                        (30.0, 40.0), (30.0, 0.0)))]  # the last on the border
     fac = [{"facility_id": f"B{tag}-G", "category": "elderly_care", "subtype": sub,
             "name": f"border {tag} compound station", "floor_area_m2": 350.0,
             "compound_id": cid, "geometry": shapely.Point(*b.xy(uc, v))}]

@@ -66,6 +66,12 @@ class BatchSiting:
     spacing_m, n_clusters
         Generated candidates: street points every ``spacing_m`` and ``n_clusters`` k-means
         centres of the district's uncovered households.
+    candidates, candidates_layer, candidates_id, candidates_only
+        The planner's province-wide candidate file: each partition reads the sites in its
+        district's box and keeps those its district owns (inside it and in no district
+        listed before it, like households), with their ids (``candidates_id``, else the
+        file's row number) and columns; generated sites are added (ids ``generated-<n>``)
+        unless ``candidates_only``.
     """
 
     budget: str = "district"
@@ -75,6 +81,10 @@ class BatchSiting:
     solver: str = "greedy"
     spacing_m: float = 250.0
     n_clusters: int = 40
+    candidates: str | None = None
+    candidates_layer: str | None = None
+    candidates_id: str | None = None
+    candidates_only: bool = False
 
     def __post_init__(self) -> None:
         if self.budget not in BUDGETS:
@@ -86,6 +96,9 @@ class BatchSiting:
                               "by adding up per-district coverage gains")
         if self.k < 1:
             raise ConfigError(f"siting k = {self.k} must be at least 1")
+        if self.candidates_only and self.candidates is None:
+            raise ConfigError("siting.candidates_only = true needs siting.candidates (the "
+                              "planner's candidate file)")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready setup (part of the inputs hash)."""
@@ -168,9 +181,64 @@ def is_greedy_sequence(plan: Any) -> bool:
         1.0, abs(float(greedy_add))))
 
 
+def _planner_candidates(setup: BatchSiting, polygon: Any, earlier_wkb: tuple[bytes, ...]
+                        ) -> gpd.GeoDataFrame:
+    """The planner's sites this district owns (inside it, in no district listed before it),
+    read by bounding box; ``candidate_id`` is the file's id (text), every column kept."""
+    import pyogrio
+
+    from geosvc._errors import InputError
+
+    path = str(setup.candidates)
+    try:
+        gdf = pyogrio.read_dataframe(path, layer=setup.candidates_layer,
+                                     bbox=tuple(float(v) for v in shapely.bounds(polygon)),
+                                     fid_as_index=True)
+    except Exception as exc:  # pyogrio raises its own DataSourceError hierarchy
+        raise InputError(f"{path}: cannot read the candidate sites by bounding box "
+                         f"({exc})") from exc
+    col = setup.candidates_id
+    if col is not None and col not in gdf.columns:
+        raise InputError(f"{path}: no candidate id column {col!r}; columns are "
+                         f"{list(gdf.columns)} (set siting.candidates_id)")
+    ids = gdf[col] if col is not None else pd.Series(gdf.index, index=gdf.index)
+    pts = gdf.geometry.to_numpy()
+    mine = shapely.covers(polygon, pts)
+    for wkb in earlier_wkb:
+        mine &= ~shapely.covers(shapely.from_wkb(wkb), pts)
+    out = gdf.loc[mine].drop(columns=[c for c in ("candidate_id", "origin") if c in
+                                      gdf.columns and c != col]).copy()
+    out["candidate_id"] = ids[mine].astype(str).to_numpy()
+    if col is not None and col != "candidate_id":
+        out = out.drop(columns=[col])
+    out["origin"] = "planner"
+    return gpd.GeoDataFrame(out.reset_index(drop=True), geometry=gdf.geometry.name,
+                            crs=gdf.crs)
+
+
+def _candidates(net: Any, hh: gpd.GeoDataFrame, polygon: Any, earlier_wkb: tuple[bytes, ...],
+                category: str, reach_m: float, max_snap_m: float, setup: BatchSiting
+                ) -> gpd.GeoDataFrame | None:
+    """The district's candidate sites: generated ones, the planner's, or both."""
+    generated = None
+    if not setup.candidates_only:
+        generated = _district_candidates(net, hh, polygon, category, reach_m, max_snap_m,
+                                         setup)
+    if setup.candidates is None:
+        return generated
+    planner = _planner_candidates(setup, polygon, earlier_wkb)
+    if generated is not None:
+        generated = generated.assign(candidate_id="generated-" +
+                                     generated["candidate_id"].astype(str))
+        planner = gpd.GeoDataFrame(pd.concat([planner, generated], ignore_index=True),
+                                   geometry=planner.geometry.name, crs=planner.crs)
+    return planner if len(planner) else None
+
+
 def district_plans(net: Any, coverage: Any, owned: np.ndarray, polygon_wkb: bytes,
-                   district_id: str, setup: BatchSiting) -> tuple[gpd.GeoDataFrame,
-                                                                  dict[str, Any]]:
+                   district_id: str, setup: BatchSiting,
+                   earlier_wkb: tuple[bytes, ...] = ()) -> tuple[gpd.GeoDataFrame,
+                                                                 dict[str, Any]]:
     """Plans of one district (every analysed category) over its owned households.
 
     Returns the stations in plan order (all categories, ``district_id``, ``category``,
@@ -188,8 +256,8 @@ def district_plans(net: Any, coverage: Any, owned: np.ndarray, polygon_wkb: byte
     frames, records = [], {}
     for cat in coverage.categories:
         reach = coverage.profile.category(cat).reach_m
-        cands = _district_candidates(net, hh, polygon, cat, reach,
-                                     coverage.profile.max_snap_m, setup)
+        cands = _candidates(net, hh, polygon, earlier_wkb, cat, reach,
+                            coverage.profile.max_snap_m, setup)
         if cands is None:
             records[cat] = _empty_record(hh, cat, setup)
             continue
