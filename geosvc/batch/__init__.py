@@ -24,6 +24,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -421,11 +422,10 @@ def _dask_client(scheduler: str) -> Iterator[Any]:
             cluster.close()
 
 
-def _run_on_dask(tasks: list[PartitionTask], client: Any, progress: ProgressFn
-                 ) -> list[dict[str, Any]]:
+def _run_on_dask(tasks: list[PartitionTask], client: Any, progress: ProgressFn,
+                 work: dict[str, int]) -> list[dict[str, Any]]:
     from dask.distributed import as_completed
 
-    work = _work_estimates(tasks)
     rank = {t.id: r for r, t in enumerate(sorted(tasks, key=lambda t: work[t.id]))}
     # largest first (higher priority runs first): the last tasks on the workers are small
     futures = {client.submit(run_partition, t, key=f"geosvc-partition-{t.id}-"
@@ -461,7 +461,14 @@ def run_batch(spec: BatchSpec, *, scheduler: str = "local",
 
     cache = PartitionCache(spec.out, siting=spec.siting is not None, maps=spec.maps)
     with contextlib.ExitStack() as stack:
-        client = None if scheduler == "none" else stack.enter_context(_dask_client(scheduler))
+        client, work = None, {}
+        if scheduler != "none":
+            # count each partition's rows while the cluster starts (both mostly wait on I/O
+            # and child processes)
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+            counting = pool.submit(_work_estimates, tasks)
+            client = stack.enter_context(_dask_client(scheduler))
+            work = counting.result()
         with _partition_bar(len(tasks), progress or _log_progress) as report:
             def step(done: int, total: int, rec: dict[str, Any]) -> None:
                 report(done, total, rec)
@@ -471,7 +478,7 @@ def run_batch(spec: BatchSpec, *, scheduler: str = "local",
             if client is None:
                 records = _run_in_process(tasks, step)
             else:
-                records = _run_on_dask(tasks, client, step)
+                records = _run_on_dask(tasks, client, step, work)
         order = {t.id: i for i, t in enumerate(tasks)}
         records.sort(key=lambda r: order[r["id"]])
         failed = [r for r in records if "error" in r]
