@@ -10,7 +10,7 @@ from numba import njit, prange
 from numpy.typing import ArrayLike, NDArray
 
 from geosvc._errors import InputError
-from geosvc._search._heap import INF, NOT_IN_HEAP, SETTLED, pop_min, queue
+from geosvc._search._heap import INF, NOT_IN_HEAP, SETTLED, pop_min, queue, sift_down, sift_up
 from geosvc._search._rounds import bind_round, claim, job_scratch, n_workers, record, run_rounds
 from geosvc._search._validate import (
     check_graph,
@@ -196,11 +196,28 @@ def _multi_source(
         if d < dv:
             dist[v] = d
             label[v] = lab
-            size = queue(hkey, hnode, pos, size, v, d, dv != INF)
+            if dv == INF:
+                hkey[size] = d
+                hnode[size] = v
+                size += 1
+                sift_up(hkey, hnode, pos, size - 1)
+            else:
+                i = pos[v]
+                hkey[i] = d
+                sift_up(hkey, hnode, pos, i)
         elif d == dv and lab < label[v]:
             label[v] = lab
+    # the heap steps are written out here (not queue/pop_min): as inlined helpers this
+    # search measured ~10 % slower, unlike the bounded searches
     while size > 0:
-        u, du, size = pop_min(hkey, hnode, pos, size)
+        u = hnode[0]
+        du = hkey[0]
+        size -= 1
+        if size > 0:
+            hkey[0] = hkey[size]
+            hnode[0] = hnode[size]
+            sift_down(hkey, hnode, pos, 0, size)
+        pos[u] = SETTLED
         lu = label[u]
         for a in range(indptr[u], indptr[u + 1]):
             v = indices[a]
@@ -211,7 +228,15 @@ def _multi_source(
             if nd < dv:
                 dist[v] = nd
                 label[v] = lu
-                size = queue(hkey, hnode, pos, size, v, nd, dv != INF)
+                if dv == INF:
+                    hkey[size] = nd
+                    hnode[size] = v
+                    size += 1
+                    sift_up(hkey, hnode, pos, size - 1)
+                else:
+                    i = pos[v]
+                    hkey[i] = nd
+                    sift_up(hkey, hnode, pos, i)
             elif nd == dv and lu < label[v] and pos[v] != SETTLED:
                 label[v] = lu
     return dist, label
