@@ -206,8 +206,10 @@ def _planar_cases(rec: Recorder, plan: list[tuple[str, tuple[int, int]]]) -> Rec
                       (f", {abs(gr_obj - ex_obj) / max(abs(ex_obj), 1e-12):.2%} off the exact "
                        "objective)" if math.isfinite(ex_obj) else ")")) if gr else \
             "greedy not finished"
+        verdict = ("no spopt answer to compare" if not math.isfinite(sp_obj)
+                   else "equal" if equal else "DIFFERENT")
         text = (f"geosvc exact {ex_obj:,.6g} ({ex_state}) vs spopt {sp_obj:,.6g} ({sp_state}): "
-                f"{'equal' if equal else 'DIFFERENT'}; {greedy_txt}")
+                f"{verdict}; {greedy_txt}")
         big = n_cand >= 500
         if res is None or ex is None:
             same: bool | None = None if ex is not None else False

@@ -122,7 +122,9 @@ def solve(
     mip_root_ipm
         Solve the MIP's LPs with interior point and skip presolve: on the degenerate
         cumulative p-median models this halves the root time (about 15 s -> 6-9 s on the
-        first level-generation round of a 200 x 2,000 instance).
+        first level-generation round of a 200 x 2,000 instance), and max coverage 500 x 5,000
+        is proven optimal in 17 s instead of stopping at its gap after 81 s (same machine,
+        load 1-3).
 
     Returns
     -------

@@ -222,7 +222,8 @@ def _exact(run: _Run, cov_m: sp.csr_array, w_g: FloatArray, group: IntArray, ord
     start = np.zeros(model.num_col)
     start[order] = 1.0
     start[pb.n_cand:] = _covered_groups(pb.cov, order, group, w_g.size)
-    res = solve_mip(model, time_limit_s=time_limit_s, mip_gap=mip_gap, start=start, info=info)
+    res = solve_mip(model, time_limit_s=time_limit_s, mip_gap=mip_gap, start=start, info=info,
+                    mip_root_ipm=True)
     info.update(mip_info(res))
     if res.x is not None:
         order, gains = run.better(order, gains, res.x[:pb.n_cand] > 0.5, ties=True)
