@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from geosvc.locate import _highs, p_median
 from geosvc.locate import _pmedian as pm
 from geosvc.locate._greedy import swap_pmedian
+from geosvc.locate._pmedian_model import pmedian_model, pmedian_start
 from geosvc.locate._pmedian_search import lagrangian_heuristic, next_cost_above, set_costs
 
 
@@ -44,7 +45,7 @@ def test_truncated_model_is_the_capped_problem(seed: int) -> None:
     subsets = subsets[~closed[subsets].any(axis=1)]
     d = served_costs(c, subsets)
     brute = float((w * np.minimum(d, cut)).sum(axis=1).min())
-    model = _highs.pmedian_model(sp.csr_array(c), w, np.ones(25, bool), np.zeros(8, bool), p,
+    model = pmedian_model(sp.csr_array(c), w, np.ones(25, bool), np.zeros(8, bool), p,
                                  closed, cut)
     res = _highs.solve(model, relax=False, time_limit_s=30, mip_gap=0.0)
     assert res.status == "optimal"
@@ -52,7 +53,7 @@ def test_truncated_model_is_the_capped_problem(seed: int) -> None:
     # the start vector of any plan is valued at its capped cost
     plan = np.zeros(8, dtype=bool)
     plan[subsets[0]] = True
-    x = _highs.pmedian_start(model, plan)
+    x = pmedian_start(model, plan)
     capped = float((w * np.minimum(d[0], cut)).sum())
     assert float(model.col_cost @ x + model.offset) == pytest.approx(capped, rel=1e-9)
 
@@ -65,7 +66,7 @@ def test_truncated_model_of_sparse_costs() -> None:
     dense = np.where(c > 0, c, np.inf)
     active = np.isfinite(dense).any(axis=0)
     cut = np.where(np.arange(25) % 3 == 0, 50.0, 25.0)
-    model = _highs.pmedian_model(cost, w, active, np.zeros(8, bool), 2, None, cut)
+    model = pmedian_model(cost, w, active, np.zeros(8, bool), 2, None, cut)
     res = _highs.solve(model, relax=False, time_limit_s=30, mip_gap=0.0)
     d = served_costs(dense, all_subsets(8, 2))
     truncated = (np.isfinite(dense) & (dense >= cut[None, :])).any(axis=0)

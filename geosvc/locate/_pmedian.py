@@ -33,6 +33,7 @@ from geosvc.locate._inputs import (
 )
 from geosvc.locate._mip import mip_info, solve_mip
 from geosvc.locate._plan import Found, Plan, PlanHead, build_plan, relative_gap, round_bound
+from geosvc.locate._pmedian_model import pmedian_model, pmedian_start
 from geosvc.locate._pmedian_search import lagrangian_heuristic, next_cost_above
 
 __all__ = ["p_median", "LP_BOUND_MAX_PAIRS"]
@@ -129,7 +130,7 @@ def p_median(
                       mip_gap)
     model = None
     if red.model_pairs <= LP_BOUND_MAX_PAIRS:
-        model = _highs.pmedian_model(run.cmat, run.w, run.active, run.fixed_mask | red.forced,
+        model = pmedian_model(run.cmat, run.w, run.active, run.fixed_mask | red.forced,
                                      run.n_open, red.closed)
         run.info["model_rows"] = model.num_row
         run.info["model_cols"] = model.num_col
@@ -419,12 +420,12 @@ def _first_cut(run: _Run, start_mask: BoolArray) -> FloatArray:
 def _solve_round(run: _Run, red: _Reduction, cut: FloatArray | None, best_mask: BoolArray | None,
                  time_limit_s: float, mip_gap: float) -> tuple[_highs.MipResult, _highs.MipModel]:
     """One truncated cumulative model, solved from the best plan when it respects the fixing."""
-    model = _highs.pmedian_model(run.cmat, run.w, run.active, run.fixed_mask | red.forced,
+    model = pmedian_model(run.cmat, run.w, run.active, run.fixed_mask | red.forced,
                                  run.n_open, red.closed, cut)
     start = None
     if (best_mask is not None and not (best_mask & red.closed).any()
             and not (red.forced & ~best_mask).any()):
-        start = _highs.pmedian_start(model, best_mask)
+        start = pmedian_start(model, best_mask)
     res = solve_mip(
         model,
         time_limit_s=time_limit_s,
