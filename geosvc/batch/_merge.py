@@ -92,9 +92,9 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
     the others were still running.
     """
     from geosvc.batch import BatchResult
-    from geosvc.coverage import STATUSES, aggregate_areas, status_counts
+    from geosvc.coverage import aggregate_areas
     from geosvc.facilities import prepare_facilities
-    from geosvc.io import write_csv, write_gpkg, write_json
+    from geosvc.io import write_json
     from geosvc.pipeline import step, versions
     from geosvc.standards import load_profile
 
@@ -135,28 +135,7 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
                        for r in records],
     }
     for name in cats:
-        by_hh = status_counts(hh.assign(_w=w), name, weight="_w")
-        rows = status_counts(hh, name)
-        total = sum(by_hh.values())
-        summary["categories"][name] = {
-            "threshold_min": prof.category(name).threshold_min,
-            "reach_m": prof.category(name).reach_m,
-            **{f"rows_{s}": int(rows[s]) for s in STATUSES},
-            **{f"households_{s}": by_hh[s] for s in STATUSES},
-            "coverage_rate": by_hh["covered"] / total if total else float("nan"),
-            "elderly_uncovered": float(hh["elderly"].where(
-                np.isin(hh[status_col(name)], NOT_COVERED),
-                0.0).clip(lower=0).sum()),
-            "rows_time_withheld": int(hh[beyond_halo_col(name)].sum()),
-            "rows_status_unresolved": int(hh[unresolved_col(name)].sum()),
-        }
-        n_un = summary["categories"][name]["rows_status_unresolved"]
-        if n_un:
-            diagnostics.warn("batch_status_unresolved",
-                             f"{name}: {n_un} households have no facility within the halo and "
-                             "a street component that leaves their partition: reported "
-                             "'uncovered' (they may really be 'unreachable'); widen [batch] "
-                             "halo_m to settle them", category=name, rows=n_un)
+        summary["categories"][name] = _category_summary(hh, w, name, prof)
     if siting is not None:
         summary["siting"] = siting
     summary["network"] = _one_connectivity(records)
@@ -172,18 +151,52 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
             summary["maps"], wait_maps = _maps(spec, hh, districts, dist_tab, fac, areas,
                                                stations, prof, cats, client)
     with step("writing households.gpkg, districts.gpkg, districts.csv"):
-        write_gpkg({"households": hh}, out / "households.gpkg")
-        layers = {"district": dist_tab, **areas}
-        if stations is not None:
-            layers["stations"] = stations
-        write_gpkg(layers, out / "districts.gpkg")
-        write_csv(pd.DataFrame(dist_tab.drop(columns=dist_tab.geometry.name)),
-                  out / "districts.csv")
+        _write_tables(out, hh, dist_tab, areas, stations)
     if wait_maps is not None:
         with step("waiting for the district maps"):
             wait_maps()
     write_json(summary, out / "summary.json")  # last: a summary means a finished batch
     return BatchResult(hh, dist_tab, areas, summary, records)
+
+
+def _category_summary(hh: gpd.GeoDataFrame, w: pd.Series, name: str, prof: Any) -> dict[str, Any]:
+    """One category's province counts (rows and households per status, coverage, elderly)."""
+    from geosvc.coverage import STATUSES, status_counts
+
+    by_hh = status_counts(hh.assign(_w=w), name, weight="_w")
+    rows = status_counts(hh, name)
+    total = sum(by_hh.values())
+    n_un = int(hh[unresolved_col(name)].sum())
+    if n_un:
+        diagnostics.warn("batch_status_unresolved",
+                         f"{name}: {n_un} households have no facility within the halo and "
+                         "a street component that leaves their partition: reported "
+                         "'uncovered' (they may really be 'unreachable'); widen [batch] "
+                         "halo_m to settle them", category=name, rows=n_un)
+    return {
+        "threshold_min": prof.category(name).threshold_min,
+        "reach_m": prof.category(name).reach_m,
+        **{f"rows_{s}": int(rows[s]) for s in STATUSES},
+        **{f"households_{s}": by_hh[s] for s in STATUSES},
+        "coverage_rate": by_hh["covered"] / total if total else float("nan"),
+        "elderly_uncovered": float(hh["elderly"].where(
+            np.isin(hh[status_col(name)], NOT_COVERED), 0.0).clip(lower=0).sum()),
+        "rows_time_withheld": int(hh[beyond_halo_col(name)].sum()),
+        "rows_status_unresolved": n_un,
+    }
+
+
+def _write_tables(out: Path, hh: gpd.GeoDataFrame, dist_tab: gpd.GeoDataFrame,
+                  areas: dict[str, Any], stations: gpd.GeoDataFrame | None) -> None:
+    """households.gpkg, districts.gpkg (districts, areas, stations) and districts.csv."""
+    from geosvc.io import write_csv, write_gpkg
+
+    write_gpkg({"households": hh}, out / "households.gpkg")
+    layers = {"district": dist_tab, **areas}
+    if stations is not None:
+        layers["stations"] = stations
+    write_gpkg(layers, out / "districts.gpkg")
+    write_csv(pd.DataFrame(dist_tab.drop(columns=dist_tab.geometry.name)), out / "districts.csv")
 
 
 def _maps(spec: Any, hh: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,

@@ -233,14 +233,42 @@ def generate_province(out_dir: str | Path, *, seed: int = 7, scale: float = 0.25
         ``communities``, ``districts``); ``districts`` has ``district_id`` (``D1`` ...) and
         ``name``.
     """
-    from geosvc.datasets import generate_district
-
     cols, rows = int(grid[0]), int(grid[1])
     if cols < 2 or rows < 1:
         raise ValueError(f"grid must have at least 2 columns and 1 row, got {grid!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     offsets = {"road": 0, "building": 0, "compound": 0, "community": 0, "street": 0}
+    tiles, boxes = _place_tiles(seed, scale, cols, rows, offsets)
+    layers = {key: [t[key] for t in tiles] for key in tiles[0]}
+    extra = _join_borders(tiles, boxes, cols, rows, offsets)
+    fac0 = tiles[0]["facilities"]
+    eld = sorted(fac0.loc[fac0["category"] == "elderly_care", "subtype"].unique())
+    south = _south_strip(boxes[0][2] + 0.5 * GAP_M, boxes[0][0], boxes[0][1], offsets, eld[0])
+    for key, rows_ in south.items():
+        extra[key] += rows_
+    crs = tiles[0]["roads"].crs
+    for key, rows_ in extra.items():
+        if rows_:
+            layers[key].append(gpd.GeoDataFrame(rows_, geometry="geometry", crs=crs))
+    frames = {key: gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry",
+                                    crs=crs) for key, parts in layers.items()}
+    road_ids = frames["roads"]["road_id"]
+    new = road_ids.isna()
+    frames["roads"].loc[new, "road_id"] = offsets["road"] + 1 + np.arange(int(new.sum()))
+    frames["roads"]["road_id"] = frames["roads"]["road_id"].astype(np.int64)
+    frames["districts"] = _districts(boxes, cols, rows, crs)
+    return _write_layers(frames, out)
+
+
+_Box = tuple[float, float, float, float]
+
+
+def _place_tiles(seed: int, scale: float, cols: int, rows: int,
+                 offsets: dict[str, int]) -> tuple[list[dict[str, Any]], list[_Box]]:
+    """Generate every district (seed + k) and move it to its grid cell; tiles and boxes."""
+    from geosvc.datasets import generate_district
+
     tiles, boxes = [], []
     for k in range(cols * rows):
         j, i = divmod(k, cols)
@@ -250,13 +278,17 @@ def generate_province(out_dir: str | Path, *, seed: int = 7, scale: float = 0.25
         dx, dy = i * (w + GAP_M), j * (h + GAP_M)
         tiles.append(_tile(d, k, dx, dy, offsets))
         boxes.append((x0 + dx, y0 + dy, x1 + dx, y1 + dy))
-    layers = {key: [t[key] for t in tiles] for key in tiles[0]}
+    return tiles, boxes
+
+
+def _join_borders(tiles: list[dict[str, Any]], boxes: list[_Box], cols: int, rows: int,
+                  offsets: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
+    """Link roads, stations and a gated compound across every shared border."""
     extra: dict[str, list[dict[str, Any]]] = {"roads": [], "buildings": [], "facilities": [],
                                               "compounds": []}
     fac0 = tiles[0]["facilities"]
     eld = sorted(fac0.loc[fac0["category"] == "elderly_care", "subtype"].unique())
     conv = sorted(fac0.loc[fac0["category"] == "convenience", "subtype"].unique())
-    n_border = 0
     for k in range(cols * rows):
         j, i = divmod(k, cols)
         for di, dj in ((1, 0), (0, 1)):
@@ -272,7 +304,6 @@ def generate_province(out_dir: str | Path, *, seed: int = 7, scale: float = 0.25
             links = _links(b)
             if not links:
                 continue
-            n_border += 1
             tag = f"{k + 1}-{n + 1}"
             extra["roads"] += [{**_LINK, "geometry": g} for g in _link_lines(b, links)]
             extra["facilities"] += _border_stations(b, links, tag, eld, conv)
@@ -283,20 +314,11 @@ def generate_province(out_dir: str | Path, *, seed: int = 7, scale: float = 0.25
                 offsets["building"] += len(got["buildings"])
                 for key, rows_ in got.items():
                     extra[key] += rows_
-    south = _south_strip(boxes[0][2] + 0.5 * GAP_M, boxes[0][0], boxes[0][1], offsets, eld[0])
-    for key, rows_ in south.items():
-        extra[key] += rows_
-    crs = tiles[0]["roads"].crs
-    for key, rows_ in extra.items():
-        if rows_:
-            layers[key].append(gpd.GeoDataFrame(rows_, geometry="geometry", crs=crs))
-    frames = {key: gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry",
-                                    crs=crs) for key, parts in layers.items()}
-    road_ids = frames["roads"]["road_id"]
-    new = road_ids.isna()
-    frames["roads"].loc[new, "road_id"] = offsets["road"] + 1 + np.arange(int(new.sum()))
-    frames["roads"]["road_id"] = frames["roads"]["road_id"].astype(np.int64)
-    frames["districts"] = _districts(boxes, cols, rows, crs)
+    return extra
+
+
+def _write_layers(frames: dict[str, gpd.GeoDataFrame], out: Path) -> dict[str, Path]:
+    """One GeoPackage per layer (households from the buildings); paths by layer name."""
     names = {"roads": "roads", "buildings": "households", "facilities": "facilities",
              "compounds": "compounds", "communities": "communities", "districts": "districts"}
     paths = {}

@@ -119,18 +119,12 @@ def lagrangian_pmedian(
 
     Parameters
     ----------
-    costs
-        Candidate x demand CSR matrix of allowed assignment costs.
-    w
-        Demand weights.
-    active_dem
-        Demand that must be assigned (positive weight and some allowed site).
-    fixed
-        Candidates forced open.
-    n_open
-        Total number of open sites (fixed included).
-    upper
-        Cost of a known feasible solution.
+    costs, w
+        Candidate x demand CSR matrix of allowed assignment costs; demand weights.
+    active_dem, fixed
+        Demand that must be assigned (positive weight, some allowed site); sites forced open.
+    n_open, upper
+        Total number of open sites (fixed included); cost of a known feasible solution.
     start
         Initial multipliers (e.g. the weighted cost of a heuristic assignment).
     n_iter
@@ -154,17 +148,12 @@ def lagrangian_pmedian(
     theta = 2.0
     stall = 0
     iterations = 0
-    open_sets: list[BoolArray] = []
-    seen: set[bytes] = set()
+    kept = _DistinctSets(keep_sets)
     for it in range(1, n_iter + 1):
         iterations = it
         rho = _reduced_site_costs(indptr, indices, wc, lam)
         is_open = _choose(rho, fixed, n_free)
-        if len(open_sets) < keep_sets:
-            key = np.packbits(is_open).tobytes()
-            if key not in seen:
-                seen.add(key)
-                open_sets.append(is_open)
+        kept.offer(is_open)
         value = float(lam[active_dem].sum() + rho[is_open].sum())
         if not np.isfinite(best) or value > best + 1e-12 * max(abs(best), 1.0):
             best = value
@@ -184,7 +173,24 @@ def lagrangian_pmedian(
         step = theta * max(upper - value, 1e-9 * max(abs(upper), 1.0)) / norm
         lam = lam + step * g
     return LagrangianBound(bound=float(best), lam=best_lam, iterations=iterations,
-                           open_sets=open_sets)
+                           open_sets=kept.sets)
+
+
+class _DistinctSets:
+    """Up to ``limit`` distinct boolean masks, in the order first offered."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.sets: list[BoolArray] = []
+        self._seen: set[bytes] = set()
+
+    def offer(self, mask: BoolArray) -> None:
+        if len(self.sets) >= self.limit:
+            return
+        key = np.packbits(mask).tobytes()
+        if key not in self._seen:
+            self._seen.add(key)
+            self.sets.append(mask)
 
 
 def lagrangian_fixing(

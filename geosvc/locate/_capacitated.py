@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 
 from geosvc.locate import _audit, _highs, _reduce
 from geosvc.locate._greedy import (
@@ -104,29 +105,55 @@ def capacitated_coverage(
         return run.plan(greedy_mask, fixed_w, None)
     cov_g, w_g, group = _reduce.aggregate_demand(pb.cov, pb.w, pb.active)
     info["n_demand_groups"] = int(w_g.size)
-    simple = run.simple
     if run.solver == "greedy":
-        if float(info["greedy_assignment_served"]) >= simple - 1e-9 * max(1.0, simple):
-            info["bound_source"] = "capacity"  # already reached: no LP needed
-            return run.plan(greedy_mask, round_bound(simple, run.integral, maximise=True), None)
-        lp = lp_bound(lambda: _highs.capacitated_model(
-            cov_g, w_g, np.ones(w_g.size, dtype=bool), run.cap, k, fixed_w), cov_g.nnz,
-            min(time_limit_s, CAPACITATED_LP_TIME_S), mip_gap, info)
-        info["bound_source"] = "lp" if lp is not None and lp < simple else "capacity"
-        bound = min(simple, lp if lp is not None else math.inf)
-        return run.plan(greedy_mask, round_bound(bound, run.integral, maximise=True), None)
-    model = _highs.capacitated_model(cov_g, w_g, np.ones(w_g.size, dtype=bool), run.cap, k,
-                                     fixed_w)
+        return _greedy_plan(run, greedy_mask, cov_g, w_g, mip_gap)
+    return _exact_plan(run, _Greedy(order, greedy_mask, fs, fd, fa), cov_g, w_g, group, mip_gap)
+
+
+@dataclass(frozen=True)
+class _Greedy:
+    """The greedy's sites (in order and as a mask) and its assignment flows."""
+
+    order: IntArray
+    mask: BoolArray
+    flow_site: IntArray
+    flow_demand: IntArray
+    flow_amount: FloatArray
+
+
+def _greedy_plan(run: _Run, greedy_mask: BoolArray, cov_g: sp.csr_array, w_g: FloatArray,
+                 mip_gap: float) -> Plan:
+    """The greedy plan with the capacity bound, or the LP bound when it is lower."""
+    info, simple = run.info, run.simple
+    if float(info["greedy_assignment_served"]) >= simple - 1e-9 * max(1.0, simple):
+        info["bound_source"] = "capacity"  # already reached: no LP needed
+        return run.plan(greedy_mask, round_bound(simple, run.integral, maximise=True), None)
+    lp = lp_bound(lambda: _highs.capacitated_model(
+        cov_g, w_g, np.ones(w_g.size, dtype=bool), run.cap, run.k, run.pb.fixed_weight),
+        cov_g.nnz, min(run.time_limit_s, CAPACITATED_LP_TIME_S), mip_gap, info)
+    info["bound_source"] = "lp" if lp is not None and lp < simple else "capacity"
+    bound = min(simple, lp if lp is not None else math.inf)
+    return run.plan(greedy_mask, round_bound(bound, run.integral, maximise=True), None)
+
+
+def _exact_plan(run: _Run, greedy: _Greedy, cov_g: sp.csr_array, w_g: FloatArray,
+                group: IntArray, mip_gap: float) -> Plan:
+    """HiGHS on the assignment model, started from the greedy sites and flows."""
+    pb, info = run.pb, run.info
+    model = _highs.capacitated_model(cov_g, w_g, np.ones(w_g.size, dtype=bool), run.cap, run.k,
+                                     pb.fixed_weight)
     start = np.zeros(model.num_col)
-    start[order] = 1.0
+    start[greedy.order] = 1.0
     keys = (np.asarray(model.meta["pair_site"]) * w_g.size
             + np.asarray(model.meta["pair_demand"]))  # sorted: CSR order
-    np.add.at(start, pb.n_cand + np.searchsorted(keys, fs * w_g.size + group[fd]), fa)
-    res = solve_mip(model, time_limit_s=time_limit_s, mip_gap=mip_gap, start=start, info=info)
+    np.add.at(start, pb.n_cand + np.searchsorted(
+        keys, greedy.flow_site * w_g.size + group[greedy.flow_demand]), greedy.flow_amount)
+    res = solve_mip(model, time_limit_s=run.time_limit_s, mip_gap=mip_gap, start=start,
+                    info=info)
     info.update(mip_info(res))
-    chosen = greedy_mask if res.x is None else res.x[:pb.n_cand] > 0.5
+    chosen = greedy.mask if res.x is None else res.x[:pb.n_cand] > 0.5
     # HiGHS's dual bound can be loose when it stops early; the capacity bound always holds
-    bound = min(res.bound, simple) if math.isfinite(res.bound) else simple
+    bound = min(res.bound, run.simple) if math.isfinite(res.bound) else run.simple
     return run.plan(chosen, round_bound(bound, run.integral, maximise=True), res.status)
 
 

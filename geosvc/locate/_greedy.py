@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -482,76 +483,97 @@ def swap_pmedian(
         ``stop`` is ``"local_optimum"``, ``"max_iter"`` or ``"time_limit"``.
     """
     n_cand = costs.shape[0]
-    rows_all = np.repeat(np.arange(n_cand, dtype=np.int64), np.diff(costs.indptr))
-    cols_all = costs.indices.astype(np.int64)
-    vals_all = costs.data
-    wc_all = w[cols_all]
+    ent = _Entries.of(costs, w)
     is_open = np.zeros(n_cand, dtype=bool)
     is_open[open_sites] = True
     n_swaps = 0
     stop = "max_iter"
-    scale = max(float(np.sum(w) * (np.max(vals_all) if vals_all.size else 0.0)), 1.0)
-    tol = 1e-10 * scale
     for _ in range(max_iter):
         if time.perf_counter() > deadline:
             stop = "time_limit"
             break
-        current = np.flatnonzero(is_open)
-        d1, n1, d2 = nearest_two(costs, current)
-        served = n1 >= 0
-        if not np.all(served | (w == 0)):
+        pair = _best_swap(costs, w, ent, is_open, fixed, block_cells)
+        if pair is None:
             stop = "local_optimum"
             break
-        movable = current[~fixed[current]]
-        if movable.size == 0:
-            stop = "local_optimum"
-            break
-        pos = np.full(n_cand, -1, dtype=np.int64)
-        pos[movable] = np.arange(movable.size)
-        n_mov = movable.size
-        fin2 = np.isfinite(d2)
-        d1s = np.where(served, d1, 0.0)
-        d2f = np.where(fin2, d2, 0.0)
-        # loss(r): cost increase if r closes and nobody replaces it
-        r_of = np.where(served, pos[np.maximum(n1, 0)], -1)
-        owned = r_of >= 0
-        loss = np.bincount(r_of[owned], weights=(w * (d2f - d1s))[owned], minlength=n_mov)
-        inf_cnt = np.bincount(r_of[owned & ~fin2], minlength=n_mov)
-        # gain(j): cost decrease if j opens and nobody closes
-        d1c = d1s[cols_all]
-        gain = np.bincount(
-            rows_all, weights=wc_all * np.maximum(0.0, d1c - vals_all), minlength=n_cand
-        )
-        # extra(j, r) on entries whose demand is owned by a movable site r
-        r_e = r_of[cols_all]
-        sel = r_e >= 0
-        vmax = np.maximum(vals_all, d1c)
-        fin_e = fin2[cols_all]
-        extra_val = np.where(fin_e, wc_all * np.maximum(0.0, d2f[cols_all] - vmax), -wc_all * vmax)
-        best_profit = tol
-        best_pair = (-1, -1)
-        block = max(1, block_cells // n_mov)
-        for start in range(0, n_cand, block):
-            end = min(n_cand, start + block)
-            lo, hi = costs.indptr[start], costs.indptr[end]
-            s = sel[lo:hi]
-            flat = (rows_all[lo:hi][s] - start) * n_mov + r_e[lo:hi][s]
-            size = (end - start) * n_mov
-            extra = np.bincount(flat, weights=extra_val[lo:hi][s], minlength=size)
-            extra_inf = np.bincount(flat[~fin_e[lo:hi][s]], minlength=size)
-            profit = (gain[start:end, None] - loss[None, :]) + extra.reshape(-1, n_mov)
-            ok = extra_inf.reshape(-1, n_mov) == inf_cnt[None, :]
-            ok &= ~is_open[start:end, None]
-            profit = np.where(ok, profit, -np.inf)
-            flat_best = int(np.argmax(profit))
-            value = float(profit.flat[flat_best])
-            if value > best_profit:
-                best_profit = value
-                best_pair = (start + flat_best // n_mov, int(movable[flat_best % n_mov]))
-        if best_pair[0] < 0:
-            stop = "local_optimum"
-            break
-        is_open[best_pair[0]] = True
-        is_open[best_pair[1]] = False
+        is_open[pair[0]] = True
+        is_open[pair[1]] = False
         n_swaps += 1
     return np.flatnonzero(is_open), n_swaps, stop
+
+
+@dataclass(frozen=True)
+class _Entries:
+    """The stored (site, demand, cost) entries of a p-median cost matrix, with ``w * cost``."""
+
+    rows: IntArray
+    cols: IntArray
+    vals: FloatArray
+    wc: FloatArray
+    tol: float
+
+    @classmethod
+    def of(cls, costs: sp.csr_array, w: FloatArray) -> _Entries:
+        vals = costs.data
+        cols = costs.indices.astype(np.int64)
+        scale = max(float(np.sum(w) * (np.max(vals) if vals.size else 0.0)), 1.0)
+        return cls(rows=np.repeat(np.arange(costs.shape[0], dtype=np.int64),
+                                  np.diff(costs.indptr)),
+                   cols=cols, vals=vals, wc=w[cols], tol=1e-10 * scale)
+
+
+def _best_swap(costs: sp.csr_array, w: FloatArray, ent: _Entries, is_open: BoolArray,
+               fixed: BoolArray, block_cells: int) -> tuple[int, int] | None:
+    """The most profitable (open ``j``, close ``r``) swap, or None when none improves.
+
+    ``profit(j, r) = gain(j) - loss(r) + extra(j, r)`` (Whitaker; Resende & Werneck) from the
+    nearest and second-nearest open costs; swaps leaving a demand without an allowed open
+    site are excluded.
+    """
+    n_cand = costs.shape[0]
+    current = np.flatnonzero(is_open)
+    d1, n1, d2 = nearest_two(costs, current)
+    served = n1 >= 0
+    movable = current[~fixed[current]]
+    if not np.all(served | (w == 0)) or movable.size == 0:
+        return None
+    n_mov = movable.size
+    pos = np.full(n_cand, -1, dtype=np.int64)
+    pos[movable] = np.arange(n_mov)
+    fin2 = np.isfinite(d2)
+    d1s = np.where(served, d1, 0.0)
+    d2f = np.where(fin2, d2, 0.0)
+    # loss(r): cost increase if r closes and nobody replaces it
+    r_of = np.where(served, pos[np.maximum(n1, 0)], -1)
+    owned = r_of >= 0
+    loss = np.bincount(r_of[owned], weights=(w * (d2f - d1s))[owned], minlength=n_mov)
+    inf_cnt = np.bincount(r_of[owned & ~fin2], minlength=n_mov)
+    # gain(j): cost decrease if j opens and nobody closes
+    d1c = d1s[ent.cols]
+    gain = np.bincount(ent.rows, weights=ent.wc * np.maximum(0.0, d1c - ent.vals),
+                       minlength=n_cand)
+    # extra(j, r) on entries whose demand is owned by a movable site r
+    r_e = r_of[ent.cols]
+    vmax = np.maximum(ent.vals, d1c)
+    fin_e = fin2[ent.cols]
+    extra_val = np.where(fin_e, ent.wc * np.maximum(0.0, d2f[ent.cols] - vmax), -ent.wc * vmax)
+    best_profit = ent.tol
+    best_pair = None
+    block = max(1, block_cells // n_mov)
+    for start in range(0, n_cand, block):
+        end = min(n_cand, start + block)
+        lo, hi = costs.indptr[start], costs.indptr[end]
+        s = r_e[lo:hi] >= 0
+        flat = (ent.rows[lo:hi][s] - start) * n_mov + r_e[lo:hi][s]
+        size = (end - start) * n_mov
+        extra = np.bincount(flat, weights=extra_val[lo:hi][s], minlength=size)
+        extra_inf = np.bincount(flat[~fin_e[lo:hi][s]], minlength=size)
+        profit = (gain[start:end, None] - loss[None, :]) + extra.reshape(-1, n_mov)
+        ok = (extra_inf.reshape(-1, n_mov) == inf_cnt[None, :]) & ~is_open[start:end, None]
+        profit = np.where(ok, profit, -np.inf)
+        flat_best = int(np.argmax(profit))
+        value = float(profit.flat[flat_best])
+        if value > best_profit:
+            best_profit = value
+            best_pair = (start + flat_best // n_mov, int(movable[flat_best % n_mov]))
+    return best_pair

@@ -138,6 +138,22 @@ def solve(
         when none is proven).
     """
     t0 = time.perf_counter()
+    h = _configured(relax=relax, time_limit_s=time_limit_s, mip_gap=mip_gap,
+                    lp_solver=lp_solver, mip_root_ipm=mip_root_ipm,
+                    heuristic_effort=heuristic_effort)
+    _pass_model(h, model, relax)
+    if start is not None and not relax:
+        sol = highspy.HighsSolution()
+        sol.col_value = np.asarray(start, dtype=np.float64)
+        sol.value_valid = True
+        h.setSolution(sol)
+    h.run()
+    return _result(h, relax, t0)
+
+
+def _configured(*, relax: bool, time_limit_s: float, mip_gap: float, lp_solver: str,
+                mip_root_ipm: bool, heuristic_effort: float | None) -> highspy.Highs:
+    """A quiet, single-threaded, seeded HiGHS with the solve's options set."""
     h = new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
@@ -159,6 +175,11 @@ def solve(
                 "mip_heuristic_run_feasibility_jump",
             ):
                 h.setOptionValue(name, False)
+    return h
+
+
+def _pass_model(h: highspy.Highs, model: MipModel, relax: bool) -> None:
+    """Hand the column-wise arrays to HiGHS (integrality dropped for the LP relaxation)."""
     integrality = (
         np.zeros(model.num_col, dtype=np.int32) if relax else model.integer.astype(np.int32)
     )
@@ -182,32 +203,27 @@ def solve(
     )
     if status == highspy.HighsStatus.kError:
         raise RuntimeError("HiGHS rejected the model (internal error in geosvc.locate)")
-    if start is not None and not relax:
-        sol = highspy.HighsSolution()
-        sol.col_value = np.asarray(start, dtype=np.float64)
-        sol.value_valid = True
-        h.setSolution(sol)
-    h.run()
+
+
+_STATUS = {
+    highspy.HighsModelStatus.kOptimal: "optimal",
+    highspy.HighsModelStatus.kTimeLimit: "time_limit",
+    highspy.HighsModelStatus.kInfeasible: "infeasible",
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: "infeasible",
+}
+
+
+def _result(h: highspy.Highs, relax: bool, t0: float) -> MipResult:
+    """What the finished solve returned: status, primal values, objective and bound."""
     ms = h.getModelStatus()
     info = h.getInfo()
     has_primal = info.primal_solution_status == highspy.kSolutionStatusFeasible
     x = np.asarray(h.getSolution().col_value, dtype=np.float64) if has_primal else None
-    if ms == highspy.HighsModelStatus.kOptimal:
-        status_s = "optimal"
-    elif ms == highspy.HighsModelStatus.kTimeLimit:
-        status_s = "time_limit"
-    elif ms in (
-        highspy.HighsModelStatus.kInfeasible,
-        highspy.HighsModelStatus.kUnboundedOrInfeasible,
-    ):
-        status_s = "infeasible"
-    else:
-        status_s = "other"
+    status_s = _STATUS.get(ms, "other")
+    objective = float(info.objective_function_value) if has_primal else math.nan
     if relax:
-        objective = float(info.objective_function_value) if has_primal else math.nan
         bound = objective if status_s == "optimal" else math.nan
     else:
-        objective = float(info.objective_function_value) if has_primal else math.nan
         bound = float(info.mip_dual_bound)
         if not math.isfinite(bound):
             bound = math.nan

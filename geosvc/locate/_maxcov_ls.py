@@ -17,6 +17,7 @@ when no swap adds weight (a 1-swap local optimum), at its work budget or at its 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -139,10 +140,8 @@ def swap_max_coverage(
         same plan on any machine.
     max_time_s
         Safety limit in seconds (only this one depends on the machine).
-    kicks
-        Number of kicked restarts.
-    seed
-        Seed of the kicks.
+    kicks, seed
+        Number of kicked restarts; the seed of their random draws.
     min_gain
         Smallest added weight a swap must bring, relative to the total weight.
 
@@ -154,71 +153,107 @@ def swap_max_coverage(
     """
     t0 = time.perf_counter()
     deadline = t0 + max_time_s
-    n_cand = len(indptr) - 1
-    w = np.asarray(w, dtype=np.float64)
-    ptr = np.asarray(indptr, dtype=np.int64)
-    idx = np.asarray(indices, dtype=np.int64)
-    rows = np.repeat(np.arange(n_cand, dtype=np.int64), np.diff(ptr))
-    cidx = rows[np.argsort(idx, kind="stable")]
-    cptr = np.zeros(w.size + 1, dtype=np.int64)
-    np.cumsum(np.bincount(idx, minlength=w.size), out=cptr[1:])
-    sel = np.zeros(n_cand, dtype=bool)
-    sel[np.asarray(chosen, dtype=np.int64)] = True
-    n_sel = int(sel.sum())
+    st = _SwapState.start(indptr, indices, w, chosen, min_gain)
+    n_cand = st.sel.size
     info: dict[str, Any] = {"steps": 0, "kicks": 0, "added_weight": 0.0, "stop": "nothing_to_swap"}
-    if n_sel * n_cand > MAX_PAIR_GAINS:
-        info.update(stop=f"skipped: {n_sel} x {n_cand} swap gains exceed {MAX_PAIR_GAINS:.0e}",
-                    time_s=0.0)
-        return np.flatnonzero(sel).astype(np.int64), info
-    if n_sel == 0 or n_sel >= n_cand:
+    if st.n_sel * n_cand > MAX_PAIR_GAINS:
+        info.update(stop=f"skipped: {st.n_sel} x {n_cand} swap gains exceed "
+                         f"{MAX_PAIR_GAINS:.0e}", time_s=0.0)
+        return np.flatnonzero(st.sel).astype(np.int64), info
+    if st.n_sel == 0 or st.n_sel >= n_cand:
         info["time_s"] = 0.0
-        return np.flatnonzero(sel).astype(np.int64), info
-    slot = np.full(n_cand, -1, dtype=np.int64)
-    slot[sel] = np.arange(n_sel)
-    cnt = np.zeros(w.size, dtype=np.int64)
-    for j in np.flatnonzero(sel):
-        _move(ptr, idx, cnt, j, 1)
-    tol = min_gain * max(1.0, float(w.sum()))
-    max_steps = max(1, int(max_work // max(1, idx.size + n_sel * n_cand)))
-    start_w = _covered(w, cnt)
-    steps, _, stop = _descend(ptr, idx, cptr, cidx, w, sel, slot, cnt, n_sel, tol, deadline,
-                              max_steps)
-    best_w = _covered(w, cnt)
-    info["first_optimum_weight"] = best_w
-    best_sel = sel.copy()
+        return np.flatnonzero(st.sel).astype(np.int64), info
+    max_steps = max(1, int(max_work // max(1, st.idx.size + st.n_sel * n_cand)))
+    start_w = st.covered()
+    steps, stop = st.descend(deadline, max_steps)
+    best_w = info["first_optimum_weight"] = st.covered()
+    best_sel = st.sel.copy()
     rng = np.random.default_rng(seed)
     n_kicks = 0
-    while stop == "local_optimum" and n_kicks < kicks and n_sel < n_cand:
+    while stop == "local_optimum" and n_kicks < kicks:
         if time.perf_counter() > deadline:
             stop = "time"
             break
         n_kicks += 1
-        open_gain = np.bincount(rows, weights=np.where(cnt[idx] == 0, w[idx], 0.0),
-                                minlength=n_cand)  # uncovered weight each candidate covers
-        useful = np.flatnonzero(~sel & (open_gain > 0))
-        pool = useful if useful.size >= 2 else np.flatnonzero(~sel)
-        outs = rng.choice(np.flatnonzero(sel), size=min(2, n_sel), replace=False)
-        ins = rng.choice(pool, size=min(outs.size, pool.size), replace=False)
-        for a, b in zip(outs, ins, strict=False):
-            _move(ptr, idx, cnt, a, -1)
-            _move(ptr, idx, cnt, b, 1)
-            sel[a], sel[b] = False, True
-            slot[b], slot[a] = slot[a], -1
-        more, _, stop = _descend(ptr, idx, cptr, cidx, w, sel, slot, cnt, n_sel, tol, deadline,
-                                 max_steps - steps)
+        st.kick(rng)
+        more, stop = st.descend(deadline, max_steps - steps)
         steps += more
-        now_w = _covered(w, cnt)
-        if now_w > best_w + tol:
-            best_w, best_sel = now_w, sel.copy()
+        if st.covered() > best_w + st.tol:
+            best_w, best_sel = st.covered(), st.sel.copy()
         elif stop == "local_optimum":  # back to the best plan
-            sel[:] = best_sel
-            slot[:] = -1
-            slot[sel] = np.arange(n_sel)
-            cnt[:] = 0
-            for j in np.flatnonzero(sel):
-                _move(ptr, idx, cnt, j, 1)
+            st.restore(best_sel)
         if stop == "local_optimum" and n_kicks >= kicks:
             stop = "kicks"
     info.update(steps=steps, kicks=n_kicks, added_weight=best_w - start_w, stop=stop,
                 time_s=round(time.perf_counter() - t0, 3))
     return np.flatnonzero(best_sel).astype(np.int64), info
+
+
+@dataclass
+class _SwapState:
+    """A plan under swap search: the relation both ways, the chosen sites and cover counts."""
+
+    ptr: IntArray
+    idx: IntArray
+    rows: IntArray
+    cptr: IntArray
+    cidx: IntArray
+    w: FloatArray
+    sel: BoolArray
+    slot: IntArray
+    cnt: IntArray
+    n_sel: int
+    tol: float
+
+    @classmethod
+    def start(cls, indptr: Any, indices: Any, w: Any, chosen: Any,
+              min_gain: float) -> _SwapState:
+        n_cand = len(indptr) - 1
+        w = np.asarray(w, dtype=np.float64)
+        ptr = np.asarray(indptr, dtype=np.int64)
+        idx = np.asarray(indices, dtype=np.int64)
+        rows = np.repeat(np.arange(n_cand, dtype=np.int64), np.diff(ptr))
+        cptr = np.zeros(w.size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(idx, minlength=w.size), out=cptr[1:])
+        sel = np.zeros(n_cand, dtype=bool)
+        sel[np.asarray(chosen, dtype=np.int64)] = True
+        st = cls(ptr=ptr, idx=idx, rows=rows, cptr=cptr,
+                 cidx=rows[np.argsort(idx, kind="stable")], w=w, sel=sel,
+                 slot=np.full(n_cand, -1, dtype=np.int64), cnt=np.zeros(w.size, dtype=np.int64),
+                 n_sel=int(sel.sum()), tol=min_gain * max(1.0, float(w.sum())))
+        st.restore(sel.copy())
+        return st
+
+    def covered(self) -> float:
+        return _covered(self.w, self.cnt)
+
+    def descend(self, deadline: float, max_steps: int) -> tuple[int, str]:
+        """Best-improvement swaps until a local optimum, the step budget or the deadline."""
+        steps, _, stop = _descend(self.ptr, self.idx, self.cptr, self.cidx, self.w, self.sel,
+                                  self.slot, self.cnt, self.n_sel, self.tol, deadline,
+                                  max_steps)
+        return int(steps), str(stop)
+
+    def kick(self, rng: np.random.Generator) -> None:
+        """Two chosen sites out, two candidates that cover uncovered weight in."""
+        n_cand = self.sel.size
+        open_gain = np.bincount(self.rows, minlength=n_cand, weights=np.where(
+            self.cnt[self.idx] == 0, self.w[self.idx], 0.0))  # uncovered weight covered
+        useful = np.flatnonzero(~self.sel & (open_gain > 0))
+        pool = useful if useful.size >= 2 else np.flatnonzero(~self.sel)
+        outs = rng.choice(np.flatnonzero(self.sel), size=min(2, self.n_sel), replace=False)
+        ins = rng.choice(pool, size=min(outs.size, pool.size), replace=False)
+        for a, b in zip(outs, ins, strict=False):
+            _move(self.ptr, self.idx, self.cnt, a, -1)
+            _move(self.ptr, self.idx, self.cnt, b, 1)
+            self.sel[a], self.sel[b] = False, True
+            self.slot[b], self.slot[a] = self.slot[a], -1
+
+    def restore(self, sel: BoolArray) -> None:
+        """Make ``sel`` the plan, with its slots and cover counts."""
+        self.sel[:] = sel
+        self.slot[:] = -1
+        self.slot[self.sel] = np.arange(self.n_sel)
+        self.cnt[:] = 0
+        for j in np.flatnonzero(self.sel):
+            _move(self.ptr, self.idx, self.cnt, j, 1)

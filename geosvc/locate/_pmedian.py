@@ -73,10 +73,8 @@ def p_median(
         Candidates x demand assignment costs (travel time or distance, non-negative).  Dense:
         every finite entry is allowed (``+inf`` forbids a pair).  scipy.sparse: only stored
         entries are allowed (a stored 0 is an allowed zero cost).
-    weights
-        Demand weights; demand of weight 0 does not need to be served.
-    p
-        Number of new sites, in addition to the ``fixed`` ones.
+    weights, p
+        Demand weights (weight 0 need not be served); new sites besides the ``fixed`` ones.
     cost_cap
         Capped p-median: the cost of leaving a demand unserved (e.g. twice the walking
         reach).  Every cost above it counts as the cap, every demand may be left at the cap
