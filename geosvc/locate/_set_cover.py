@@ -214,7 +214,8 @@ def _exact(run: _Run, model: _highs.MipModel, keep: BoolArray, time_limit_s: flo
     # for a 59-site optimum, 200 x 2,000: "53" for 54.  solve_mip would catch it and solve
     # again; the local-search plan stays the fallback below instead.
     pb, cost = run.pb, run.cost
-    res = solve_mip(model, time_limit_s=time_limit_s, mip_gap=mip_gap, start=None, info=run.info)
+    res = solve_mip(model, time_limit_s=time_limit_s, mip_gap=mip_gap, start=None, info=run.info,
+                    mip_root_ipm=True)
     run.info.update(mip_info(res))
     if res.status == "infeasible":  # pragma: no cover - the goal is reachable by construction
         raise InfeasibleError("set cover model is infeasible (internal error)")
