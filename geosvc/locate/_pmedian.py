@@ -169,8 +169,11 @@ class _Run:
 
     def cost_of(self, sites: IntArray) -> float:
         """Weighted cost of serving the active demand from ``sites``."""
-        dd = nearest_two(self.cmat, sites)[0]
-        return float(np.sum(self.w[self.active] * dd[self.active]))
+        return self.cost_served(nearest_two(self.cmat, sites)[0])
+
+    def cost_served(self, served: FloatArray) -> float:
+        """Weighted cost of the active demand at the service costs ``served``."""
+        return float(np.sum(self.w[self.active] * served[self.active]))
 
     def infeasible_msg(self) -> str:
         return (f"no {self.p} sites (plus {self.fixed_idx.size} fixed) can serve every demand "
@@ -450,7 +453,7 @@ class _Best:
     def offer_round(self, run: _Run, mask: BoolArray, deadline: float) -> FloatArray:
         """Take a round's plan and its vertex-substitution polish; its service cost per demand."""
         served = run.nearest(mask)
-        cost = run.cost_of(np.flatnonzero(mask))
+        cost = run.cost_served(served)  # one nearest-site pass for both
         self.offer(mask, cost)
         if math.isfinite(cost):
             sites, _, _ = swap_pmedian(run.cmat, run.w, np.flatnonzero(mask), run.fixed_mask,
