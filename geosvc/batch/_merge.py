@@ -62,8 +62,8 @@ class PartitionCache:
             import geosvc.coverage  # noqa: F401
             import geosvc.facilities  # noqa: F401
 
-            if self.maps:
-                import geosvc.viz  # noqa: F401
+            if self.maps:  # the client only cuts the map jobs; the workers import the viz
+                import geosvc.batch._maps  # noqa: F401
             self._warm = True
         self._households[pid] = read_partition(self.root / pid)
         if self.siting:
