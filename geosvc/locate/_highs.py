@@ -101,7 +101,7 @@ def solve(
     start: FloatArray | None = None,
     heuristic_effort: float | None = None,
     lp_solver: str = "ipm",
-    mip_root_ipm: bool = False,
+    mip_settings: str = "highs",
 ) -> MipResult:
     """Solve ``model`` with HiGHS (quietly, one thread, fixed seed).
 
@@ -123,13 +123,15 @@ def solve(
     heuristic_effort
         HiGHS's ``mip_heuristic_effort`` (default: HiGHS's own); lower it when ``start`` is
         already (near) optimal so the time goes into proving the bound.
-    mip_root_ipm
-        Solve the MIP's LPs with interior point and skip presolve: on the degenerate
-        cumulative p-median models this halves the root time (about 15 s -> 6-9 s on the
-        first level-generation round of a 200 x 2,000 instance), and max coverage 500 x 5,000
-        is proven optimal in 17 s instead of stopping at its gap after 81 s (same machine,
-        load 1-3); set cover 500 x 5,000 is proven optimal (49 sites) in 92 s, where the
-        defaults stopped at their 90 s limit with 50 sites and a bound of 47.
+    mip_settings
+        ``"highs"``: HiGHS's defaults.  ``"ipm_no_presolve"``: the MIP's LPs by interior point,
+        no presolve -- on the degenerate cumulative p-median models this halves the root time
+        (about 15 s -> 6-9 s on the first level-generation round of a 200 x 2,000 instance),
+        and max coverage 500 x 5,000 is proven optimal in 17 s instead of stopping at its gap
+        after 81 s (same machine, load 1-3).  ``"no_presolve"``: simplex LPs, no presolve --
+        the set cover's reduced model (:func:`geosvc.locate._reduce.reduce_cover_all`) is
+        already smaller than presolve makes it: 500 x 5,000 proven at 49 sites after 650
+        nodes in about 30 s, against 1,160 nodes and 40 s with ``"ipm_no_presolve"``.
 
     Returns
     -------
@@ -140,7 +142,7 @@ def solve(
     """
     t0 = time.perf_counter()
     h = _configured(relax=relax, time_limit_s=time_limit_s, mip_gap=mip_gap,
-                    lp_solver=lp_solver, mip_root_ipm=mip_root_ipm,
+                    lp_solver=lp_solver, mip_settings=mip_settings,
                     heuristic_effort=heuristic_effort)
     _pass_model(h, model, relax)
     if start is not None and not relax:
@@ -153,7 +155,7 @@ def solve(
 
 
 def _configured(*, relax: bool, time_limit_s: float, mip_gap: float, lp_solver: str,
-                mip_root_ipm: bool, heuristic_effort: float | None) -> highspy.Highs:
+                mip_settings: str, heuristic_effort: float | None) -> highspy.Highs:
     """A quiet, single-threaded, seeded HiGHS with the solve's options set."""
     h = new_highs()
     h.setOptionValue("output_flag", False)
@@ -163,9 +165,12 @@ def _configured(*, relax: bool, time_limit_s: float, mip_gap: float, lp_solver: 
     h.setOptionValue("mip_rel_gap", float(mip_gap))
     if relax:
         h.setOptionValue("solver", lp_solver)
-    elif mip_root_ipm:
-        h.setOptionValue("mip_lp_solver", "ipm")
+    elif mip_settings in ("ipm_no_presolve", "no_presolve"):
         h.setOptionValue("presolve", "off")
+        if mip_settings == "ipm_no_presolve":
+            h.setOptionValue("mip_lp_solver", "ipm")
+    elif mip_settings != "highs":
+        raise ValueError(f"unknown mip_settings {mip_settings!r}")
     if heuristic_effort is not None:
         h.setOptionValue("mip_heuristic_effort", float(heuristic_effort))
         if heuristic_effort == 0.0:

@@ -32,7 +32,7 @@ def solve_mip(
     start: FloatArray | None,
     info: dict[str, Any],
     heuristic_effort: float | None = None,
-    mip_root_ipm: bool = False,
+    mip_settings: str = "highs",
 ) -> _highs.MipResult:
     """Solve a MIP and check what HiGHS returns before anything of it is used.
 
@@ -51,7 +51,7 @@ def solve_mip(
         mip_gap=mip_gap,
         start=start,
         heuristic_effort=heuristic_effort,
-        mip_root_ipm=mip_root_ipm,
+        mip_settings=mip_settings,
     )
     problem = _audit.mip_problem(model, res)
     if problem and start is not None:
@@ -59,7 +59,7 @@ def solve_mip(
         info["warm_start"] = f"dropped ({problem})"
         left = max(time_limit_s - (time.perf_counter() - t0), 1.0)
         res = _highs.solve(model, relax=False, time_limit_s=left, mip_gap=mip_gap,
-                           mip_root_ipm=mip_root_ipm)
+                           mip_settings=mip_settings)
         problem = _audit.mip_problem(model, res)
     elif start is not None:
         info["warm_start"] = "used"

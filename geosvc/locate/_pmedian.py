@@ -434,7 +434,7 @@ def _solve_round(run: _Run, red: _Reduction, cut: FloatArray | None, best_mask: 
         start=start,
         info=run.info,
         heuristic_effort=PMEDIAN_HEURISTIC_EFFORT if start is not None else None,
-        mip_root_ipm=True,
+        mip_settings="ipm_no_presolve",
     )
     return res, model
 

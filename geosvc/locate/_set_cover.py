@@ -104,11 +104,16 @@ def set_cover(
     keep = _greedy_start(run)
     cov_g, w_g, _ = _reduce.aggregate_demand(pb.cov, pb.w, pb.active)
     run.info["n_demand_groups"] = int(w_g.size)
-    cov_m = _reduce.drop_dominated(cov_g, cost, pb.n_dem, run.info)
     need_new = None if run.full else run.need - run.tol
+    if run.full:  # every group must be covered: implied groups go too (each then counts 1)
+        cov_m, rows = _reduce.reduce_cover_all(cov_g, cost, pb.n_dem, run.info)
+        cov_ls, w_m = _reduce.keep_demand(cov_g, rows), w_g[rows]  # every candidate kept
+    else:
+        cov_m = _reduce.drop_dominated(cov_g, cost, pb.n_dem, run.info)
+        cov_ls, w_m = cov_g, w_g
 
     def build() -> _highs.MipModel:
-        return _highs.set_cover_model(cov_m, w_g, np.ones(w_g.size, dtype=bool), cost, need_new)
+        return _highs.set_cover_model(cov_m, w_m, np.ones(w_m.size, dtype=bool), cost, need_new)
 
     lp_b = -math.inf
     if run.solver == "greedy":
@@ -116,7 +121,7 @@ def set_cover(
         lp_b = round_bound(lp, run.integral, maximise=False) if lp is not None else -math.inf
         run.info["bound_source"] = "lp" if lp_b >= run.safe_bound else "ratio"
     lower = max(lp_b, run.safe_bound)
-    keep = _improve_cover(cov_g, w_g, cost, need_new, keep, lower,
+    keep = _improve_cover(cov_ls, w_m, cost, need_new, keep, lower,
                           min(COVER_SEARCH_TIME_S, 0.5 * time_limit_s), run.info)
     if run.solver == "greedy":
         return run.plan(keep, lower, None)
@@ -215,7 +220,7 @@ def _exact(run: _Run, model: _highs.MipModel, keep: BoolArray, time_limit_s: flo
     # again; the local-search plan stays the fallback below instead.
     pb, cost = run.pb, run.cost
     res = solve_mip(model, time_limit_s=time_limit_s, mip_gap=mip_gap, start=None, info=run.info,
-                    mip_root_ipm=True)
+                    mip_settings="no_presolve")
     run.info.update(mip_info(res))
     if res.status == "infeasible":  # pragma: no cover - the goal is reachable by construction
         raise InfeasibleError("set cover model is infeasible (internal error)")
