@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-__all__ = ["lagrangian_max_coverage"]
+__all__ = ["lagrangian_max_coverage", "lagrangian_value"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -137,3 +137,15 @@ def lagrangian_max_coverage(
             break
     best = state[0]
     return float(best), {"iterations": int(iters), "time_s": round(time.perf_counter() - t0, 3)}
+
+
+def lagrangian_value(indptr: Any, indices: Any, w: FloatArray, lam: FloatArray,
+                     k: int) -> tuple[float, FloatArray]:
+    """``L(lam)`` (an upper bound on the new covered weight for any ``lam >= 0``) and the
+    site scores ``score_j = sum_{i covered by j} lam_i``."""
+    score = np.empty(len(indptr) - 1)
+    k = int(min(k, len(indptr) - 1))
+    value, _ = _value(np.asarray(indptr, dtype=np.int64), np.asarray(indices),
+                      np.asarray(w, dtype=np.float64), np.asarray(lam, dtype=np.float64), k,
+                      score)
+    return float(value), score

@@ -26,6 +26,7 @@ __all__ = [
     "MipModel",
     "MipResult",
     "solve",
+    "solve_lp_with_duals",
     "max_coverage_model",
     "set_cover_model",
     "capacitated_model",
@@ -152,6 +153,18 @@ def solve(
         h.setSolution(sol)
     h.run()
     return _result(h, relax, t0)
+
+
+def solve_lp_with_duals(model: MipModel, *, time_limit_s: float) -> tuple[MipResult, FloatArray]:
+    """The LP relaxation (interior point + crossover) and its row duals (HiGHS's signs)."""
+    t0 = time.perf_counter()
+    h = _configured(relax=True, time_limit_s=time_limit_s, mip_gap=0.0, lp_solver="ipm",
+                    mip_settings="highs", heuristic_effort=None)
+    _pass_model(h, model, True)
+    h.run()
+    res = _result(h, True, t0)
+    duals = np.asarray(h.getSolution().row_dual, dtype=np.float64)
+    return res, duals
 
 
 def _configured(*, relax: bool, time_limit_s: float, mip_gap: float, lp_solver: str,

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from geosvc.locate import _audit, _highs, _reduce
+from geosvc.locate import _audit, _highs, _maxcov_exact, _reduce
 from geosvc.locate._cover_bound import lagrangian_max_coverage
 from geosvc.locate._greedy import (
     greedy_cover,
@@ -25,8 +25,9 @@ from geosvc.locate._inputs import (
     prepare_coverage,
     solver_name,
 )
+from geosvc.locate._maxcov_exact import RESTRICTED_TIME_SHARE
 from geosvc.locate._maxcov_ls import swap_max_coverage
-from geosvc.locate._mip import lp_bound, mip_info, solve_mip
+from geosvc.locate._mip import LP_BOUND_MAX_NNZ, lp_bound, mip_info, solve_mip
 from geosvc.locate._plan import Found, Plan, PlanHead, build_plan, relative_gap, round_bound
 
 __all__ = ["max_coverage", "MAXCOV_LAGRANGIAN_TIME_S"]
@@ -218,6 +219,8 @@ def _exact(run: _Run, cov_m: sp.csr_array, w_g: FloatArray, group: IntArray, ord
         info["mip"] = (f"not needed: the Lagrangian bound {proven:.6g} proves the greedy plan "
                        f"within mip_gap {mip_gap:g}")
         return run.plan(order, gains, proven, "optimal")
+    if cov_m.nnz <= LP_BOUND_MAX_NNZ:
+        return _exact_fixed(run, cov_m, w_g, order, gains, time_limit_s, mip_gap)
     model = _highs.max_coverage_model(cov_m, w_g, np.ones(w_g.size, dtype=bool), run.k, fixed_w)
     start = np.zeros(model.num_col)
     start[order] = 1.0
@@ -229,4 +232,49 @@ def _exact(run: _Run, cov_m: sp.csr_array, w_g: FloatArray, group: IntArray, ord
         order, gains = run.better(order, gains, res.x[:pb.n_cand] > 0.5, ties=True)
     bound = res.bound if math.isfinite(res.bound) else run.reachable_w
     bound = min(bound, run.safe_bound)  # the greedy's bounds stay valid
+    return run.plan(order, gains, round_bound(bound, run.integral, maximise=True), res.status)
+
+
+def _exact_fixed(run: _Run, cov_m: sp.csr_array, w_g: FloatArray, order: IntArray,
+                 gains: FloatArray, time_limit_s: float, mip_gap: float) -> Plan:
+    """LP multipliers, a MIP on the LP's candidates, Lagrangian fixing, then the MIP on the
+    kept candidates (:mod:`._maxcov_exact`)."""
+    info, fixed_w, k = run.info, run.pb.fixed_weight, run.k
+    lp = _maxcov_exact.lp_duals(cov_m, w_g, k, time_limit_s)
+    if lp is not None:
+        run.safe_bound = min(run.safe_bound, fixed_w + lp.value)
+        info["lp_bound"] = fixed_w + lp.value
+        info["lp_time_s"] = lp.time_s
+        support = lp.x > 1e-6
+        support[order] = True
+        res, sizes = _maxcov_exact.solve_restricted(
+            cov_m, w_g, k, support, order, time_limit_s=RESTRICTED_TIME_SHARE * time_limit_s,
+            mip_gap=0.0, info={})
+        info["lp_support_mip"] = {**sizes, "status": res.status, "objective": res.objective}
+        if res.x is not None:
+            order, gains = run.better(order, gains, res.x[:run.pb.n_cand] > 0.5)
+    lower = float(gains.sum())
+    if relative_gap(fixed_w + lower, round_bound(run.safe_bound, run.integral,
+                                                 maximise=True)) <= mip_gap:
+        info["mip"] = "not needed: the LP bound proves the plan within mip_gap"
+        return run.plan(order, gains, round_bound(run.safe_bound, run.integral, maximise=True),
+                        "optimal")
+    keep = np.zeros(run.pb.n_cand, dtype=bool)
+    keep[order] = True
+    out = np.zeros(run.pb.n_cand, dtype=bool)
+    if lp is not None:
+        out, lag = _maxcov_exact.fixed_out(cov_m, w_g, k, lp.u, lower, run.integral, keep)
+        info["fixing"] = {"bound": fixed_w + lag, "lower": fixed_w + lower,
+                          "candidates_out": int(out.sum())}
+    # no HiGHS heuristics: the start is the LP-guided plan, and the time goes into the bound
+    res, sizes = _maxcov_exact.solve_restricted(
+        cov_m, w_g, k, ~out, order, time_limit_s=time_limit_s, mip_gap=mip_gap, info=info,
+        heuristic_effort=0.0)
+    info["reduced_mip"] = sizes
+    info.update(mip_info(res))
+    if res.x is not None:
+        order, gains = run.better(order, gains, res.x[:run.pb.n_cand] > 0.5, ties=True)
+    # plans using a removed candidate cover at most ``lower`` (the fixing test)
+    bound = fixed_w + max(res.bound, lower) if math.isfinite(res.bound) else run.reachable_w
+    bound = min(bound, run.safe_bound)
     return run.plan(order, gains, round_bound(bound, run.integral, maximise=True), res.status)
