@@ -18,7 +18,7 @@ from benchmarks._harness import DeadlineExceeded, Recorder, call_with_deadline
 from benchmarks.cases import orlib_instances, planar_instance
 from geosvc.locate import max_coverage, p_median, read_orlib_pmed, set_cover
 
-__all__ = ["case_siting", "case_pmedian", "case_maxcov_city", "case_orlib"]
+__all__ = ["case_siting", "case_pmedian", "case_cover", "case_maxcov_city", "case_orlib"]
 
 NUMBA_THREADS = numba.get_num_threads()
 HIGHS_THREADS = "1 (HiGHS; geosvc sets threads=1)"
@@ -158,6 +158,16 @@ def case_pmedian(quick: bool) -> Recorder:
     rec.info["spopt_p_median_time_limit_s"] = SPOPT_TIME_LIMIT_S
     rec.info["geosvc_exact_time_limit_s"] = GEOSVC_TIME_LIMIT_S
     return _planar_cases(rec, [("p_median", (100, 1000) if quick else (200, 2000))])
+
+
+def case_cover(quick: bool) -> Recorder:
+    """Only max coverage and set cover of :func:`case_siting`, at 500 x 5,000 (100 x 1,000
+    quick) vs spopt: the two with the ">= 50x spopt" goal."""
+    rec = Recorder("cover", "random planar instances (10 km square, radius 1 km, p = 20)")
+    size = (100, 1000) if quick else (500, 5000)
+    rec.info["geosvc_exact_time_limit_s"] = GEOSVC_TIME_LIMIT_S
+    rec.info["hard_deadline_extra_s"] = DEADLINE_EXTRA_S
+    return _planar_cases(rec, [("max_coverage", size), ("set_cover", size)])
 
 
 def _planar_cases(rec: Recorder, plan: list[tuple[str, tuple[int, int]]]) -> Recorder:

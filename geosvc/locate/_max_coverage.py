@@ -79,7 +79,11 @@ def max_coverage(
         the objective but no site gains anything from it.
     solver
         ``"greedy"``: lazy greedy with the better of the LP-relaxation bound and the online
-        submodular bound.  ``"exact"``: HiGHS integer programme.
+        submodular bound.  ``"exact"``: proven by a Lagrangian bound when it already meets
+        the plan; otherwise, when the LP relaxation fits, LP duals, a MIP on the LP's
+        candidates, Lagrangian fixing and a HiGHS integer programme on the kept candidates
+        (:mod:`._maxcov_exact`); above that size a HiGHS integer programme on the whole
+        reduced relation.
     time_limit_s
         Time limit for each HiGHS solve, in seconds.
     mip_gap

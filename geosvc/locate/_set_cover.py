@@ -107,10 +107,10 @@ def set_cover(
     need_new = None if run.full else run.need - run.tol
     if run.full:  # every group must be covered: implied groups go too (each then counts 1)
         cov_m, rows = _reduce.reduce_cover_all(cov_g, cost, pb.n_dem, run.info)
-        cov_ls, w_m = _reduce.keep_demand(cov_g, rows), w_g[rows]  # every candidate kept
+        w_m = w_g[rows]
     else:
         cov_m = _reduce.drop_dominated(cov_g, cost, pb.n_dem, run.info)
-        cov_ls, w_m = cov_g, w_g
+        w_m = w_g
 
     def build() -> _highs.MipModel:
         return _highs.set_cover_model(cov_m, w_m, np.ones(w_m.size, dtype=bool), cost, need_new)
@@ -121,7 +121,9 @@ def set_cover(
         lp_b = round_bound(lp, run.integral, maximise=False) if lp is not None else -math.inf
         run.info["bound_source"] = "lp" if lp_b >= run.safe_bound else "ratio"
     lower = max(lp_b, run.safe_bound)
-    keep = _improve_cover(cov_ls, w_m, cost, need_new, keep, lower,
+    # the search keeps every candidate and group: a group is implied only among the
+    # non-dominated candidates, and the greedy's plan may use dominated ones
+    keep = _improve_cover(cov_g, w_g, cost, need_new, keep, lower,
                           min(COVER_SEARCH_TIME_S, 0.5 * time_limit_s), run.info)
     if run.solver == "greedy":
         return run.plan(keep, lower, None)
