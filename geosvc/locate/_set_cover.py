@@ -105,12 +105,7 @@ def set_cover(
     cov_g, w_g, _ = _reduce.aggregate_demand(pb.cov, pb.w, pb.active)
     run.info["n_demand_groups"] = int(w_g.size)
     need_new = None if run.full else run.need - run.tol
-    if run.full:  # every group must be covered: implied groups go too (each then counts 1)
-        cov_m, rows = _reduce.reduce_cover_all(cov_g, cost, pb.n_dem, run.info)
-        w_m = w_g[rows]
-    else:
-        cov_m = _reduce.drop_dominated(cov_g, cost, pb.n_dem, run.info)
-        w_m = w_g
+    cov_m, w_m = _reduced(run, cov_g, w_g)
 
     def build() -> _highs.MipModel:
         return _highs.set_cover_model(cov_m, w_m, np.ones(w_m.size, dtype=bool), cost, need_new)
@@ -128,6 +123,15 @@ def set_cover(
     if run.solver == "greedy":
         return run.plan(keep, lower, None)
     return _exact(run, build(), keep, time_limit_s, mip_gap)
+
+
+def _reduced(run: _Run, cov_g: sp.csr_array, w_g: FloatArray) -> tuple[sp.csr_array, FloatArray]:
+    """The model's relation and group weights: dominated candidates dropped and, when every
+    group must be covered, implied groups too (each group then counts 1)."""
+    if run.full:
+        cov_m, rows = _reduce.reduce_cover_all(cov_g, run.cost, run.pb.n_dem, run.info)
+        return cov_m, w_g[rows]
+    return _reduce.drop_dominated(cov_g, run.cost, run.pb.n_dem, run.info), w_g
 
 
 @dataclass
