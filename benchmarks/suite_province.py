@@ -86,17 +86,40 @@ lang = "en"
     return cfg
 
 
-def _run(cfg: Path, scheduler: str) -> tuple[Any, float, float]:
-    """One batch through the API; (result, whole wall s, partition-phase wall s)."""
+def _cpu_now() -> tuple[float, float] | None:
+    """(CPU seconds the whole machine was busy, CPU seconds of this process and its reaped
+    children, i.e. the Dask workers once the cluster is closed); None without /proc/stat."""
+    import resource
+
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            ticks = [int(v) for v in fh.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    busy = (sum(ticks) - ticks[3] - ticks[4]) / hz  # all but idle and iowait (steal counts)
+    own = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        r = resource.getrusage(who)
+        own += r.ru_utime + r.ru_stime
+    return busy, own
+
+
+def _run(cfg: Path, scheduler: str) -> tuple[Any, float, float, float | None]:
+    """One batch through the API; (result, whole wall s, partition-phase wall s, CPU seconds
+    other processes took meanwhile: how far from quiet the machine was)."""
     from geosvc.batch import run_batch_config
     from geosvc.config import load_config
 
     stamps: list[float] = []
+    cpu0 = _cpu_now()
     t0 = time.perf_counter()
     res = run_batch_config(load_config(cfg), scheduler=scheduler,
                            progress=lambda done, total, r: stamps.append(time.perf_counter()))
     wall = time.perf_counter() - t0
-    return res, wall, (stamps[-1] - t0) if stamps else float("nan")
+    cpu1 = _cpu_now()
+    other = (cpu1[0] - cpu0[0]) - (cpu1[1] - cpu0[1]) if cpu0 and cpu1 else None
+    return res, wall, (stamps[-1] - t0) if stamps else float("nan"), other
 
 
 def _workers(records: list[dict[str, Any]]) -> dict[str, float]:
@@ -183,7 +206,7 @@ def case_province(quick: bool) -> Recorder:
         if threads is not None:
             os.environ["GEOSVC_THREADS"] = str(threads)
         try:
-            res, wall, phase = _run(cfg, f"local:{workers}")
+            res, wall, phase, other = _run(cfg, f"local:{workers}")
         finally:
             if threads is not None:
                 if old is None:
@@ -198,12 +221,15 @@ def case_province(quick: bool) -> Recorder:
                 peak_mb=max(peaks.values()) if peaks else None,
                 note=f"{share} numba/GEOS thread(s) per worker; partitions done after "
                      f"{phase:.1f} s, then {wall - phase:.1f} s of merge, maps and writing; "
-                     "worker peaks " + ", ".join(f"{v:,.0f} MiB" for v in peaks.values()))
+                     "worker peaks " + ", ".join(f"{v:,.0f} MiB" for v in peaks.values()) +
+                     (f"; other processes took {other:.1f} CPU s meanwhile" if other is not None
+                      else ""))
         rec.add(f"partitions, {label}", "geosvc batch", phase,
                 task="partition phase (until the last partition finished)",
                 threads=str(workers), peak_mb=max(peaks.values()) if peaks else None)
         rec.info[f"worker_peak_mb_{label}"] = peaks
         rec.info[f"load_after_{label}"] = os.getloadavg()
+        rec.info[f"other_cpu_s_{label}"] = None if other is None else round(other, 1)
     rec.compare("whole batch, 1 -> 2 workers", "batch, 2 workers", "batch, 1 worker",
                 goal=f">= {SPEEDUP_GOAL}x", min_speedup=SPEEDUP_GOAL)
     rec.compare("partition phase, 1 -> 2 workers", "partitions, 2 workers",
@@ -232,5 +258,8 @@ def case_province(quick: bool) -> Recorder:
               result=f"{info['finished_at_kill']} of {n} finished at the kill; rerun skipped "
                      f"{info['rerun_skipped']}, {info['rerun_s']} s; {how_k}")
     rec.notes.append("Measured on a machine shared with other engineers: the load averages "
-                     "before and after each run are in info (load_before, load_after_N).")
+                     "before and after each run are in info (load_before, load_after_N), and "
+                     "the CPU seconds other processes took during each run (other_cpu_s_N: "
+                     "busy CPU time of the machine from /proc/stat minus this process's and "
+                     "its workers'; near 0 on a quiet machine).")
     return rec

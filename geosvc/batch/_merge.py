@@ -218,18 +218,21 @@ def _maps(spec: Any, hh: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
     )
 
     margin = max(prof.category(c).reach_m for c in cats)
-    jobs = district_map_jobs(spec, hh, districts, fac, areas, stations, prof, cats, margin)
-    links = {aid: district_map_path(aid) for aid in jobs}
+    owning = set(hh["district_id"].unique())
+    links = {str(aid): district_map_path(str(aid)) for aid in districts["area_id"]
+             if aid in owning}
     if client is None:
-        for job in jobs.values():
+        for job in district_map_jobs(spec, hh, districts, fac, areas, stations, prof, cats,
+                                     margin).values():
             render_district_map(job)
         write_province_map(spec, hh, dist_tab, stations, prof, cats, links)
         return {"province": PROVINCE_MAP, "districts": links}, None
     tag = uuid.uuid4().hex[:8]
-    # the province map (the largest) first, then the districts; the client meanwhile
-    # writes the tables
+    # the province map (the longest) first, before the district jobs are even cut; the
+    # client then writes the tables
     futures = [client.submit(write_province_map, spec, hh, dist_tab, stations, prof, cats,
                              links, pure=False, priority=1, key=f"geosvc-map-province-{tag}")]
+    jobs = district_map_jobs(spec, hh, districts, fac, areas, stations, prof, cats, margin)
     futures += [client.submit(render_district_map, job, pure=False,
                               key=f"geosvc-map-{aid}-{tag}") for aid, job in jobs.items()]
 
