@@ -16,6 +16,11 @@ The province (:func:`geosvc.batch.generate_province`: 5 x 4 generated districts 
   workers with it) once half the partitions are written, then run again: the rerun must
   skip the finished partitions and give the same tables.
 
+Every configuration runs twice (interleaved); the run other processes disturbed least (CPU
+seconds they took meanwhile, from ``/proc/stat``) is kept, the same rule for all three.  When
+other processes took more than 5 CPU s during a kept run, the speed-up is reported but its
+verdict is UNDETERMINED: a shared machine's noise is not a result.
+
 Goal (this 2-core machine, shared): speed-up from 1 to 2 workers >= 1.6x.
 """
 
@@ -39,6 +44,10 @@ SPEEDUP_GOAL = 1.6
 #: scale of every generated district and grid of districts (full, quick)
 SIZES = {False: (0.85, (5, 4)), True: (0.3, (2, 2))}
 SITING_K = 5
+#: runs of each configuration (the one other processes disturbed least is kept)
+REPEATS = 2
+#: CPU seconds other processes may take during a kept run for the speed-up to be a verdict
+QUIET_CPU_S = 5.0
 
 
 def _province(root: Path, quick: bool, rec: Recorder) -> dict[str, Path]:
@@ -122,6 +131,37 @@ def _run(cfg: Path, scheduler: str) -> tuple[Any, float, float, float | None]:
     return res, wall, (stamps[-1] - t0) if stamps else float("nan"), other
 
 
+def _timed_run(paths: dict[str, Path], root: Path, label: str, rep: int, workers: int,
+               threads: int | None) -> tuple[Any, float, float, float | None, Path]:
+    """One configuration's batch in its own folder: (result, wall s, partition-phase s,
+    other processes' CPU s, output folder)."""
+    import shutil
+
+    run_dir = root / f"run-{label.replace(' ', '').replace(',', '-')}-{rep}"
+    out = run_dir / "out"
+    if out.exists():
+        shutil.rmtree(out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg = _config(paths, out, run_dir)
+    old = os.environ.get("GEOSVC_THREADS")
+    if threads is not None:
+        os.environ["GEOSVC_THREADS"] = str(threads)
+    try:
+        res, wall, phase, other = _run(cfg, f"local:{workers}")
+    finally:
+        if threads is not None:
+            if old is None:
+                os.environ.pop("GEOSVC_THREADS", None)
+            else:
+                os.environ["GEOSVC_THREADS"] = old
+    return res, wall, phase, other, out
+
+
+def _disturbance(run: tuple[Any, float, float, float | None, Path]) -> float:
+    """How much other processes disturbed a run (their CPU s; the wall time without /proc)."""
+    return run[3] if run[3] is not None else run[1]
+
+
 def _workers(records: list[dict[str, Any]]) -> dict[str, float]:
     peak: dict[str, float] = {}
     for r in records:
@@ -190,31 +230,25 @@ def case_province(quick: bool) -> Recorder:
                             f"{len(hh):,} building rows; siting k = {SITING_K} per district; "
                             "maps on")
     rec.info["load_before"] = os.getloadavg()
-    runs = {}
-    # (label, workers, numba/GEOS threads per worker: None = the cores' share)
-    for label, workers, threads in (("1 worker", 1, None), ("1 worker, 1 thread", 1, 1),
-                                    ("2 workers", 2, None)):
-        run_dir = root / f"run-{label.replace(' ', '').replace(',', '-')}"
-        out = run_dir / "out"
-        if out.exists():
-            import shutil
-
-            shutil.rmtree(out)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        cfg = _config(paths, out, run_dir)
-        old = os.environ.get("GEOSVC_THREADS")
-        if threads is not None:
-            os.environ["GEOSVC_THREADS"] = str(threads)
-        try:
-            res, wall, phase, other = _run(cfg, f"local:{workers}")
-        finally:
-            if threads is not None:
-                if old is None:
-                    os.environ.pop("GEOSVC_THREADS", None)
-                else:
-                    os.environ["GEOSVC_THREADS"] = old
+    runs: dict[str, tuple[Path, float, float, float | None]] = {}
+    kept: dict[str, tuple[Any, float, float, float | None, Path]] = {}
+    # (label, workers, numba/GEOS threads per worker: None = the cores' share); every
+    # configuration runs REPEATS times, interleaved, and the run other processes disturbed
+    # least is kept (the same rule for all three)
+    configs = (("1 worker", 1, None), ("1 worker, 1 thread", 1, 1), ("2 workers", 2, None))
+    for rep in range(REPEATS):
+        for label, workers, threads in configs:
+            got = _timed_run(paths, root, label, rep, workers, threads)
+            rec.info.setdefault(f"runs_{label}", []).append(
+                {"wall_s": round(got[1], 2), "partitions_s": round(got[2], 2),
+                 "other_cpu_s": None if got[3] is None else round(got[3], 1),
+                 "load_after": os.getloadavg()})
+            if label not in kept or _disturbance(got) < _disturbance(kept[label]):
+                kept[label] = got
+    for label, workers, threads in configs:
+        res, wall, phase, other, out = kept[label]
         peaks = _workers(res.records)
-        runs[label] = (out, wall, phase)
+        runs[label] = (out, wall, phase, other)
         share = threads or max(1, (os.cpu_count() or 1) // workers)
         rec.add(f"batch, {label}", "geosvc batch", wall,
                 task="whole batch: cluster, partitions, merge, maps", threads=str(workers),
@@ -223,15 +257,20 @@ def case_province(quick: bool) -> Recorder:
                      f"{phase:.1f} s, then {wall - phase:.1f} s of merge, maps and writing; "
                      "worker peaks " + ", ".join(f"{v:,.0f} MiB" for v in peaks.values()) +
                      (f"; other processes took {other:.1f} CPU s meanwhile" if other is not None
-                      else ""))
+                      else "") + f" (least disturbed of {REPEATS} runs)")
         rec.add(f"partitions, {label}", "geosvc batch", phase,
                 task="partition phase (until the last partition finished)",
                 threads=str(workers), peak_mb=max(peaks.values()) if peaks else None)
         rec.info[f"worker_peak_mb_{label}"] = peaks
-        rec.info[f"load_after_{label}"] = os.getloadavg()
         rec.info[f"other_cpu_s_{label}"] = None if other is None else round(other, 1)
     rec.compare("whole batch, 1 -> 2 workers", "batch, 2 workers", "batch, 1 worker",
                 goal=f">= {SPEEDUP_GOAL}x", min_speedup=SPEEDUP_GOAL)
+    noise = max((runs[k][3] or 0.0) for k in ("1 worker", "2 workers"))
+    if noise > QUIET_CPU_S:  # a speed-up from a disturbed run is no verdict either way
+        rec.comparisons[-1].update(
+            met=None, verdict="UNDETERMINED",
+            note=f"not a quiet measurement: other processes took up to {noise:.1f} CPU s "
+                 "during the kept runs")
     rec.compare("partition phase, 1 -> 2 workers", "partitions, 2 workers",
                 "partitions, 1 worker")
     rec.compare("whole batch, 1 worker 1 thread -> 2 workers", "batch, 2 workers",
