@@ -22,7 +22,6 @@ import contextvars
 import json
 import logging
 import os
-import resource
 import shutil
 import tempfile
 import time
@@ -47,6 +46,7 @@ from geosvc._schema import (
     time_col,
     unresolved_col,
 )
+from geosvc.resources import peak_rss_bytes
 
 __all__ = ["BatchInputs", "PartitionTask", "run_partition", "read_partition", "is_finished",
            "resolve_paths", "fix_unreachable"]
@@ -145,7 +145,9 @@ def run_partition(task: PartitionTask) -> dict[str, Any]:
     owned, stats, comps, siting = _analyse(task)
     rec = {"id": task.id, "name": task.name, "inputs_hash": task.inputs_hash,
            "rows_owned": int(len(owned)), "run_time_s": round(time.perf_counter() - t0, 2),
-           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+           # VmHWM: the worker's own high-water mark (ru_maxrss of a spawned process starts
+           # from its parent's resident size at the fork, here the Dask client's)
+           "peak_rss_mb": round(peak_rss_bytes() / 2**20, 1),
            "pid": os.getpid(), "dtypes": {c: str(t) for c, t in owned.dtypes.items()
                                            if c != owned.geometry.name},
            **stats}
