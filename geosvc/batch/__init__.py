@@ -35,6 +35,7 @@ import pyogrio
 import shapely
 
 from geosvc._errors import ConfigError, GeosvcError, InputError
+from geosvc.batch._cluster import close_started, dask_client, parse_scheduler, start_client
 from geosvc.batch._partition import BatchInputs, PartitionTask, run_partition
 from geosvc.batch._province import generate_province
 from geosvc.batch._siting import BatchSiting, allocate_budget
@@ -347,77 +348,6 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
-def _client(scheduler: str) -> Any:
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError:
-        raise ConfigError(f"--scheduler {scheduler}: Dask is not installed; pip install "
-                          "'geosvc[batch]' (or use --scheduler none)") from None
-
-    if scheduler.startswith("tcp://") or scheduler.startswith("tls://"):
-        return Client(scheduler), None
-    kind, workers = _parse_scheduler(scheduler)
-    if kind == "local":
-        # each worker process gets its share of the cores for its numba kernels and GEOS
-        # work: N workers x all cores would oversubscribe the machine (and make 1 worker
-        # look like 2)
-        share = str(_worker_threads(workers))
-        with _quiet_profiler():
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=":0", preload=[WORKER_SETUP],
-                                   env={"NUMBA_NUM_THREADS": share, "GEOSVC_THREADS": share})
-    else:
-        cluster = LocalCluster(n_workers=1, threads_per_worker=workers, processes=False,
-                               dashboard_address=None)
-    return Client(cluster), cluster
-
-
-#: imported by every local worker process as it starts (the partition's modules), while the
-#: client still plans the batch
-WORKER_SETUP = "geosvc.batch._worker_setup"
-#: the Dask workers' statistical profiler (the dashboard's "Profile" page): sampling the
-#: running task every 10 ms (Dask's default) took ~1.6 s of CPU per worker in a 20 s batch,
-#: time a worker takes from the partitions when every core runs one; 100 ms keeps the page
-_PROFILE_INTERVAL = "100ms"
-
-
-@contextlib.contextmanager
-def _quiet_profiler() -> Iterator[None]:
-    """Sample the workers' profile every 100 ms unless the Dask config set its own interval."""
-    import dask
-
-    key = "distributed.worker.profile.interval"
-    if str(dask.config.get(key, "10ms")).replace(" ", "") != "10ms":
-        yield
-        return
-    with dask.config.set({key: _PROFILE_INTERVAL}):
-        yield
-
-
-def _parse_scheduler(scheduler: str) -> tuple[str, int]:
-    """``("local" | "threads", N)`` from ``local[:N]`` / ``threads[:N]``; else ConfigError."""
-    kind, _, n = scheduler.partition(":")
-    try:
-        workers = int(n) if n else (os.cpu_count() or 1)
-    except ValueError:
-        workers = 0
-    if kind not in ("local", "threads") or workers < 1:
-        raise ConfigError(f"--scheduler {scheduler!r}: expected none, local[:N], threads[:N] "
-                          "or tcp://HOST:PORT")
-    return kind, workers
-
-
-def _worker_threads(workers: int) -> int:
-    """Numba and GEOS threads per local worker process: its share of the cores, at most
-    ``GEOSVC_THREADS`` when that is set (``GEOSVC_THREADS=1 --scheduler local:1`` is the
-    one-core baseline)."""
-    share = max(1, (os.cpu_count() or 1) // max(1, workers))
-    cap = os.environ.get("GEOSVC_THREADS", "").strip()
-    if cap.isdigit() and int(cap) > 0:
-        share = min(share, int(cap))
-    return share
-
-
 def _work_estimates(tasks: list[PartitionTask]) -> dict[str, int]:
     """Rows of roads and households inside each partition's box (a cheap bounding-box count
     without geometries), to start the largest partitions first."""
@@ -434,30 +364,6 @@ def _work_estimates(tasks: list[PartitionTask]) -> dict[str, int]:
                 pass
         out[t.id] = n
     return out
-
-
-@contextlib.contextmanager
-def _dask_client(starting: Any) -> Iterator[Any]:
-    """The Dask client for the whole batch (partitions, then the district maps), from the
-    future of :func:`_client` that started the cluster; closed on exit."""
-    client, cluster = starting.result()
-    try:
-        if client.dashboard_link:
-            log.info("Dask dashboard: %s", client.dashboard_link)
-        yield client
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
-def _close_started(starting: Any) -> None:
-    """Close a cluster whose start was begun, when the batch stops before using it."""
-    with contextlib.suppress(Exception):
-        client, cluster = starting.result()
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def _run_on_dask(tasks: list[PartitionTask], client: Any, progress: ProgressFn,
@@ -498,13 +404,14 @@ def run_batch(spec: BatchSpec, *, scheduler: str = "local",
         starting = None
         if scheduler != "none":
             if not scheduler.startswith(("tcp://", "tls://")):
-                _parse_scheduler(scheduler)  # a typo fails before anything starts
+                parse_scheduler(scheduler)  # a typo fails before anything starts
             # the cluster starts (worker processes import the partition's modules) while
             # this process plans the batch and counts each partition's rows
             pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
-            starting = pool.submit(_client, scheduler)
+            kmeans = spec.siting is not None and spec.siting.n_clusters > 0
+            starting = pool.submit(start_client, scheduler, kmeans=kmeans)
             closer = stack.enter_context(contextlib.ExitStack())
-            closer.callback(_close_started, starting)  # planning failed: close it again
+            closer.callback(close_started, starting)  # planning failed: close it again
         tasks, info = plan_partitions(spec)
         log.info("batch: %d partitions, halo %.0f m (times exact up to %.0f m of walking), "
                  "scheduler %s", len(tasks), info["halo_m"], info["exact_m"], scheduler)
@@ -513,7 +420,7 @@ def run_batch(spec: BatchSpec, *, scheduler: str = "local",
         if starting is not None:
             work = _work_estimates(tasks)
             closer.pop_all()
-            client = stack.enter_context(_dask_client(starting))
+            client = stack.enter_context(dask_client(starting))
         with _partition_bar(len(tasks), progress or _log_progress) as report:
             def step(done: int, total: int, rec: dict[str, Any]) -> None:
                 report(done, total, rec)
