@@ -408,8 +408,7 @@ def run_batch(spec: BatchSpec, *, scheduler: str = "local",
             # the cluster starts (worker processes import the partition's modules) while
             # this process plans the batch and counts each partition's rows
             pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
-            kmeans = spec.siting is not None and spec.siting.n_clusters > 0
-            starting = pool.submit(start_client, scheduler, kmeans=kmeans)
+            starting = pool.submit(start_client, scheduler)
             closer = stack.enter_context(contextlib.ExitStack())
             closer.callback(close_started, starting)  # planning failed: close it again
         tasks, info = plan_partitions(spec)

@@ -17,17 +17,13 @@ from typing import Any
 from geosvc._errors import ConfigError
 
 __all__ = ["start_client", "parse_scheduler", "worker_threads", "dask_client", "close_started",
-           "WORKER_SETUP", "PRELOAD_KMEANS_ENV"]
+           "WORKER_SETUP"]
 
 log = logging.getLogger("geosvc.batch")
 
 
-def start_client(scheduler: str, *, kmeans: bool = False) -> Any:
-    """A Dask client (and the LocalCluster it owns, or None) for ``--scheduler``.
-
-    ``kmeans``: the batch generates k-means candidates, so local workers import
-    scikit-learn's clustering (about 1.6 s) while they start instead of in a partition.
-    """
+def start_client(scheduler: str) -> Any:
+    """A Dask client (and the LocalCluster it owns, or None) for ``--scheduler``."""
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
@@ -45,8 +41,7 @@ def start_client(scheduler: str, *, kmeans: bool = False) -> Any:
         with _quiet_profiler():
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=":0", preload=[WORKER_SETUP],
-                                   env={"NUMBA_NUM_THREADS": share, "GEOSVC_THREADS": share,
-                                        PRELOAD_KMEANS_ENV: "1" if kmeans else ""})
+                                   env={"NUMBA_NUM_THREADS": share, "GEOSVC_THREADS": share})
     else:
         cluster = LocalCluster(n_workers=1, threads_per_worker=workers, processes=False,
                                dashboard_address=None)
@@ -56,8 +51,6 @@ def start_client(scheduler: str, *, kmeans: bool = False) -> Any:
 #: imported by every local worker process as it starts (the partition's modules), while the
 #: client still plans the batch
 WORKER_SETUP = "geosvc.batch._worker_setup"
-#: set (to "1") in a local worker's environment when the batch generates k-means candidates
-PRELOAD_KMEANS_ENV = "GEOSVC_PRELOAD_KMEANS"
 #: the Dask workers' statistical profiler (the dashboard's "Profile" page): sampling the
 #: running task every 10 ms (Dask's default) took ~1.6 s of CPU per worker in a 20 s batch,
 #: time a worker takes from the partitions when every core runs one; 100 ms keeps the page

@@ -2,13 +2,11 @@
 
 :func:`geosvc.batch.run_batch` starts its LocalCluster while the client still plans the
 batch; each worker process imports what :func:`geosvc.batch.run_partition` needs (geopandas,
-the network, coverage and siting modules, and scikit-learn's clustering when the batch
-generates k-means candidates) in that time instead of in its first partition.
+the network, coverage and siting modules) in that time instead of in its first partition.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 __all__ = ["dask_setup"]
@@ -21,6 +19,3 @@ def dask_setup(worker: Any) -> None:  # noqa: ARG001 - the hook Dask calls with 
     import geosvc.network  # noqa: F401
     import geosvc.pipeline  # noqa: F401
     import geosvc.siting  # noqa: F401
-
-    if os.environ.get("GEOSVC_PRELOAD_KMEANS") == "1":  # batch._cluster.PRELOAD_KMEANS_ENV
-        import sklearn.cluster  # noqa: F401  (about 1.6 s; the k-means candidates need it)
