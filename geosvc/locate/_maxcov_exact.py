@@ -99,10 +99,7 @@ def solve_restricted(
     candidate (removed ones at 0); its objective and bound are covered weights.
     """
     n_cand = cov_m.shape[0]
-    mask = np.repeat(allowed, np.diff(cov_m.indptr))
-    ptr = np.zeros(n_cand + 1, dtype=np.int64)
-    np.cumsum(np.where(allowed, np.diff(cov_m.indptr), 0), out=ptr[1:])
-    sub = _reduce.canonical_relation(ptr, cov_m.indices[mask], cov_m.shape)
+    sub = _reduce.keep_candidates(cov_m, allowed)
     reachable = np.bincount(sub.indices, minlength=sub.shape[1]) > 0
     cov_r, w_r, _ = _reduce.aggregate_demand(sub, w_g, reachable & (w_g > 0))
     sub_info: dict[str, Any] = {}

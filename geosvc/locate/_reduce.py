@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from numba import njit
 
 __all__ = ["aggregate_demand", "drop_dominated", "reduce_cover_all", "canonical_relation",
-           "DOMINANCE_MAX_WORK", "keep_demand"]
+           "DOMINANCE_MAX_WORK", "keep_demand", "keep_candidates"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -229,10 +229,15 @@ def drop_dominated(
     red["candidates_after"] = int(n_cand - dominated.sum())
     if not dominated.any():
         return cov_g
-    keep_rows = np.repeat(~dominated, size)
-    ptr = np.zeros(n_cand + 1, dtype=np.int64)
-    np.cumsum(np.where(dominated, 0, size), out=ptr[1:])
-    return canonical_relation(ptr, cov_g.indices[keep_rows], cov_g.shape)
+    return keep_candidates(cov_g, ~dominated)
+
+
+def keep_candidates(cov: sp.csr_array, keep: BoolArray) -> sp.csr_array:
+    """``cov`` with the rows of candidates outside ``keep`` emptied (same shape, numbering)."""
+    size = np.diff(cov.indptr)
+    ptr = np.zeros(cov.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.where(keep, size, 0), out=ptr[1:])
+    return canonical_relation(ptr, cov.indices[np.repeat(keep, size)], cov.shape)
 
 
 def _implied_demand(cov: sp.csr_array, live: BoolArray) -> BoolArray:
