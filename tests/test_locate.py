@@ -720,6 +720,36 @@ def test_set_cover_local_search_escapes_the_greedy_trap() -> None:
     assert plan.status == "optimal"  # the LP bound proves it
 
 
+def test_exact_set_cover_searches_only_when_highs_does_not_prove(monkeypatch) -> None:
+    """The greedy trap again, exact: HiGHS proves the 2-site optimum and the local search is
+    skipped; with HiGHS stopped at its time limit with no plan and no bound, the search's
+    plan is the answer and covers everything, and its bound is the ratio bound."""
+    from geosvc.locate import _highs, _set_cover
+
+    grid = np.arange(14).reshape(2, 7)
+    sets = [grid[0], grid[1], grid[:, :4].ravel(), grid[:, 4:6].ravel(), grid[:, 6]]
+    cov = np.zeros((len(sets), 14), dtype=bool)
+    for j, members in enumerate(sets):
+        cov[j, members] = True
+    w = np.ones(14)
+    proved = set_cover(cov, w, solver="exact")
+    assert proved.objective == 2.0 and proved.status == "optimal"
+    assert proved.info["local_search"].startswith("not needed")
+
+    def stopped(model, **kw):
+        return _highs.MipResult(status="time_limit", model_status="Time limit reached",
+                                objective=math.nan, bound=math.nan, x=None, runtime_s=0.0,
+                                nodes=0)
+
+    monkeypatch.setattr(_set_cover, "solve_mip", stopped)
+    plan = set_cover(cov, w, solver="exact")
+    assert plan.info["local_search"]["start_cost"] == 3.0
+    assert sorted(plan.sites.tolist()) == [0, 1] and plan.objective == 2.0
+    assert covered_weight(cov, w, tuple(plan.sites), np.zeros(14, dtype=bool)) == 14.0
+    assert plan.bound == 2.0  # the ratio bound, ceil(14 / 8): HiGHS gave none
+    assert plan.info["highs_status"] == "Time limit reached"
+
+
 def test_dominated_candidates_are_dropped_before_the_exact_solve() -> None:
     cov, w = coverage_instance(5, 0.3)
     sub = cov[0] & (np.arange(N_DEM) % 2 == 0)  # a subset of candidate 0's demand
