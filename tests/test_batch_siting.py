@@ -264,6 +264,30 @@ def test_district_maps_drawn_on_workers_equal_the_in_process_ones(per_district, 
         assert _page(tmp_path / link) == _page(out / link), link
 
 
+def test_maps_drawn_from_the_drawn_columns_equal_maps_of_the_whole_table(per_district,
+                                                                          tmp_path) -> None:
+    """The maps get only the household columns a map draws (the workers receive less): a
+    coverage map of those columns is the page of the whole merged table, for one district's
+    households and for the whole province with its district table."""
+    from geosvc.batch._maps import map_households
+    from geosvc.standards import load_profile
+    from geosvc.viz import coverage_map, write_map
+
+    res, _ = per_district
+    hh, prof = res.households, load_profile(overrides=OVERRIDES)
+    drawn = map_households(hh, list(CATS))
+    assert len(drawn.columns) < len(hh.columns) / 3
+    pages = []
+    for frame in (hh, drawn):
+        d1 = frame.loc[hh["district_id"].to_numpy() == "D1"].reset_index(drop=True)
+        for name, part in (("d1", d1), ("all", frame)):
+            path = tmp_path / f"{name}-{len(frame.columns)}.html"
+            write_map(coverage_map(part, areas={"district": res.districts}, profile=prof,
+                                   lang="en", categories=list(CATS)), path)
+            pages.append(_page(path))
+    assert pages[:2] == pages[2:]
+
+
 def test_planner_candidates_are_clipped_per_district_with_their_ids(province, tmp_path
                                                                     ) -> None:
     """A province-wide candidate file: each district chooses only among the sites it owns

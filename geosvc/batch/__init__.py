@@ -367,7 +367,11 @@ def _work_estimates(tasks: list[PartitionTask]) -> dict[str, int]:
 
 
 def _run_on_dask(tasks: list[PartitionTask], client: Any, progress: ProgressFn,
-                 work: dict[str, int]) -> list[dict[str, Any]]:
+                 work: dict[str, int], idle: Callable[[], Any] | None = None,
+                 keep: list[Any] | None = None) -> list[dict[str, Any]]:
+    """Every partition on the cluster, largest first; once fewer partitions remain than there
+    are workers, ``idle`` is queued on every worker (after its partitions; its futures are
+    appended to ``keep``, which must outlive them)."""
     from dask.distributed import as_completed
 
     rank = {t.id: r for r, t in enumerate(sorted(tasks, key=lambda t: work[t.id]))}
@@ -375,6 +379,7 @@ def _run_on_dask(tasks: list[PartitionTask], client: Any, progress: ProgressFn,
     futures = {client.submit(run_partition, t, key=f"geosvc-partition-{t.id}-"
                              f"{t.inputs_hash[:12]}", pure=False,
                              priority=rank[t.id]): t for t in tasks}
+    workers = list(client.nthreads()) if idle is not None else []
     records = []
     for i, fut in enumerate(as_completed(list(futures)), 1):
         task = futures[fut]
@@ -383,8 +388,22 @@ def _run_on_dask(tasks: list[PartitionTask], client: Any, progress: ProgressFn,
         except Exception as exc:
             rec = {"id": task.id, "name": task.name, "error": _reason(exc)}
         records.append(rec)
+        if workers and len(tasks) - i < len(workers):
+            keep = keep if keep is not None else []
+            keep += [client.submit(idle, pure=False, priority=-1, workers=[w],
+                                   allow_other_workers=False) for w in workers]
+            workers = []
         progress(i, len(tasks), rec)
     return records
+
+
+def _warm_up(spec: BatchSpec) -> Callable[[], None] | None:
+    """What a worker does once it has no partitions left: import the map modules."""
+    if not spec.maps:
+        return None
+    from geosvc.batch._maps import warm_up
+
+    return warm_up
 
 
 def run_batch(spec: BatchSpec, *, scheduler: str = "local",
@@ -416,6 +435,7 @@ def run_batch(spec: BatchSpec, *, scheduler: str = "local",
                  "scheduler %s", len(tasks), info["halo_m"], info["exact_m"], scheduler)
         cache = PartitionCache(spec.out, siting=spec.siting is not None, maps=spec.maps)
         client, work = None, {}
+        warming: list[Any] = []  # the workers' map warm-up futures (kept until the end)
         if starting is not None:
             work = _work_estimates(tasks)
             closer.pop_all()
@@ -428,8 +448,8 @@ def run_batch(spec: BatchSpec, *, scheduler: str = "local",
 
             if client is None:
                 records = _run_in_process(tasks, step)
-            else:
-                records = _run_on_dask(tasks, client, step, work)
+            else:  # a worker out of partitions imports the map modules meanwhile
+                records = _run_on_dask(tasks, client, step, work, _warm_up(spec), warming)
         order = {t.id: i for i, t in enumerate(tasks)}
         records.sort(key=lambda r: order[r["id"]])
         failed = [r for r in records if "error" in r]

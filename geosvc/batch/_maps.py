@@ -8,9 +8,13 @@ districts by coverage rate (one layer per category) and adds a layer "district m
 popups link to each district's page (``districts/<id>/map.html``, relative, so the output
 folder can be moved or zipped as a whole).
 
-On a Dask cluster the maps are drawn by the workers, the province map first, then one task
-per district (:class:`DistrictMap`: the merged rows of the district, sent by the client),
-while the client writes the tables.
+On a Dask cluster the maps are drawn by the workers, the province map first (submitted as
+soon as the district table and the siting plan exist), then one task per district
+(:class:`DistrictMap`: the merged rows of the district, each submitted as soon as it is cut),
+while the client writes the tables.  The maps get only the household columns a map draws
+(:func:`map_households`), so the client serialises, and the workers receive, a fraction of
+the merged table.  Each worker imports the map modules (:func:`warm_up`) while the client
+still merges.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +33,8 @@ import numpy as np
 import pyogrio
 import shapely
 
-__all__ = ["DistrictMap", "district_map_jobs", "district_map_path", "render_district_map",
-           "write_district_maps", "write_province_map"]
+__all__ = ["DistrictMap", "district_map_jobs", "district_map_path", "map_households",
+           "render_district_map", "warm_up", "write_district_maps", "write_province_map"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,25 @@ _TEXT = {"zh": {"open": "打开本区地图", "coverage": "覆盖率", "layer": 
 def district_map_path(district_id: str) -> str:
     """Path of a district's map relative to the batch output folder (URL-safe)."""
     return f"{MAPS_DIR}/{quote(str(district_id), safe='')}/map.html"
+
+
+def map_households(hh: gpd.GeoDataFrame, cats: list[str]) -> gpd.GeoDataFrame:
+    """The household columns a coverage map draws (:func:`geosvc.viz.coverage_map`: the
+    id, the weight, per category the status and the walking time, the point)."""
+    from geosvc._schema import status_col, time_col
+
+    keep = ["hh_id", "households"] + [c for cat in cats for c in (status_col(cat),
+                                                                   time_col(cat))]
+    cols = [c for c in keep if c in hh.columns] + [hh.geometry.name]
+    return hh[cols]
+
+
+def warm_up() -> None:
+    """Import the map modules (a worker runs this while the client merges, so its first map
+    does not pay for them)."""
+    import geosvc.viz._layers  # noqa: F401
+    import geosvc.viz._leaflet  # noqa: F401
+    import geosvc.viz._map  # noqa: F401
 
 
 def _stations_of(stations: gpd.GeoDataFrame | None, mask: np.ndarray | None,
@@ -92,14 +116,15 @@ def render_district_map(job: DistrictMap) -> str:
 def district_map_jobs(spec: Any, hh: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
                       facilities: gpd.GeoDataFrame, areas: dict[str, gpd.GeoDataFrame],
                       stations: gpd.GeoDataFrame | None, prof: Any, cats: list[str],
-                      margin_m: float) -> dict[str, DistrictMap]:
-    """One :class:`DistrictMap` per district that owns households, by district id: its owned
-    (merged) households, the areas it touches, the facilities within ``margin_m`` of it,
-    its stations and the streets in its box."""
+                      margin_m: float) -> Iterator[tuple[str, DistrictMap]]:
+    """``(district id, DistrictMap)`` for every district that owns households, one at a time
+    (a Dask client submits each as soon as it is cut): its owned (merged) households, the
+    areas it touches, the facilities within ``margin_m`` of it, its stations and the streets
+    in its box."""
     out = Path(spec.out)
     by_district = hh.groupby("district_id", sort=False).indices
+    homes = map_households(hh, cats)
     fxy = shapely.get_coordinates(facilities.geometry.to_numpy())
-    jobs: dict[str, DistrictMap] = {}
     for aid, name, poly in zip(districts["area_id"], districts["name"],
                                districts.geometry.to_numpy(), strict=True):
         rows = by_district.get(aid)
@@ -112,15 +137,14 @@ def district_map_jobs(spec: Any, hh: gpd.GeoDataFrame, districts: gpd.GeoDataFra
         local_areas = {lvl: a.loc[a.geometry.intersects(poly)].reset_index(drop=True)
                        for lvl, a in areas.items()}
         mask = None if stations is None else (stations["district_id"] == aid).to_numpy()
-        jobs[str(aid)] = DistrictMap(
+        yield str(aid), DistrictMap(
             path=str(out / district_map_path(str(aid))), title=str(name),
-            households=hh.iloc[rows].reset_index(drop=True), areas=local_areas,
+            households=homes.iloc[rows].reset_index(drop=True), areas=local_areas,
             facilities=facilities.loc[near].reset_index(drop=True),
             stations=_stations_of(stations, mask, cats), roads=spec.inputs.roads,
             roads_layer=spec.inputs.layers.get("roads"),
             bbox=(float(minx), float(miny), float(maxx), float(maxy)), profile=prof,
             lang=spec.lang, categories=cats)
-    return jobs
 
 
 def write_district_maps(spec: Any, hh: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
@@ -129,11 +153,12 @@ def write_district_maps(spec: Any, hh: gpd.GeoDataFrame, districts: gpd.GeoDataF
                         margin_m: float) -> dict[str, str]:
     """Write ``<out>/districts/<id>/map.html`` for every district in this process; returns
     id -> path (relative to the output folder)."""
-    jobs = district_map_jobs(spec, hh, districts, facilities, areas, stations, prof, cats,
-                             margin_m)
-    for job in jobs.values():
+    done = {}
+    for aid, job in district_map_jobs(spec, hh, districts, facilities, areas, stations, prof,
+                                      cats, margin_m):
         render_district_map(job)
-    return {aid: district_map_path(aid) for aid in jobs}
+        done[aid] = district_map_path(aid)
+    return done
 
 
 def write_province_map(spec: Any, hh: gpd.GeoDataFrame, dist_tab: gpd.GeoDataFrame,
@@ -146,8 +171,8 @@ def write_province_map(spec: Any, hh: gpd.GeoDataFrame, dist_tab: gpd.GeoDataFra
 
     lang = spec.lang if spec.lang in _TEXT else "en"
     t = _TEXT[lang]
-    m = coverage_map(hh, areas={"district": dist_tab}, stations=_stations_of(stations, None,
-                                                                             cats),
+    m = coverage_map(map_households(hh, cats), areas={"district": dist_tab},
+                     stations=_stations_of(stations, None, cats),
                      profile=prof, lang=spec.lang, categories=cats,
                      title=t["title"].format(n=len(dist_tab)))
     frame = dist_tab.to_crs(4326)

@@ -121,6 +121,9 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
     if spec.siting is not None:
         with step("province siting plan from the district plans"):
             stations, siting, dist_tab = _siting(spec, cache, tasks, cats, dist_tab)
+    # the province map (the longest map) goes to a worker before anything else is written
+    maps = [_submit_province_map(spec, hh, districts, dist_tab, stations, prof, cats, client)
+            ] if spec.maps and client is not None else []
     rows_file = int(pyogrio.read_info(spec.inputs.households,
                                       layer=spec.inputs.layers.get("households"))["features"])
     w = hh["households"].where(hh["households"] >= 0, 0.0).fillna(0.0)
@@ -149,7 +152,7 @@ def merge_partitions(spec: Any, tasks: list[PartitionTask], records: list[dict[s
         with step(f"maps: {len(tasks)} district map.html and province.html"
                   f"{' (submitted to the workers)' if client is not None else ''}"):
             summary["maps"], wait_maps = _maps(spec, hh, districts, dist_tab, fac, areas,
-                                               stations, prof, cats, client)
+                                               stations, prof, cats, client, maps)
     with step("writing households.gpkg, districts.gpkg, districts.csv"):
         _write_tables(out, hh, dist_tab, areas, stations)
     if wait_maps is not None:
@@ -199,42 +202,56 @@ def _write_tables(out: Path, hh: gpd.GeoDataFrame, dist_tab: gpd.GeoDataFrame,
     write_csv(pd.DataFrame(dist_tab.drop(columns=dist_tab.geometry.name)), out / "districts.csv")
 
 
+def _links(hh: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> dict[str, str]:
+    """District id -> its ``map.html`` (relative), for every district owning households."""
+    from geosvc.batch._maps import district_map_path
+
+    owning = set(hh["district_id"].unique())
+    return {str(aid): district_map_path(str(aid)) for aid in districts["area_id"]
+            if aid in owning}
+
+
+def _submit_province_map(spec: Any, hh: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
+                         dist_tab: gpd.GeoDataFrame, stations: Any, prof: Any, cats: list[str],
+                         client: Any) -> Any:
+    """Submit ``province.html`` to the Dask workers (with the household columns it draws
+    only); returns its future."""
+    from geosvc.batch._maps import map_households, write_province_map
+
+    return client.submit(write_province_map, spec, map_households(hh, cats), dist_tab,
+                         stations, prof, cats, _links(hh, districts), pure=False, priority=1,
+                         key=f"geosvc-map-province-{uuid.uuid4().hex[:8]}")
+
+
 def _maps(spec: Any, hh: gpd.GeoDataFrame, districts: gpd.GeoDataFrame,
           dist_tab: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, areas: dict[str, Any],
-          stations: Any, prof: Any, cats: list[str], client: Any
+          stations: Any, prof: Any, cats: list[str], client: Any, futures: list[Any]
           ) -> tuple[dict[str, Any], Callable[[], None] | None]:
     """Every district's ``map.html`` and the province map linking to them.
 
-    With a Dask ``client`` the maps are submitted to its workers (the province map first)
-    and the returned callable waits for them (raising the first failure); else they are
-    drawn here.
+    With a Dask ``client`` each district map is submitted to its workers as soon as its job
+    is cut (``futures`` holds the province map, submitted earlier) and the returned callable
+    waits for them all (raising the first failure); else they are drawn here.
     """
     from geosvc.batch._maps import (
         PROVINCE_MAP,
         district_map_jobs,
-        district_map_path,
         render_district_map,
         write_province_map,
     )
 
     margin = max(prof.category(c).reach_m for c in cats)
-    owning = set(hh["district_id"].unique())
-    links = {str(aid): district_map_path(str(aid)) for aid in districts["area_id"]
-             if aid in owning}
+    links = _links(hh, districts)
+    jobs = district_map_jobs(spec, hh, districts, fac, areas, stations, prof, cats, margin)
     if client is None:
-        for job in district_map_jobs(spec, hh, districts, fac, areas, stations, prof, cats,
-                                     margin).values():
+        for _, job in jobs:
             render_district_map(job)
         write_province_map(spec, hh, dist_tab, stations, prof, cats, links)
         return {"province": PROVINCE_MAP, "districts": links}, None
     tag = uuid.uuid4().hex[:8]
-    # the province map (the longest) first, before the district jobs are even cut; the
-    # client then writes the tables
-    futures = [client.submit(write_province_map, spec, hh, dist_tab, stations, prof, cats,
-                             links, pure=False, priority=1, key=f"geosvc-map-province-{tag}")]
-    jobs = district_map_jobs(spec, hh, districts, fac, areas, stations, prof, cats, margin)
-    futures += [client.submit(render_district_map, job, pure=False,
-                              key=f"geosvc-map-{aid}-{tag}") for aid, job in jobs.items()]
+    for aid, job in jobs:  # each job is on its way while the next is cut
+        futures.append(client.submit(render_district_map, job, pure=False,
+                                     key=f"geosvc-map-{aid}-{tag}"))
 
     def wait() -> None:
         client.gather(futures)
