@@ -389,3 +389,17 @@ def test_work_estimates_count_rows_in_each_box(province, tmp_path) -> None:
         box = shapely.box(*t.bbox)
         want = int(roads.intersects(box).sum()) + int(hh.intersects(box).sum())
         assert abs(got[t.id] - want) <= 0.01 * want, (t.id, got[t.id], want)
+
+
+def test_junction_index_numbers_keys_as_unique_over_rows() -> None:
+    """The merge's node-key numbering equals numpy's unique over rows (negative keys, repeats,
+    and a span too wide for one 62-bit code, which takes numpy's own way)."""
+    from geosvc.batch._partition import _junction_index
+
+    rng = np.random.default_rng(3)
+    for scale in (50, 4 * 10**8, 2**40):
+        keys = rng.integers(-scale, scale, size=(3_000, 2), dtype=np.int64)
+        keys = np.concatenate([keys, keys[::7]])  # shared junctions
+        want = np.unique(keys, axis=0, return_inverse=True)[1].reshape(-1)
+        assert np.array_equal(_junction_index(keys), want)
+    assert len(_junction_index(np.zeros((0, 2), dtype=np.int64))) == 0

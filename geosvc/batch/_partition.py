@@ -394,6 +394,21 @@ def fix_unreachable(households: pd.DataFrame, records: list[dict[str, Any]],
                                                     "uncovered")
 
 
+def _junction_index(keys: np.ndarray) -> np.ndarray:
+    """One index per distinct node key (a row of two grid coordinates), as
+    ``np.unique(keys, axis=0, return_inverse=True)`` numbers them: each row becomes one
+    integer ``dx * span_y + dy`` (the same lexicographic order), unique over a flat array
+    (10x faster than over rows); rows whose code would not fit in 62 bits go the slow way."""
+    if not len(keys):
+        return np.zeros(0, dtype=np.int64)
+    lo = keys.min(axis=0)
+    span = keys.max(axis=0) - lo + 1
+    if float(span[0]) * float(span[1]) >= 2.0**62:
+        return np.unique(keys, axis=0, return_inverse=True)[1].reshape(-1)
+    code = (keys[:, 0] - lo[0]) * span[1] + (keys[:, 1] - lo[1])
+    return np.unique(code, return_inverse=True)[1].reshape(-1)
+
+
 def resolve_paths(households: pd.DataFrame, folders: list[Path], ids: list[str]
                   ) -> dict[str, bool]:
     """Settle ``uncovered`` vs ``unreachable`` for households beyond the halo.
@@ -415,8 +430,7 @@ def resolve_paths(households: pd.DataFrame, folders: list[Path], ids: list[str]
     n_comp = int(offset[-1])
     keys = np.concatenate([t["keys"] for t in tabs]) if tabs else np.zeros((0, 2), np.int64)
     comp_of_node = np.concatenate([t["label"] + offset[i] for i, t in enumerate(tabs)])
-    _, key_idx = np.unique(keys, axis=0, return_inverse=True)
-    key_idx = key_idx.reshape(-1)
+    key_idx = _junction_index(keys)
     n = n_comp + int(key_idx.max()) + 1 if len(key_idx) else n_comp
     graph = coo_matrix((np.ones(len(key_idx)), (comp_of_node, n_comp + key_idx)), shape=(n, n))
     _, group = connected_components(graph, directed=False)
