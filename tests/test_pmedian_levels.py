@@ -10,9 +10,9 @@ import scipy.sparse as sp
 
 from geosvc.locate import _highs, p_median
 from geosvc.locate import _pmedian as pm
-from geosvc.locate._greedy import swap_pmedian
 from geosvc.locate._pmedian_model import pmedian_model, pmedian_start
 from geosvc.locate._pmedian_search import lagrangian_heuristic, next_cost_above, set_costs
+from geosvc.locate._pmedian_swap import swap_pmedian
 
 
 def planar(seed: int, n_cand: int, n_dem: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Greedy kernels over CSR arrays (numba) and the p-median vertex-substitution local search.
+"""Greedy kernels over CSR arrays (numba).
 
 Every kernel works on a candidate-major CSR matrix (``indptr``, ``indices``, optionally ``data``)
 and uses one lazy (Minoux accelerated) max-heap: each candidate sits in the heap with a
@@ -9,21 +9,14 @@ pairs ``(a, b)`` with the smaller candidate index winning ties, so runs are dete
 
 from __future__ import annotations
 
-import math
-import time
-from dataclasses import dataclass
-
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 from numba import njit
 
 __all__ = [
     "greedy_cover",
     "greedy_pmedian",
     "greedy_capacitated",
-    "nearest_two",
-    "swap_pmedian",
 ]
 
 IntArray = npt.NDArray[np.int64]
@@ -393,187 +386,3 @@ def greedy_capacitated(
         gains[npick] = g
         npick += 1
     return order[:npick], gains[:npick], fs[:nflow], fd[:nflow], fa[:nflow]
-
-
-# --------------------------------------------------------------------------------------------
-# p-median: nearest / second nearest and vertex substitution (vectorised numpy)
-# --------------------------------------------------------------------------------------------
-def nearest_two(
-    costs: sp.csr_array, open_sites: IntArray
-) -> tuple[FloatArray, IntArray, FloatArray]:
-    """Nearest and second-nearest open site per demand.
-
-    Parameters
-    ----------
-    costs
-        Candidate x demand CSR matrix; stored entries are the allowed assignments.
-    open_sites
-        Indices of the open candidates.
-
-    Returns
-    -------
-    d1, n1, d2
-        Cost to the nearest open site (``inf`` if none is allowed), its candidate index (-1),
-        and the cost to the second nearest (``inf`` if none).  Ties go to the smaller index.
-    """
-    n_dem = costs.shape[1]
-    d1 = np.full(n_dem, np.inf)
-    n1 = np.full(n_dem, -1, dtype=np.int64)
-    d2 = np.full(n_dem, np.inf)
-    open_sites = np.sort(np.asarray(open_sites, dtype=np.int64))
-    if open_sites.size == 0:
-        return d1, n1, d2
-    sub = costs[open_sites]
-    counts = np.diff(sub.indptr)
-    rows = np.repeat(open_sites, counts)
-    cols = sub.indices.astype(np.int64)
-    vals = sub.data
-    order = np.lexsort((rows, vals, cols))
-    cols, vals, rows = cols[order], vals[order], rows[order]
-    first = np.ones(cols.size, dtype=bool)
-    first[1:] = cols[1:] != cols[:-1]
-    d1[cols[first]] = vals[first]
-    n1[cols[first]] = rows[first]
-    second = np.zeros(cols.size, dtype=bool)
-    second[1:] = first[:-1] & ~first[1:]
-    d2[cols[second]] = vals[second]
-    return d1, n1, d2
-
-
-def swap_pmedian(
-    costs: sp.csr_array,
-    w: FloatArray,
-    open_sites: IntArray,
-    fixed: BoolArray,
-    *,
-    max_iter: int = 1000,
-    deadline: float = math.inf,
-    block_cells: int = 4_000_000,
-) -> tuple[IntArray, int, str]:
-    """Best-improvement vertex substitution (Teitz-Bart) for the p-median.
-
-    Every iteration evaluates all swaps (close an open non-fixed site ``r``, open a closed
-    candidate ``j``) at once with the decomposition
-    ``profit(j, r) = gain(j) - loss(r) + extra(j, r)`` (Whitaker; Resende & Werneck), built
-    from the nearest and second-nearest open costs per demand with vectorised numpy over the
-    stored entries.  Swaps that would leave a demand without an allowed open site are
-    excluded.  Stops when no swap improves the cost, after ``max_iter`` swaps or once
-    ``time.perf_counter()`` passes ``deadline``.
-
-    Parameters
-    ----------
-    costs
-        Candidate x demand CSR matrix of allowed assignment costs.
-    w
-        Demand weights.
-    open_sites
-        Starting open sites (fixed ones included).
-    fixed
-        Boolean mask over candidates that must stay open.
-    max_iter
-        Maximum number of swaps.
-    deadline
-        ``time.perf_counter()`` value after which no new iteration starts.
-    block_cells
-        Candidates are processed in blocks of about this many (candidate, open site) cells.
-
-    Returns
-    -------
-    open_sites, n_swaps, stop
-        ``stop`` is ``"local_optimum"``, ``"max_iter"`` or ``"time_limit"``.
-    """
-    n_cand = costs.shape[0]
-    ent = _Entries.of(costs, w)
-    is_open = np.zeros(n_cand, dtype=bool)
-    is_open[open_sites] = True
-    n_swaps = 0
-    stop = "max_iter"
-    for _ in range(max_iter):
-        if time.perf_counter() > deadline:
-            stop = "time_limit"
-            break
-        pair = _best_swap(costs, w, ent, is_open, fixed, block_cells)
-        if pair is None:
-            stop = "local_optimum"
-            break
-        is_open[pair[0]] = True
-        is_open[pair[1]] = False
-        n_swaps += 1
-    return np.flatnonzero(is_open), n_swaps, stop
-
-
-@dataclass(frozen=True)
-class _Entries:
-    """The stored (site, demand, cost) entries of a p-median cost matrix, with ``w * cost``."""
-
-    rows: IntArray
-    cols: IntArray
-    vals: FloatArray
-    wc: FloatArray
-    tol: float
-
-    @classmethod
-    def of(cls, costs: sp.csr_array, w: FloatArray) -> _Entries:
-        vals = costs.data
-        cols = costs.indices.astype(np.int64)
-        scale = max(float(np.sum(w) * (np.max(vals) if vals.size else 0.0)), 1.0)
-        return cls(rows=np.repeat(np.arange(costs.shape[0], dtype=np.int64),
-                                  np.diff(costs.indptr)),
-                   cols=cols, vals=vals, wc=w[cols], tol=1e-10 * scale)
-
-
-def _best_swap(costs: sp.csr_array, w: FloatArray, ent: _Entries, is_open: BoolArray,
-               fixed: BoolArray, block_cells: int) -> tuple[int, int] | None:
-    """The most profitable (open ``j``, close ``r``) swap, or None when none improves.
-
-    ``profit(j, r) = gain(j) - loss(r) + extra(j, r)`` (Whitaker; Resende & Werneck) from the
-    nearest and second-nearest open costs; swaps leaving a demand without an allowed open
-    site are excluded.
-    """
-    n_cand = costs.shape[0]
-    current = np.flatnonzero(is_open)
-    d1, n1, d2 = nearest_two(costs, current)
-    served = n1 >= 0
-    movable = current[~fixed[current]]
-    if not np.all(served | (w == 0)) or movable.size == 0:
-        return None
-    n_mov = movable.size
-    pos = np.full(n_cand, -1, dtype=np.int64)
-    pos[movable] = np.arange(n_mov)
-    fin2 = np.isfinite(d2)
-    d1s = np.where(served, d1, 0.0)
-    d2f = np.where(fin2, d2, 0.0)
-    # loss(r): cost increase if r closes and nobody replaces it
-    r_of = np.where(served, pos[np.maximum(n1, 0)], -1)
-    owned = r_of >= 0
-    loss = np.bincount(r_of[owned], weights=(w * (d2f - d1s))[owned], minlength=n_mov)
-    inf_cnt = np.bincount(r_of[owned & ~fin2], minlength=n_mov)
-    # gain(j): cost decrease if j opens and nobody closes
-    d1c = d1s[ent.cols]
-    gain = np.bincount(ent.rows, weights=ent.wc * np.maximum(0.0, d1c - ent.vals),
-                       minlength=n_cand)
-    # extra(j, r) on entries whose demand is owned by a movable site r
-    r_e = r_of[ent.cols]
-    vmax = np.maximum(ent.vals, d1c)
-    fin_e = fin2[ent.cols]
-    extra_val = np.where(fin_e, ent.wc * np.maximum(0.0, d2f[ent.cols] - vmax), -ent.wc * vmax)
-    best_profit = ent.tol
-    best_pair = None
-    block = max(1, block_cells // n_mov)
-    for start in range(0, n_cand, block):
-        end = min(n_cand, start + block)
-        lo, hi = costs.indptr[start], costs.indptr[end]
-        s = r_e[lo:hi] >= 0
-        flat = (ent.rows[lo:hi][s] - start) * n_mov + r_e[lo:hi][s]
-        size = (end - start) * n_mov
-        extra = np.bincount(flat, weights=extra_val[lo:hi][s], minlength=size)
-        extra_inf = np.bincount(flat[~fin_e[lo:hi][s]], minlength=size)
-        profit = (gain[start:end, None] - loss[None, :]) + extra.reshape(-1, n_mov)
-        ok = (extra_inf.reshape(-1, n_mov) == inf_cnt[None, :]) & ~is_open[start:end, None]
-        profit = np.where(ok, profit, -np.inf)
-        flat_best = int(np.argmax(profit))
-        value = float(profit.flat[flat_best])
-        if value > best_profit:
-            best_profit = value
-            best_pair = (start + flat_best // n_mov, int(movable[flat_best % n_mov]))
-    return best_pair

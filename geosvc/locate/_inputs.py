@@ -66,24 +66,20 @@ def coverage_csr(coverage: Any) -> sp.csr_array:
 def cost_csr(costs: Any) -> sp.csr_array:
     """Candidate x demand assignment costs as CSR whose stored entries are the allowed pairs."""
     if sp.issparse(costs):
-        coo = sp.coo_array(costs)
-        if coo.ndim != 2:
+        if costs.ndim != 2:
             raise InputError("costs must be 2-D (candidates x demand)")
+        if costs.format == "csr" and costs.has_canonical_format:
+            # sorted, no duplicates: no sort needed
+            mat = sp.csr_array((np.asarray(costs.data, dtype=np.float64),
+                                costs.indices.astype(np.int64),
+                                costs.indptr.astype(np.int64)), shape=costs.shape)
+            _check_cost_values(mat.data)
+            return mat
+        coo = sp.coo_array(costs)
         rows = np.asarray(coo.row, dtype=np.int64)
         cols = np.asarray(coo.col, dtype=np.int64)
         vals = np.asarray(coo.data, dtype=np.float64)
         shape = (int(coo.shape[0]), int(coo.shape[1]))
-        keys = rows * shape[1] + cols
-        if np.unique(keys).size != keys.size:
-            raise InputError(
-                "costs has duplicate stored entries for the same candidate x demand pair; "
-                "call .sum_duplicates() or keep one cost per pair"
-            )
-        bad = ~np.isfinite(vals)
-        if bad.any():
-            raise InputError(
-                f"costs has {int(bad.sum())} non-finite stored entries; leave disallowed pairs unstored"
-            )
     else:
         arr = np.asarray(costs, dtype=np.float64)
         if arr.ndim != 2:
@@ -99,12 +95,28 @@ def cost_csr(costs: Any) -> sp.csr_array:
         rows = rows.astype(np.int64)
         cols = cols.astype(np.int64)
         vals = arr[rows, cols]
-    if (vals < 0).any():
-        raise InputError("costs must be non-negative (travel times or distances)")
+    _check_cost_values(vals)
     order = np.lexsort((cols, rows))
+    rows, cols = rows[order], cols[order]
+    if np.any((rows[1:] == rows[:-1]) & (cols[1:] == cols[:-1])):
+        raise InputError(
+            "costs has duplicate stored entries for the same candidate x demand pair; "
+            "call .sum_duplicates() or keep one cost per pair"
+        )
     indptr = np.zeros(shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
-    return sp.csr_array((vals[order], cols[order], indptr), shape=shape)
+    return sp.csr_array((vals[order], cols, indptr), shape=shape)
+
+
+def _check_cost_values(vals: FloatArray) -> None:
+    """Stored costs must be finite and non-negative."""
+    bad = ~np.isfinite(vals)
+    if bad.any():
+        raise InputError(
+            f"costs has {int(bad.sum())} non-finite stored entries; leave disallowed pairs unstored"
+        )
+    if (vals < 0).any():
+        raise InputError("costs must be non-negative (travel times or distances)")
 
 
 def check_weights(weights: Any, n_dem: int) -> FloatArray:

@@ -16,11 +16,7 @@ import scipy.sparse as sp
 from geosvc._errors import InfeasibleError, InputError
 from geosvc.locate import _audit, _highs
 from geosvc.locate._bounds import lagrangian_fixing, lagrangian_pmedian
-from geosvc.locate._greedy import (
-    greedy_pmedian,
-    nearest_two,
-    swap_pmedian,
-)
+from geosvc.locate._greedy import greedy_pmedian
 from geosvc.locate._inputs import (
     Solver,
     check_count,
@@ -35,6 +31,7 @@ from geosvc.locate._mip import mip_info, solve_mip
 from geosvc.locate._plan import Found, Plan, PlanHead, build_plan, relative_gap, round_bound
 from geosvc.locate._pmedian_model import pmedian_model, pmedian_start
 from geosvc.locate._pmedian_search import lagrangian_heuristic, next_cost_above
+from geosvc.locate._pmedian_swap import nearest_two, swap_pmedian
 
 __all__ = ["p_median", "LP_BOUND_MAX_PAIRS"]
 

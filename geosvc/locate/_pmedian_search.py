@@ -22,7 +22,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from numba import njit
 
-from geosvc.locate._greedy import swap_pmedian
+from geosvc.locate._pmedian_swap import swap_pmedian
 
 __all__ = ["set_costs", "lagrangian_heuristic", "next_cost_above"]
 
