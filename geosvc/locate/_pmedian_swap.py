@@ -22,7 +22,7 @@ import time
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-from numba import njit
+from numba import njit, prange
 
 __all__ = ["nearest_two", "swap_pmedian"]
 
@@ -73,16 +73,10 @@ def nearest_two(
 
 
 @njit(cache=True)
-def _best_swap(indptr, indices, data, w, d1, n1, d2, is_open, pos, movable, tol):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
-    """The most profitable ``(j, r)`` swap as ``(j, r, profit)``; ``j = -1`` if none > tol.
-
-    ``pos[r]`` is ``r``'s place in ``movable`` (-1 for fixed or closed sites).  Candidates and
-    movable sites are scanned in index order and only a strictly larger profit replaces the
-    best, so the first best pair in (candidate, site) order wins.
-    """
-    n_cand = indptr.shape[0] - 1
+def _owners(w, d1, n1, d2, pos, n_mov):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
+    """Per demand: its movable nearest site's place (-1: none or weight 0), whether a second
+    open site is allowed; per movable site: ``loss`` and its count of demand with no second."""
     n_dem = w.shape[0]
-    n_mov = movable.shape[0]
     r_of = np.full(n_dem, -1, np.int64)
     fin2 = np.empty(n_dem, np.bool_)
     loss = np.zeros(n_mov)
@@ -97,12 +91,29 @@ def _best_swap(indptr, indices, data, w, d1, n1, d2, is_open, pos, movable, tol)
             loss[r] += w[i] * (d2f - d1[i])
             if not fin2[i]:
                 inf_cnt[r] += 1
-    extra = np.zeros(n_mov)
-    extra_inf = np.zeros(n_mov, np.int64)
-    best_j, best_r, best = -1, -1, tol
-    for j in range(n_cand):
+    return r_of, fin2, loss, inf_cnt
+
+
+@njit(cache=True, parallel=True)
+def _best_swap(indptr, indices, data, w, d1, n1, d2, is_open, pos, movable, tol):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
+    """The most profitable ``(j, r)`` swap as ``(j, r, profit)``; ``j = -1`` if none > tol.
+
+    ``pos[r]`` is ``r``'s place in ``movable`` (-1 for fixed or closed sites).  Each
+    candidate's best site is found on its own (in parallel; the sums run in entry order, so
+    the values do not depend on the threads); then candidates are scanned in index order and
+    only a strictly larger profit replaces the best, so the first best pair in (candidate,
+    site) order wins.
+    """
+    n_cand = indptr.shape[0] - 1
+    n_mov = movable.shape[0]
+    r_of, fin2, loss, inf_cnt = _owners(w, d1, n1, d2, pos, n_mov)
+    cand_best = np.full(n_cand, -np.inf)
+    cand_r = np.full(n_cand, -1, np.int64)
+    for j in prange(n_cand):
         if is_open[j]:
             continue
+        extra = np.zeros(n_mov)
+        extra_inf = np.zeros(n_mov, np.int64)
         gain = 0.0
         for q in range(indptr[j], indptr[j + 1]):
             i = indices[q]
@@ -117,14 +128,213 @@ def _best_swap(indptr, indices, data, w, d1, n1, d2, is_open, pos, movable, tol)
                 else:
                     extra[r] += -w[i] * vmax
                     extra_inf[r] += 1
+        best = -np.inf
         for r in range(n_mov):
             if extra_inf[r] == inf_cnt[r]:
                 profit = (gain - loss[r]) + extra[r]
                 if profit > best:
-                    best, best_j, best_r = profit, j, movable[r]
-            extra[r] = 0.0
-            extra_inf[r] = 0
+                    best = profit
+                    cand_r[j] = r
+        cand_best[j] = best
+    best_j, best_r, best = -1, -1, tol
+    for j in range(n_cand):
+        if cand_best[j] > best:
+            best, best_j, best_r = cand_best[j], j, movable[cand_r[j]]
     return best_j, best_r, best
+
+
+#: Incremental search keeps ``candidates x open sites`` swap values; above this many cells
+#: every iteration recomputes them from all entries instead (:func:`_best_swap`).
+MAX_SWAP_CELLS = 20_000_000
+#: Swaps per compiled call between two deadline checks.
+SWAPS_PER_CALL = 8
+
+
+@njit(cache=True)
+def _nearest_of(i, cptr, cidx, cdata, slot_of, d1, n1, d2, n2):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
+    """Nearest and second-nearest open site of demand ``i`` (ties: the smaller index)."""
+    b1, m1, b2, m2 = np.inf, -1, np.inf, -1
+    for q in range(cptr[i], cptr[i + 1]):
+        j = cidx[q]
+        if slot_of[j] < 0:
+            continue
+        c = cdata[q]
+        if m1 < 0 or c < b1 or (c == b1 and j < m1):
+            b2, m2 = b1, m1
+            b1, m1 = c, j
+        elif m2 < 0 or c < b2 or (c == b2 and j < m2):
+            b2, m2 = c, j
+    d1[i], n1[i], d2[i], n2[i] = b1, m1, b2, m2
+
+
+@njit(cache=True)
+def _contribute(i, sign, cptr, cidx, cdata, w, fixed, st_slot, d1, n1, d2, n2, gain, loss,
+                inf_cnt, extra, extra_inf):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
+    """Add (``sign = 1``) or remove (-1) demand ``i``'s share of gain, loss and extra."""
+    wi = w[i]
+    if wi <= 0.0 or n1[i] < 0:
+        return
+    r = n1[i]
+    s = st_slot[r] if not fixed[r] else -1
+    fin2 = n2[i] >= 0
+    if s >= 0:
+        if fin2:
+            loss[s] += sign * wi * (d2[i] - d1[i])
+        else:
+            loss[s] += sign * wi * (0.0 - d1[i])
+            inf_cnt[s] += sign
+    for q in range(cptr[i], cptr[i + 1]):
+        j = cidx[q]
+        c = cdata[q]
+        if d1[i] > c:
+            gain[j] += sign * wi * (d1[i] - c)
+        if s >= 0:
+            vmax = max(c, d1[i])
+            if fin2:
+                if d2[i] > vmax:
+                    extra[j, s] += sign * wi * (d2[i] - vmax)
+            else:
+                extra[j, s] += sign * (-wi * vmax)
+                extra_inf[j, s] += sign
+
+
+@njit(cache=True, parallel=True)
+def _pick(gain, loss, inf_cnt, extra, extra_inf, slot_of, site_of, movable_slot, tol):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
+    """The best ``(j, slot)`` swap by the kept values; ``j = -1`` if none beats ``tol``."""
+    n_cand = gain.shape[0]
+    cand_best = np.full(n_cand, -np.inf)
+    cand_s = np.full(n_cand, -1, np.int64)
+    for j in prange(n_cand):
+        if slot_of[j] >= 0:
+            continue
+        best = -np.inf
+        for s in range(site_of.shape[0]):
+            if movable_slot[s] and extra_inf[j, s] == inf_cnt[s]:
+                profit = (gain[j] - loss[s]) + extra[j, s]
+                if profit > best:
+                    best = profit
+                    cand_s[j] = s
+        cand_best[j] = best
+    best_j, best_s, best = -1, -1, tol
+    for j in range(n_cand):
+        if cand_best[j] > best:
+            best, best_j, best_s = cand_best[j], j, cand_s[j]
+    return best_j, best_s
+
+
+@njit(cache=True)
+def _apply(j_in, s, indptr, indices, data, cptr, cidx, cdata, w, fixed, slot_of, site_of,
+           d1, n1, d2, n2, gain, loss, inf_cnt, extra, extra_inf, mark):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
+    """Open ``j_in`` in the slot of the site it replaces; returns the cost change."""
+    r_out = site_of[s]
+    touched = np.empty(indptr[r_out + 1] - indptr[r_out] + indptr[j_in + 1] - indptr[j_in],
+                       np.int64)
+    n_t = 0
+    for q in range(indptr[r_out], indptr[r_out + 1]):
+        i = indices[q]
+        if (n1[i] == r_out or n2[i] == r_out) and not mark[i]:
+            mark[i] = True
+            touched[n_t] = i
+            n_t += 1
+    for q in range(indptr[j_in], indptr[j_in + 1]):
+        i = indices[q]
+        if (n2[i] < 0 or data[q] <= d2[i]) and not mark[i]:
+            mark[i] = True
+            touched[n_t] = i
+            n_t += 1
+    delta = 0.0
+    for t in range(n_t):
+        i = touched[t]
+        _contribute(i, -1, cptr, cidx, cdata, w, fixed, slot_of, d1, n1, d2, n2, gain, loss,
+                    inf_cnt, extra, extra_inf)
+        if w[i] > 0.0:
+            delta -= w[i] * d1[i]
+    loss[s] = 0.0
+    inf_cnt[s] = 0
+    extra[:, s] = 0.0
+    extra_inf[:, s] = 0
+    slot_of[r_out] = -1
+    slot_of[j_in] = s
+    site_of[s] = j_in
+    for t in range(n_t):
+        i = touched[t]
+        mark[i] = False
+        _nearest_of(i, cptr, cidx, cdata, slot_of, d1, n1, d2, n2)
+        _contribute(i, 1, cptr, cidx, cdata, w, fixed, slot_of, d1, n1, d2, n2, gain, loss,
+                    inf_cnt, extra, extra_inf)
+        if w[i] > 0.0:
+            delta += w[i] * d1[i]
+    return delta
+
+
+class _Interchange:
+    """Incremental vertex substitution (the fast interchange of Resende and Werneck): gain,
+    loss and extra are kept per candidate and open-site slot, and a swap updates only the
+    demand whose nearest or second-nearest open site it changes."""
+
+    def __init__(self, costs: sp.csr_array, w: FloatArray, open_sites: IntArray,
+                 fixed: BoolArray) -> None:
+        n_cand, n_dem = costs.shape
+        self.csr = (costs.indptr, costs.indices, costs.data.astype(np.float64, copy=False))
+        csc = sp.csc_array(costs)
+        csc.sort_indices()
+        self.csc = (csc.indptr, csc.indices, csc.data.astype(np.float64, copy=False))
+        self.w, self.fixed = w, fixed
+        sites = np.unique(open_sites)
+        self.slot_of = np.full(n_cand, -1, dtype=np.int64)
+        self.slot_of[sites] = np.arange(sites.size)
+        self.site_of = sites.astype(np.int64)
+        self.d1, self.d2 = np.full(n_dem, np.inf), np.full(n_dem, np.inf)
+        self.n1, self.n2 = np.full(n_dem, -1, np.int64), np.full(n_dem, -1, np.int64)
+        self.gain, self.loss = np.zeros(n_cand), np.zeros(sites.size)
+        self.inf_cnt = np.zeros(sites.size, np.int64)
+        self.extra = np.zeros((n_cand, sites.size))
+        self.extra_inf = np.zeros((n_cand, sites.size), np.int64)
+        self.mark = np.zeros(n_dem, dtype=bool)
+        _init(*self.csc, w, fixed, self.slot_of, self.d1, self.n1, self.d2, self.n2,
+              self.gain, self.loss, self.inf_cnt, self.extra, self.extra_inf)
+
+    def serves_all(self) -> bool:
+        return bool(np.all((self.n1 >= 0) | (self.w == 0)))
+
+    def run(self, max_swaps: int, tol: float) -> tuple[int, bool]:
+        """Up to ``max_swaps`` improving swaps; the count and whether a local optimum is reached."""
+        return _descend(max_swaps, tol, *self.csr, *self.csc, self.w, self.fixed, self.slot_of,
+                        self.site_of, self.d1, self.n1, self.d2, self.n2, self.gain, self.loss,
+                        self.inf_cnt, self.extra, self.extra_inf, self.mark)
+
+    def open_sites(self) -> IntArray:
+        return np.sort(self.site_of)
+
+
+@njit(cache=True)
+def _init(cptr, cidx, cdata, w, fixed, slot_of, d1, n1, d2, n2, gain, loss, inf_cnt, extra,
+          extra_inf):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
+    for i in range(w.shape[0]):
+        _nearest_of(i, cptr, cidx, cdata, slot_of, d1, n1, d2, n2)
+        _contribute(i, 1, cptr, cidx, cdata, w, fixed, slot_of, d1, n1, d2, n2, gain, loss,
+                    inf_cnt, extra, extra_inf)
+
+
+@njit(cache=True)
+def _descend(max_swaps, tol, indptr, indices, data, cptr, cidx, cdata, w, fixed, slot_of,
+             site_of, d1, n1, d2, n2, gain, loss, inf_cnt, extra, extra_inf, mark):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
+    movable_slot = np.empty(site_of.shape[0], np.bool_)
+    for s in range(site_of.shape[0]):
+        movable_slot[s] = not fixed[site_of[s]]
+    for n in range(max_swaps):
+        j, s = _pick(gain, loss, inf_cnt, extra, extra_inf, slot_of, site_of, movable_slot,
+                     tol)
+        if j < 0:
+            return n, True
+        r_out = site_of[s]
+        delta = _apply(j, s, indptr, indices, data, cptr, cidx, cdata, w, fixed, slot_of,
+                       site_of, d1, n1, d2, n2, gain, loss, inf_cnt, extra, extra_inf, mark)
+        if delta > -tol:  # rounding in the kept values: the swap does not pay, undo it
+            _apply(r_out, s, indptr, indices, data, cptr, cidx, cdata, w, fixed, slot_of,
+                   site_of, d1, n1, d2, n2, gain, loss, inf_cnt, extra, extra_inf, mark)
+            return n, True
+    return max_swaps, False
 
 
 def swap_pmedian(
@@ -139,7 +349,9 @@ def swap_pmedian(
     """Best-improvement vertex substitution (Teitz-Bart) for the p-median.
 
     Stops when no swap improves the cost, after ``max_iter`` swaps or once
-    ``time.perf_counter()`` passes ``deadline``.
+    ``time.perf_counter()`` passes ``deadline``.  Incremental (:class:`_Interchange`) when
+    its ``candidates x open sites`` tables fit :data:`MAX_SWAP_CELLS`, otherwise every
+    iteration values all swaps from all entries (:func:`_best_swap`).
 
     Parameters
     ----------
@@ -161,10 +373,33 @@ def swap_pmedian(
     open_sites, n_swaps, stop
         ``stop`` is ``"local_optimum"``, ``"max_iter"`` or ``"time_limit"``.
     """
+    w = np.asarray(w, dtype=np.float64)
+    data = costs.data.astype(np.float64, copy=False)
+    tol = 1e-10 * max(float(np.sum(w) * (np.max(data) if data.size else 0.0)), 1.0)
+    open_sites = np.unique(np.asarray(open_sites, dtype=np.int64))
+    if costs.shape[0] * max(open_sites.size, 1) > MAX_SWAP_CELLS:
+        return _swap_full(costs, w, open_sites, fixed, max_iter, deadline, tol)
+    if max_iter <= 0 or time.perf_counter() > deadline:
+        return open_sites, 0, "max_iter" if max_iter <= 0 else "time_limit"
+    search = _Interchange(costs, w, open_sites, fixed)
+    if not search.serves_all():
+        return open_sites, 0, "local_optimum"
+    n_swaps = 0
+    while n_swaps < max_iter:
+        if n_swaps and time.perf_counter() > deadline:
+            return search.open_sites(), n_swaps, "time_limit"
+        done, optimum = search.run(min(SWAPS_PER_CALL, max_iter - n_swaps), tol)
+        n_swaps += done
+        if optimum:
+            return search.open_sites(), n_swaps, "local_optimum"
+    return search.open_sites(), n_swaps, "max_iter"
+
+
+def _swap_full(costs: sp.csr_array, w: FloatArray, open_sites: IntArray, fixed: BoolArray,
+               max_iter: int, deadline: float, tol: float) -> tuple[IntArray, int, str]:
+    """Vertex substitution valuing every swap from all entries at each iteration."""
     n_cand = costs.shape[0]
     data = costs.data.astype(np.float64, copy=False)
-    w = np.asarray(w, dtype=np.float64)
-    scale = max(float(np.sum(w) * (np.max(data) if data.size else 0.0)), 1.0)
     is_open = np.zeros(n_cand, dtype=bool)
     is_open[open_sites] = True
     n_swaps = 0
@@ -182,7 +417,7 @@ def swap_pmedian(
         pos = np.full(n_cand, -1, dtype=np.int64)
         pos[movable] = np.arange(movable.size)
         j, r, _ = _best_swap(costs.indptr, costs.indices, data, w, d1, n1, d2, is_open, pos,
-                             movable, 1e-10 * scale)
+                             movable, tol)
         if j < 0:
             stop = "local_optimum"
             break
