@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from geosvc.locate import _pmedian_swap
 from geosvc.locate._pmedian_swap import nearest_two, swap_pmedian
 
 
@@ -45,10 +46,15 @@ def test_nearest_two_matches_dense_sort(seed: int) -> None:
     assert np.array_equal(d2, s[1] if len(sites) > 1 else np.full(dense.shape[1], np.inf))
 
 
+@pytest.mark.parametrize("incremental", [True, False])
 @pytest.mark.parametrize("seed", range(60))
-def test_swap_ends_in_a_one_swap_local_optimum(seed: int) -> None:
+def test_swap_ends_in_a_one_swap_local_optimum(seed: int, incremental: bool,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """No single (open j, close r) swap that keeps every demand served lowers the cost;
-    fixed sites stay open; the cost never rises."""
+    fixed sites stay open; the cost never rises.  Both searches: the incremental one and the
+    one that values every swap from all entries (used when the tables would be too big)."""
+    if not incremental:
+        monkeypatch.setattr(_pmedian_swap, "MAX_SWAP_CELLS", 0)
     dense, csr, w = _instance(seed)
     n_cand = dense.shape[0]
     rng = np.random.default_rng(seed + 200)
@@ -96,3 +102,25 @@ def test_swap_respects_max_iter_and_deadline() -> None:
     assert (n_swaps, stop) == (0, "max_iter")
     _, n_swaps, stop = swap_pmedian(csr, w, start, np.zeros(dense.shape[0], bool), deadline=0.0)
     assert (n_swaps, stop) == (0, "time_limit")
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_incremental_search_follows_the_full_one(seed: int) -> None:
+    """Step by step (one swap per call) the incremental search makes the swap the
+    all-entries search makes, on instances without exact ties (random real costs)."""
+    dense, csr, w = _instance(2 * seed)  # even seeds: real-valued costs
+    w = w + 1.0
+    n_cand = dense.shape[0]
+    start = np.arange(n_cand)[: max(1, n_cand // 3)]
+    if not np.isfinite(dense[start].min(axis=0)).all():
+        start = np.arange(n_cand)
+    fixed = np.zeros(n_cand, dtype=bool)
+    tol = 1e-10 * float(w.sum() * csr.data.max())
+    sites_full, sites_inc = start, start
+    for _ in range(n_cand):
+        sites_full, n_full, _ = _pmedian_swap._swap_full(csr, w, sites_full, fixed, 1, np.inf,
+                                                        tol)
+        sites_inc, n_inc, _ = swap_pmedian(csr, w, sites_inc, fixed, max_iter=1)
+        assert sites_inc.tolist() == sites_full.tolist() and n_inc == n_full
+        if n_full == 0:
+            break
