@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-from numba import njit, prange
+from numba import njit
 
 __all__ = ["LagrangianBound", "lagrangian_pmedian", "lagrangian_fixing"]
 
@@ -39,41 +39,42 @@ class LagrangianBound:
     open_sets: list[BoolArray] = field(default_factory=list)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _reduced_site_costs(
-    indptr: IntArray, indices: IntArray, wc: FloatArray, lam: FloatArray
+    cptr: IntArray, cj: IntArray, cwc: FloatArray, lam: FloatArray, n_cand: int
 ) -> FloatArray:
-    n = indptr.size - 1
-    rho = np.zeros(n)
-    for j in prange(n):  # each site's sum on one thread, in entry order
-        s = 0.0
-        for q in range(indptr[j], indptr[j + 1]):
-            r = wc[q] - lam[indices[q]]
-            if r < 0.0:
-                s += r
-        rho[j] = s
+    """``rho_j = sum_i min(0, w_i c_ij - lam_i)``: per demand, only the entries cheaper than
+    its multiplier count, and they are a prefix of its cost-sorted entries."""
+    rho = np.zeros(n_cand)
+    for i in range(cptr.size - 1):
+        li = lam[i]
+        for q in range(cptr[i], cptr[i + 1]):
+            v = cwc[q]
+            if v >= li:
+                break
+            rho[cj[q]] += v - li
     return rho
 
 
 @njit(cache=True)
 def _subgradient(
-    indptr: IntArray,
-    indices: IntArray,
-    wc: FloatArray,
+    cptr: IntArray,
+    cj: IntArray,
+    cwc: FloatArray,
     lam: FloatArray,
     is_open: BoolArray,
     active: BoolArray,
 ) -> FloatArray:
     g = np.zeros(lam.size)
     for i in range(lam.size):
-        if active[i]:
-            g[i] = 1.0
-    for j in range(indptr.size - 1):
-        if not is_open[j]:
+        if not active[i]:
             continue
-        for q in range(indptr[j], indptr[j + 1]):
-            i = indices[q]
-            if wc[q] < lam[i]:
+        g[i] = 1.0
+        li = lam[i]
+        for q in range(cptr[i], cptr[i + 1]):
+            if cwc[q] >= li:
+                break
+            if is_open[cj[q]]:
                 g[i] -= 1.0
     return g
 
@@ -81,11 +82,34 @@ def _subgradient(
 def _prepare(
     costs: sp.csr_array, w: FloatArray, active_dem: BoolArray
 ) -> tuple[IntArray, IntArray, FloatArray]:
-    indptr = costs.indptr.astype(np.int64)
-    indices = costs.indices.astype(np.int64)
-    # inactive demand never lowers rho: give it +inf weighted cost
-    wc = np.where(active_dem[indices], w[indices] * costs.data, np.inf)
-    return indptr, indices, wc
+    """Per active demand, its (candidate, weighted cost) entries in ascending cost: the
+    column pointers, candidates and weighted costs (inactive demand keeps no entry)."""
+    csc = sp.csc_array(costs)
+    csc.sort_indices()  # a site's sum then adds its demand in index order, as a row scan would
+    counts = np.where(active_dem, np.diff(csc.indptr), 0)
+    cptr = np.zeros(csc.shape[1] + 1, dtype=np.int64)
+    np.cumsum(counts, out=cptr[1:])
+    cj, cwc = _sorted_columns(csc.indptr.astype(np.int64), csc.indices.astype(np.int64),
+                              csc.data.astype(np.float64), w, active_dem, cptr)
+    return cptr, cj, cwc
+
+
+@njit(cache=True)
+def _sorted_columns(indptr, indices, data, w, active, cptr):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
+    """The active columns' entries, each column in ascending weighted cost (stable)."""
+    cj = np.empty(cptr[-1], np.int64)
+    cwc = np.empty(cptr[-1])
+    for i in range(indptr.size - 1):
+        if not active[i]:
+            continue
+        lo, hi = indptr[i], indptr[i + 1]
+        vals = w[i] * data[lo:hi]
+        order = np.argsort(vals, kind="mergesort")
+        out = cptr[i]
+        for t in range(hi - lo):
+            cj[out + t] = indices[lo + order[t]]
+            cwc[out + t] = vals[order[t]]
+    return cj, cwc
 
 
 def _choose(rho: FloatArray, fixed: BoolArray, n_free: int) -> BoolArray:
@@ -138,8 +162,8 @@ def lagrangian_pmedian(
     -------
     LagrangianBound
     """
-    indptr, indices, wc = _prepare(costs, w, active_dem)
-    n_dem = costs.shape[1]
+    cptr, cj, cwc = _prepare(costs, w, active_dem)
+    n_cand, n_dem = costs.shape
     lam = np.zeros(n_dem) if start is None else np.where(active_dem, start, 0.0)
     lam = np.ascontiguousarray(lam, dtype=np.float64)
     n_free = n_open - int(fixed.sum())
@@ -151,7 +175,7 @@ def lagrangian_pmedian(
     kept = _DistinctSets(keep_sets)
     for it in range(1, n_iter + 1):
         iterations = it
-        rho = _reduced_site_costs(indptr, indices, wc, lam)
+        rho = _reduced_site_costs(cptr, cj, cwc, lam, n_cand)
         is_open = _choose(rho, fixed, n_free)
         kept.offer(is_open)
         value = float(lam[active_dem].sum() + rho[is_open].sum())
@@ -166,7 +190,7 @@ def lagrangian_pmedian(
                 stall = 0
         if best >= stop_at:
             break
-        g = _subgradient(indptr, indices, wc, lam, is_open, active_dem)
+        g = _subgradient(cptr, cj, cwc, lam, is_open, active_dem)
         norm = float(g @ g)
         if norm == 0.0 or theta < 1e-5:
             break
@@ -214,7 +238,7 @@ def lagrangian_fixing(
         Masks of the sites fixed closed and fixed open, and the smallest of their bounds: every
         solution that violates a fixing costs at least ``fix_bound`` (``inf`` if none).
     """
-    indptr, indices, wc = _prepare(costs, w, active_dem)
+    cptr, cj, cwc = _prepare(costs, w, active_dem)
     n_cand = costs.shape[0]
     closed = np.zeros(n_cand, dtype=bool)
     forced = np.zeros(n_cand, dtype=bool)
@@ -222,7 +246,8 @@ def lagrangian_fixing(
     free = np.flatnonzero(~fixed)
     if n_free <= 0 or n_free >= free.size:
         return closed, forced, np.inf
-    rho = _reduced_site_costs(indptr, indices, wc, np.ascontiguousarray(lam, dtype=np.float64))
+    rho = _reduced_site_costs(cptr, cj, cwc, np.ascontiguousarray(lam, dtype=np.float64),
+                              n_cand)
     order = free[np.argsort(rho[free], kind="stable")]
     chosen, others = order[:n_free], order[n_free:]
     base = float(lam[active_dem].sum() + rho[fixed].sum() + rho[chosen].sum())
