@@ -704,15 +704,21 @@ def test_solver_that_always_lies_is_not_believed(monkeypatch: pytest.MonkeyPatch
     assert mc.info["highs_check"].startswith("failed")
 
 
-def test_set_cover_local_search_escapes_the_greedy_trap() -> None:
-    """Two rows of 7 demand points: the rows are the optimal cover (2 sites), while the greedy
-    takes the column blocks of 8, 4 and 2 points (3 sites, none redundant)."""
+def _greedy_trap() -> tuple[np.ndarray, np.ndarray]:
+    """Two rows of 7 demand points and five sets: both rows (the optimum, 2 sites), then
+    column blocks of 8, 4 and 2 points (the greedy's 3 sites)."""
     grid = np.arange(14).reshape(2, 7)
     sets = [grid[0], grid[1], grid[:, :4].ravel(), grid[:, 4:6].ravel(), grid[:, 6]]
     cov = np.zeros((len(sets), 14), dtype=bool)
     for j, members in enumerate(sets):
         cov[j, members] = True
-    w = np.ones(14)
+    return cov, np.ones(14)
+
+
+def test_set_cover_local_search_escapes_the_greedy_trap() -> None:
+    """Two rows of 7 demand points: the rows are the optimal cover (2 sites), while the greedy
+    takes the column blocks of 8, 4 and 2 points (3 sites, none redundant)."""
+    cov, w = _greedy_trap()
     assert bf_set_cover(cov, w, 14.0, np.ones(5), np.zeros(14, dtype=bool)) == 2.0
     plan = set_cover(cov, w)
     assert plan.info["greedy_objective"] == 3.0
@@ -726,12 +732,7 @@ def test_exact_set_cover_searches_only_when_highs_does_not_prove(monkeypatch) ->
     plan is the answer and covers everything, and its bound is the ratio bound."""
     from geosvc.locate import _highs, _set_cover
 
-    grid = np.arange(14).reshape(2, 7)
-    sets = [grid[0], grid[1], grid[:, :4].ravel(), grid[:, 4:6].ravel(), grid[:, 6]]
-    cov = np.zeros((len(sets), 14), dtype=bool)
-    for j, members in enumerate(sets):
-        cov[j, members] = True
-    w = np.ones(14)
+    cov, w = _greedy_trap()
     proved = set_cover(cov, w, solver="exact")
     assert proved.objective == 2.0 and proved.status == "optimal"
     assert proved.info["local_search"].startswith("not needed")

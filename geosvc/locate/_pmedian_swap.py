@@ -136,11 +136,20 @@ def _best_swap(indptr, indices, data, w, d1, n1, d2, is_open, pos, movable, tol)
                     best = profit
                     cand_r[j] = r
         cand_best[j] = best
-    best_j, best_r, best = -1, -1, tol
-    for j in range(n_cand):
+    best_j = _first_best(cand_best, tol)
+    if best_j < 0:
+        return -1, -1, tol
+    return best_j, movable[cand_r[best_j]], cand_best[best_j]
+
+
+@njit(cache=True)
+def _first_best(cand_best, tol):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
+    """The first candidate with the largest value above ``tol`` (-1 if none)."""
+    best_j, best = -1, tol
+    for j in range(cand_best.shape[0]):
         if cand_best[j] > best:
-            best, best_j, best_r = cand_best[j], j, movable[cand_r[j]]
-    return best_j, best_r, best
+            best, best_j = cand_best[j], j
+    return best_j
 
 
 #: Incremental search keeps ``candidates x open sites`` swap values; above this many cells
@@ -215,11 +224,8 @@ def _pick(gain, loss, inf_cnt, extra, extra_inf, slot_of, site_of, movable_slot,
                     best = profit
                     cand_s[j] = s
         cand_best[j] = best
-    best_j, best_s, best = -1, -1, tol
-    for j in range(n_cand):
-        if cand_best[j] > best:
-            best, best_j, best_s = cand_best[j], j, cand_s[j]
-    return best_j, best_s
+    best_j = _first_best(cand_best, tol)
+    return best_j, (cand_s[best_j] if best_j >= 0 else -1)
 
 
 @njit(cache=True)
