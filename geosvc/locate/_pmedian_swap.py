@@ -159,9 +159,19 @@ MAX_SWAP_CELLS = 20_000_000
 SWAPS_PER_CALL = 8
 
 
+# The incremental search's state, passed to the kernels as tuples of arrays:
+#   row  = (indptr, indices, data)        the costs by candidate (CSR)
+#   col  = (cptr, cidx, cdata)            the costs by demand (CSC, candidates ascending)
+#   near = (slot_of, d1, n1, d2, n2)      per candidate its open-site slot (-1: closed); per
+#                                         demand its nearest and second-nearest open site
+#   vals = (gain, loss, inf_cnt, extra, extra_inf)   the swap values per candidate and slot
+
+
 @njit(cache=True)
-def _nearest_of(i, cptr, cidx, cdata, slot_of, d1, n1, d2, n2):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
+def _nearest_of(i, col, near):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
     """Nearest and second-nearest open site of demand ``i`` (ties: the smaller index)."""
+    cptr, cidx, cdata = col
+    slot_of, d1, n1, d2, n2 = near
     b1, m1, b2, m2 = np.inf, -1, np.inf, -1
     for q in range(cptr[i], cptr[i + 1]):
         j = cidx[q]
@@ -177,14 +187,16 @@ def _nearest_of(i, cptr, cidx, cdata, slot_of, d1, n1, d2, n2):  # type: ignore[
 
 
 @njit(cache=True)
-def _contribute(i, sign, cptr, cidx, cdata, w, fixed, st_slot, d1, n1, d2, n2, gain, loss,
-                inf_cnt, extra, extra_inf):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
+def _contribute(i, sign, col, w, fixed, near, vals):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
     """Add (``sign = 1``) or remove (-1) demand ``i``'s share of gain, loss and extra."""
+    cptr, cidx, cdata = col
+    slot_of, d1, n1, d2, n2 = near
+    gain, loss, inf_cnt, extra, extra_inf = vals
     wi = w[i]
     if wi <= 0.0 or n1[i] < 0:
         return
     r = n1[i]
-    s = st_slot[r] if not fixed[r] else -1
+    s = slot_of[r] if not fixed[r] else -1
     fin2 = n2[i] >= 0
     if s >= 0:
         if fin2:
@@ -208,8 +220,9 @@ def _contribute(i, sign, cptr, cidx, cdata, w, fixed, st_slot, d1, n1, d2, n2, g
 
 
 @njit(cache=True, parallel=True)
-def _pick(gain, loss, inf_cnt, extra, extra_inf, slot_of, site_of, movable_slot, tol):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
+def _pick(vals, slot_of, movable_slot, tol):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
     """The best ``(j, slot)`` swap by the kept values; ``j = -1`` if none beats ``tol``."""
+    gain, loss, inf_cnt, extra, extra_inf = vals
     n_cand = gain.shape[0]
     cand_best = np.full(n_cand, -np.inf)
     cand_s = np.full(n_cand, -1, np.int64)
@@ -217,7 +230,7 @@ def _pick(gain, loss, inf_cnt, extra, extra_inf, slot_of, site_of, movable_slot,
         if slot_of[j] >= 0:
             continue
         best = -np.inf
-        for s in range(site_of.shape[0]):
+        for s in range(movable_slot.shape[0]):
             if movable_slot[s] and extra_inf[j, s] == inf_cnt[s]:
                 profit = (gain[j] - loss[s]) + extra[j, s]
                 if profit > best:
@@ -229,32 +242,44 @@ def _pick(gain, loss, inf_cnt, extra, extra_inf, slot_of, site_of, movable_slot,
 
 
 @njit(cache=True)
-def _apply(j_in, s, indptr, indices, data, cptr, cidx, cdata, w, fixed, slot_of, site_of,
-           d1, n1, d2, n2, gain, loss, inf_cnt, extra, extra_inf, mark):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
-    """Open ``j_in`` in the slot of the site it replaces; returns the cost change."""
-    r_out = site_of[s]
-    touched = np.empty(indptr[r_out + 1] - indptr[r_out] + indptr[j_in + 1] - indptr[j_in],
-                       np.int64)
+def _touched(j_in, r_out, row, near, mark):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
+    """The demand whose nearest two a swap can change: ``r_out``'s as nearest or second,
+    and the demand ``j_in`` reaches at no more than its second-nearest cost."""
+    indptr, indices, data = row
+    _, _, n1, d2, n2 = near
+    out = np.empty(indptr[r_out + 1] - indptr[r_out] + indptr[j_in + 1] - indptr[j_in],
+                   np.int64)
     n_t = 0
     for q in range(indptr[r_out], indptr[r_out + 1]):
         i = indices[q]
         if (n1[i] == r_out or n2[i] == r_out) and not mark[i]:
             mark[i] = True
-            touched[n_t] = i
+            out[n_t] = i
             n_t += 1
     for q in range(indptr[j_in], indptr[j_in + 1]):
         i = indices[q]
         if (n2[i] < 0 or data[q] <= d2[i]) and not mark[i]:
             mark[i] = True
-            touched[n_t] = i
+            out[n_t] = i
             n_t += 1
-    delta = 0.0
     for t in range(n_t):
-        i = touched[t]
-        _contribute(i, -1, cptr, cidx, cdata, w, fixed, slot_of, d1, n1, d2, n2, gain, loss,
-                    inf_cnt, extra, extra_inf)
+        mark[out[t]] = False
+    return out[:n_t]
+
+
+@njit(cache=True)
+def _apply(j_in, s, row, col, w, fixed, near, site_of, vals, mark):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
+    """Open ``j_in`` in the slot of the site it replaces; returns the cost change."""
+    slot_of, d1 = near[0], near[1]
+    _, loss, inf_cnt, extra, extra_inf = vals
+    r_out = site_of[s]
+    touched = _touched(j_in, r_out, row, near, mark)
+    delta = 0.0
+    for i in touched:
+        _contribute(i, -1, col, w, fixed, near, vals)
         if w[i] > 0.0:
             delta -= w[i] * d1[i]
+    # every share in slot s came from demand served by r_out, all removed above
     loss[s] = 0.0
     inf_cnt[s] = 0
     extra[:, s] = 0.0
@@ -262,15 +287,37 @@ def _apply(j_in, s, indptr, indices, data, cptr, cidx, cdata, w, fixed, slot_of,
     slot_of[r_out] = -1
     slot_of[j_in] = s
     site_of[s] = j_in
-    for t in range(n_t):
-        i = touched[t]
-        mark[i] = False
-        _nearest_of(i, cptr, cidx, cdata, slot_of, d1, n1, d2, n2)
-        _contribute(i, 1, cptr, cidx, cdata, w, fixed, slot_of, d1, n1, d2, n2, gain, loss,
-                    inf_cnt, extra, extra_inf)
+    for i in touched:
+        _nearest_of(i, col, near)
+        _contribute(i, 1, col, w, fixed, near, vals)
         if w[i] > 0.0:
             delta += w[i] * d1[i]
     return delta
+
+
+@njit(cache=True)
+def _init(col, w, fixed, near, vals):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
+    for i in range(w.shape[0]):
+        _nearest_of(i, col, near)
+        _contribute(i, 1, col, w, fixed, near, vals)
+
+
+@njit(cache=True)
+def _descend(max_swaps, tol, row, col, w, fixed, near, site_of, vals, mark):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
+    """Up to ``max_swaps`` best swaps: ``(swaps made, local optimum reached)``."""
+    movable_slot = np.empty(site_of.shape[0], np.bool_)
+    for s in range(site_of.shape[0]):
+        movable_slot[s] = not fixed[site_of[s]]
+    for n in range(max_swaps):
+        j, s = _pick(vals, near[0], movable_slot, tol)
+        if j < 0:
+            return n, True
+        r_out = site_of[s]
+        delta = _apply(j, s, row, col, w, fixed, near, site_of, vals, mark)
+        if delta > -tol:  # rounding in the kept values: the swap does not pay, undo it
+            _apply(r_out, s, row, col, w, fixed, near, site_of, vals, mark)
+            return n, True
+    return max_swaps, False
 
 
 class _Interchange:
@@ -281,66 +328,32 @@ class _Interchange:
     def __init__(self, costs: sp.csr_array, w: FloatArray, open_sites: IntArray,
                  fixed: BoolArray) -> None:
         n_cand, n_dem = costs.shape
-        self.csr = (costs.indptr, costs.indices, costs.data.astype(np.float64, copy=False))
+        self.row = (costs.indptr, costs.indices, costs.data.astype(np.float64, copy=False))
         csc = sp.csc_array(costs)
         csc.sort_indices()
-        self.csc = (csc.indptr, csc.indices, csc.data.astype(np.float64, copy=False))
+        self.col = (csc.indptr, csc.indices, csc.data.astype(np.float64, copy=False))
         self.w, self.fixed = w, fixed
         sites = np.unique(open_sites)
-        self.slot_of = np.full(n_cand, -1, dtype=np.int64)
-        self.slot_of[sites] = np.arange(sites.size)
+        slot_of = np.full(n_cand, -1, dtype=np.int64)
+        slot_of[sites] = np.arange(sites.size)
         self.site_of = sites.astype(np.int64)
-        self.d1, self.d2 = np.full(n_dem, np.inf), np.full(n_dem, np.inf)
-        self.n1, self.n2 = np.full(n_dem, -1, np.int64), np.full(n_dem, -1, np.int64)
-        self.gain, self.loss = np.zeros(n_cand), np.zeros(sites.size)
-        self.inf_cnt = np.zeros(sites.size, np.int64)
-        self.extra = np.zeros((n_cand, sites.size))
-        self.extra_inf = np.zeros((n_cand, sites.size), np.int64)
+        self.near = (slot_of, np.full(n_dem, np.inf), np.full(n_dem, -1, np.int64),
+                     np.full(n_dem, np.inf), np.full(n_dem, -1, np.int64))
+        self.vals = (np.zeros(n_cand), np.zeros(sites.size), np.zeros(sites.size, np.int64),
+                     np.zeros((n_cand, sites.size)), np.zeros((n_cand, sites.size), np.int64))
         self.mark = np.zeros(n_dem, dtype=bool)
-        _init(*self.csc, w, fixed, self.slot_of, self.d1, self.n1, self.d2, self.n2,
-              self.gain, self.loss, self.inf_cnt, self.extra, self.extra_inf)
+        _init(self.col, w, fixed, self.near, self.vals)
 
     def serves_all(self) -> bool:
-        return bool(np.all((self.n1 >= 0) | (self.w == 0)))
+        return bool(np.all((self.near[2] >= 0) | (self.w == 0)))
 
     def run(self, max_swaps: int, tol: float) -> tuple[int, bool]:
         """Up to ``max_swaps`` improving swaps; the count and whether a local optimum is reached."""
-        return _descend(max_swaps, tol, *self.csr, *self.csc, self.w, self.fixed, self.slot_of,
-                        self.site_of, self.d1, self.n1, self.d2, self.n2, self.gain, self.loss,
-                        self.inf_cnt, self.extra, self.extra_inf, self.mark)
+        return _descend(max_swaps, tol, self.row, self.col, self.w, self.fixed, self.near,
+                        self.site_of, self.vals, self.mark)
 
     def open_sites(self) -> IntArray:
         return np.sort(self.site_of)
-
-
-@njit(cache=True)
-def _init(cptr, cidx, cdata, w, fixed, slot_of, d1, n1, d2, n2, gain, loss, inf_cnt, extra,
-          extra_inf):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
-    for i in range(w.shape[0]):
-        _nearest_of(i, cptr, cidx, cdata, slot_of, d1, n1, d2, n2)
-        _contribute(i, 1, cptr, cidx, cdata, w, fixed, slot_of, d1, n1, d2, n2, gain, loss,
-                    inf_cnt, extra, extra_inf)
-
-
-@njit(cache=True)
-def _descend(max_swaps, tol, indptr, indices, data, cptr, cidx, cdata, w, fixed, slot_of,
-             site_of, d1, n1, d2, n2, gain, loss, inf_cnt, extra, extra_inf, mark):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
-    movable_slot = np.empty(site_of.shape[0], np.bool_)
-    for s in range(site_of.shape[0]):
-        movable_slot[s] = not fixed[site_of[s]]
-    for n in range(max_swaps):
-        j, s = _pick(gain, loss, inf_cnt, extra, extra_inf, slot_of, site_of, movable_slot,
-                     tol)
-        if j < 0:
-            return n, True
-        r_out = site_of[s]
-        delta = _apply(j, s, indptr, indices, data, cptr, cidx, cdata, w, fixed, slot_of,
-                       site_of, d1, n1, d2, n2, gain, loss, inf_cnt, extra, extra_inf, mark)
-        if delta > -tol:  # rounding in the kept values: the swap does not pay, undo it
-            _apply(r_out, s, indptr, indices, data, cptr, cidx, cdata, w, fixed, slot_of,
-                   site_of, d1, n1, d2, n2, gain, loss, inf_cnt, extra, extra_inf, mark)
-            return n, True
-    return max_swaps, False
 
 
 def swap_pmedian(
