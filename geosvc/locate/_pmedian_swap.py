@@ -219,14 +219,19 @@ def _contribute(i, sign, col, w, fixed, near, vals):  # type: ignore[no-untyped-
                 extra_inf[j, s] += sign
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _pick(vals, slot_of, movable_slot, tol):  # type: ignore[no-untyped-def]  # pragma: no cover - njit
-    """The best ``(j, slot)`` swap by the kept values; ``j = -1`` if none beats ``tol``."""
+    """The best ``(j, slot)`` swap by the kept values; ``j = -1`` if none beats ``tol``.
+
+    Sequential on purpose: it is called from the cached :func:`_descend`, and a cached
+    function that calls a ``parallel=True`` one can crash when loaded from numba's cache
+    (numba issue 8578; seen here with a cache left by an earlier version of this module).
+    """
     gain, loss, inf_cnt, extra, extra_inf = vals
     n_cand = gain.shape[0]
     cand_best = np.full(n_cand, -np.inf)
     cand_s = np.full(n_cand, -1, np.int64)
-    for j in prange(n_cand):
+    for j in range(n_cand):
         if slot_of[j] >= 0:
             continue
         best = -np.inf
