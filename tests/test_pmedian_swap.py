@@ -118,8 +118,8 @@ def test_incremental_search_follows_the_full_one(seed: int) -> None:
     tol = 1e-10 * float(w.sum() * csr.data.max())
     sites_full, sites_inc = start, start
     for _ in range(n_cand):
-        sites_full, n_full, _ = _pmedian_swap._swap_full(csr, w, sites_full, fixed, 1, np.inf,
-                                                        tol)
+        sites_full, n_full, _ = _pmedian_swap._swap_full(csr, csr.data, w, sites_full, fixed,
+                                                        1, np.inf, tol)
         sites_inc, n_inc, _ = swap_pmedian(csr, w, sites_inc, fixed, max_iter=1)
         assert sites_inc.tolist() == sites_full.tolist() and n_inc == n_full
         if n_full == 0:

@@ -28,13 +28,15 @@ BoolArray = npt.NDArray[np.bool_]
 class LagrangianBound:
     """Best Lagrangian bound found, the multipliers that gave it and the sites it tried.
 
-    ``open_sets`` holds the distinct site sets the relaxed problem chose (boolean masks over
+    ``rho`` holds the sites' reduced costs at ``lam`` (what :func:`lagrangian_fixing`
+    needs).  ``open_sets`` holds the distinct site sets the relaxed problem chose (boolean masks over
     the candidates, in the order met), when asked for: they are the raw material of the
     Lagrangian heuristic (Beasley 1993).
     """
 
     bound: float
     lam: FloatArray
+    rho: FloatArray
     iterations: int
     open_sets: list[BoolArray] = field(default_factory=list)
 
@@ -169,6 +171,7 @@ def lagrangian_pmedian(
     n_free = n_open - int(fixed.sum())
     best = -np.inf
     best_lam = lam.copy()
+    best_rho: FloatArray | None = None
     theta = 2.0
     stall = 0
     iterations = 0
@@ -181,7 +184,7 @@ def lagrangian_pmedian(
         value = float(lam[active_dem].sum() + rho[is_open].sum())
         if not np.isfinite(best) or value > best + 1e-12 * max(abs(best), 1.0):
             best = value
-            best_lam = lam.copy()
+            best_lam, best_rho = lam.copy(), rho
             stall = 0
         else:
             stall += 1
@@ -196,8 +199,10 @@ def lagrangian_pmedian(
             break
         step = theta * max(upper - value, 1e-9 * max(abs(upper), 1.0)) / norm
         lam = lam + step * g
-    return LagrangianBound(bound=float(best), lam=best_lam, iterations=iterations,
-                           open_sets=kept.sets)
+    if best_rho is None:  # no iteration ran
+        best_rho = _reduced_site_costs(cptr, cj, cwc, best_lam, n_cand)
+    return LagrangianBound(bound=float(best), lam=best_lam, rho=best_rho,
+                           iterations=iterations, open_sets=kept.sets)
 
 
 class _DistinctSets:
@@ -218,17 +223,15 @@ class _DistinctSets:
 
 
 def lagrangian_fixing(
-    costs: sp.csr_array,
-    w: FloatArray,
+    lag: LagrangianBound,
     active_dem: BoolArray,
     fixed: BoolArray,
     n_open: int,
-    lam: FloatArray,
     threshold: float,
 ) -> tuple[BoolArray, BoolArray, float]:
     """Sites that every solution cheaper than ``threshold`` keeps closed, or keeps open.
 
-    With the multipliers ``lam``, opening a site outside the Lagrangian solution costs at least
+    With the multipliers ``lag.lam`` (and the reduced costs ``lag.rho`` they give), opening a site outside the Lagrangian solution costs at least
     ``L - rho_(last chosen) + rho_j``; closing a chosen one at least
     ``L - rho_j + rho_(first not chosen)``.  Sites whose bound exceeds ``threshold`` are fixed.
 
@@ -238,16 +241,14 @@ def lagrangian_fixing(
         Masks of the sites fixed closed and fixed open, and the smallest of their bounds: every
         solution that violates a fixing costs at least ``fix_bound`` (``inf`` if none).
     """
-    cptr, cj, cwc = _prepare(costs, w, active_dem)
-    n_cand = costs.shape[0]
+    lam, rho = lag.lam, lag.rho
+    n_cand = rho.size
     closed = np.zeros(n_cand, dtype=bool)
     forced = np.zeros(n_cand, dtype=bool)
     n_free = n_open - int(fixed.sum())
     free = np.flatnonzero(~fixed)
     if n_free <= 0 or n_free >= free.size:
         return closed, forced, np.inf
-    rho = _reduced_site_costs(cptr, cj, cwc, np.ascontiguousarray(lam, dtype=np.float64),
-                              n_cand)
     order = free[np.argsort(rho[free], kind="stable")]
     chosen, others = order[:n_free], order[n_free:]
     base = float(lam[active_dem].sum() + rho[fixed].sum() + rho[chosen].sum())

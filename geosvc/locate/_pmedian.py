@@ -286,7 +286,7 @@ def _lagrangian_reduction(run: _Run, heur_mask: BoolArray, heur_obj: float, gree
                                                time_limit_s)
         red.threshold = _threshold(run, heur_obj)
         red.closed, red.forced, red.fix_bound = lagrangian_fixing(
-            run.cmat, w, active, run.fixed_mask, run.n_open, lag.lam, red.threshold)
+            lag, active, run.fixed_mask, run.n_open, red.threshold)
         run.info.update(lagrangian_bound=lag.bound, lagrangian_iterations=lag.iterations,
                         closed_by_lagrangian=int(red.closed.sum()),
                         forced_by_lagrangian=int(red.forced.sum()))

@@ -1,17 +1,17 @@
 """p-median: nearest / second-nearest open site and vertex substitution (numba).
 
-Both kernels make one pass over the stored (candidate, demand, cost) entries, with no sort:
-
 - :func:`nearest_two` walks the open sites' rows in index order, so ties go to the smaller
-  candidate index;
-- :func:`swap_pmedian` is best-improvement vertex substitution (Teitz and Bart).  Every
-  iteration values all swaps (open a closed candidate ``j``, close an open non-fixed site
-  ``r``) at once with the decomposition ``profit(j, r) = gain(j) - loss(r) + extra(j, r)``
-  (Whitaker; Resende and Werneck), from the nearest and second-nearest open costs per demand.
-  ``extra(j, ·)`` is one row of ``movable`` floats, filled from ``j``'s entries and cleared
-  after use, so an iteration costs ``O(nnz + candidates x movable)`` time and
-  ``O(demand + movable)`` memory.  Swaps that would leave a demand of positive weight
-  without an allowed open site are excluded (weight-0 demand need not be served).
+  candidate index; one pass, no sort.
+- :func:`swap_pmedian` is best-improvement vertex substitution (Teitz and Bart).  Every swap
+  (open a closed candidate ``j``, close an open non-fixed site ``r``) is valued with the
+  decomposition ``profit(j, r) = gain(j) - loss(r) + extra(j, r)`` (Whitaker; Resende and
+  Werneck) from the nearest and second-nearest open costs per demand.  The values are kept
+  per candidate and open-site slot and updated for the demand a swap touches only
+  (:class:`_Interchange`, the fast interchange); when those tables would exceed
+  :data:`MAX_SWAP_CELLS`, each iteration values every swap from all entries instead
+  (:func:`_best_swap`, ``O(nnz + candidates x movable)`` time, ``O(demand + movable)``
+  memory).  Swaps that would leave a demand of positive weight without an allowed open site
+  are excluded (weight-0 demand need not be served).
 """
 
 from __future__ import annotations
@@ -402,7 +402,7 @@ def swap_pmedian(
     tol = 1e-10 * max(float(np.sum(w) * (np.max(data) if data.size else 0.0)), 1.0)
     open_sites = np.unique(np.asarray(open_sites, dtype=np.int64))
     if costs.shape[0] * max(open_sites.size, 1) > MAX_SWAP_CELLS:
-        return _swap_full(costs, w, open_sites, fixed, max_iter, deadline, tol)
+        return _swap_full(costs, data, w, open_sites, fixed, max_iter, deadline, tol)
     if max_iter <= 0 or time.perf_counter() > deadline:
         return open_sites, 0, "max_iter" if max_iter <= 0 else "time_limit"
     search = _Interchange(costs, w, open_sites, fixed)
@@ -419,11 +419,12 @@ def swap_pmedian(
     return search.open_sites(), n_swaps, "max_iter"
 
 
-def _swap_full(costs: sp.csr_array, w: FloatArray, open_sites: IntArray, fixed: BoolArray,
-               max_iter: int, deadline: float, tol: float) -> tuple[IntArray, int, str]:
-    """Vertex substitution valuing every swap from all entries at each iteration."""
+def _swap_full(costs: sp.csr_array, data: FloatArray, w: FloatArray, open_sites: IntArray,
+               fixed: BoolArray, max_iter: int, deadline: float, tol: float
+               ) -> tuple[IntArray, int, str]:
+    """Vertex substitution valuing every swap from all entries at each iteration
+    (``data``: the costs' values as float64)."""
     n_cand = costs.shape[0]
-    data = costs.data.astype(np.float64, copy=False)
     is_open = np.zeros(n_cand, dtype=bool)
     is_open[open_sites] = True
     n_swaps = 0
