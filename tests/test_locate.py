@@ -690,6 +690,42 @@ def test_inconsistent_warm_started_result_is_resolved(
     assert pm.objective == pytest.approx(bf_p_median(c, wp, 2)) and pm.status == "optimal"
 
 
+def test_coverage_and_pmedian_mips_run_with_the_small_cut_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = _highs.solve
+    mips: list[int | None] = []
+
+    def spy(model, **kw):  # type: ignore[no-untyped-def]
+        if not kw.get("relax"):
+            mips.append(kw.get("cut_pool_soft_limit"))
+        return real(model, **kw)
+
+    monkeypatch.setattr(_highs, "solve", spy)
+    cov, w = coverage_instance(0, 0.3)
+    plan = max_coverage(cov, w, 2, solver="exact")
+    assert plan.objective == pytest.approx(bf_max_coverage(cov, w, 2, np.zeros(N_DEM, bool)))
+    assert len(mips) >= 2 and set(mips) == {_highs.CUT_POOL_SOFT_LIMIT}
+    mips.clear()
+    c, wp = pmedian_instance(0)
+    pm = p_median(c, wp, 2, solver="exact")
+    assert pm.objective == pytest.approx(bf_p_median(c, wp, 2))
+    assert mips and set(mips) == {_highs.CUT_POOL_SOFT_LIMIT}
+    mips.clear()
+    cov[:, ~cov.any(axis=0)] = True
+    sc = set_cover(cov, w, solver="exact")
+    assert sc.objective == bf_set_cover(cov, w, w.sum(), np.ones(N_CAND), np.zeros(N_DEM, bool))
+    assert mips and set(mips) == {_highs.CUT_POOL_SOFT_LIMIT}
+    kw = {"time_limit_s": 1.0, "mip_gap": 0.0, "lp_solver": "ipm", "mip_settings": "highs",
+          "heuristic_effort": None}
+
+    def pool(**extra: object) -> int:
+        return int(_highs._configured(**kw, **extra).getOptionValue("mip_pool_soft_limit")[1])
+
+    assert pool(relax=False, cut_pool_soft_limit=3) == 3
+    assert pool(relax=True, cut_pool_soft_limit=3) == pool(relax=False) != 3
+
+
 def test_solver_that_always_lies_is_not_believed(monkeypatch: pytest.MonkeyPatch) -> None:
     cov, w = coverage_instance(3, 0.3)
     cov[:, ~cov.any(axis=0)] = True

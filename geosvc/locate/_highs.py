@@ -40,6 +40,26 @@ BoolArray = npt.NDArray[np.bool_]
 MAXIMIZE = -1
 MINIMIZE = 1
 
+#: HiGHS's ``mip_pool_soft_limit`` for the max-coverage, set-cover and p-median MIPs (HiGHS's
+#: default is 10,000).  Most of HiGHS's time on them goes into re-solving LPs that carry the
+#: cut pool (over 8,000 cuts in a 500 x 5,000 max coverage's root); with a soft limit of 1 the
+#: pool's cuts age out at once, the LPs stay small and more nodes are solved per second.
+#: Measured on random instances (``benchmarks.cases.planar_instance``), same objectives:
+#:
+#: - max coverage 500 x 5,000 (seeds 1-26 but 6): 15 of 25 needed HiGHS, all 15 were faster,
+#:   HiGHS 53.2 s -> 31.5 s in all (end to end 68.8 s -> 44.5 s); on the whole reduced model
+#:   (the path above the LP size), seeds 2, 7, 11, 13: 88.6 s -> 49.9 s, all faster;
+#: - set cover 500 x 5,000 (seeds 1-7, 9, 10; 100-150 s limits): of the 5 proven, 4 faster or
+#:   equal (36.6 s -> 15.4 s, 52.9 s -> 41.8 s) and the benchmark's seed 7 slower (25.0 s ->
+#:   31.0 s); seed 10 proven at 48 in 45.9 s instead of 49 with a 4.3% gap at 150 s; of the
+#:   4 stopped by the limit, 1 with a better bound (6.4% -> 4.2%), 3 equal;
+#: - p-median 200 x 2,000 exact, level generation (seeds 1-9): 155.3 s -> 97.6 s in all,
+#:   8 faster, 1 slower (0.29 s -> 0.33 s).
+#:
+#: Soft limits of 20 and 200 gained little on max coverage.  The capacitated MIP keeps
+#: HiGHS's default (not measured).
+CUT_POOL_SOFT_LIMIT = 1
+
 
 @dataclass
 class MipModel:
@@ -103,6 +123,7 @@ def solve(
     heuristic_effort: float | None = None,
     lp_solver: str = "ipm",
     mip_settings: str = "highs",
+    cut_pool_soft_limit: int | None = None,
 ) -> MipResult:
     """Solve ``model`` with HiGHS (quietly, one thread, fixed seed).
 
@@ -133,6 +154,9 @@ def solve(
         the set cover's reduced model (:func:`geosvc.locate._reduce.reduce_cover_all`) is
         already smaller than presolve makes it: 500 x 5,000 proven at 49 sites after 650
         nodes in about 30 s, against 1,160 nodes and 40 s with ``"ipm_no_presolve"``.
+    cut_pool_soft_limit
+        HiGHS's ``mip_pool_soft_limit`` (default: HiGHS's own, 10,000): the cut-pool size above
+        which cuts age out faster (see :data:`CUT_POOL_SOFT_LIMIT`).
 
     Returns
     -------
@@ -144,7 +168,7 @@ def solve(
     t0 = time.perf_counter()
     h = _configured(relax=relax, time_limit_s=time_limit_s, mip_gap=mip_gap,
                     lp_solver=lp_solver, mip_settings=mip_settings,
-                    heuristic_effort=heuristic_effort)
+                    heuristic_effort=heuristic_effort, cut_pool_soft_limit=cut_pool_soft_limit)
     _pass_model(h, model, relax)
     if start is not None and not relax:
         sol = highspy.HighsSolution()
@@ -168,7 +192,8 @@ def solve_lp_with_duals(model: MipModel, *, time_limit_s: float) -> tuple[MipRes
 
 
 def _configured(*, relax: bool, time_limit_s: float, mip_gap: float, lp_solver: str,
-                mip_settings: str, heuristic_effort: float | None) -> highspy.Highs:
+                mip_settings: str, heuristic_effort: float | None,
+                cut_pool_soft_limit: int | None = None) -> highspy.Highs:
     """A quiet, single-threaded, seeded HiGHS with the solve's options set."""
     h = new_highs()
     h.setOptionValue("output_flag", False)
@@ -184,6 +209,8 @@ def _configured(*, relax: bool, time_limit_s: float, mip_gap: float, lp_solver: 
             h.setOptionValue("mip_lp_solver", "ipm")
     elif mip_settings != "highs":
         raise ValueError(f"unknown mip_settings {mip_settings!r}")
+    if cut_pool_soft_limit is not None and not relax:
+        h.setOptionValue("mip_pool_soft_limit", int(cut_pool_soft_limit))
     if heuristic_effort is not None:
         h.setOptionValue("mip_heuristic_effort", float(heuristic_effort))
         if heuristic_effort == 0.0:
