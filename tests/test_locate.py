@@ -690,7 +690,7 @@ def test_inconsistent_warm_started_result_is_resolved(
     assert pm.objective == pytest.approx(bf_p_median(c, wp, 2)) and pm.status == "optimal"
 
 
-def test_coverage_and_pmedian_mips_run_with_the_small_cut_pool(
+def test_every_siting_mip_runs_with_the_small_cut_pool(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     real = _highs.solve
@@ -716,6 +716,10 @@ def test_coverage_and_pmedian_mips_run_with_the_small_cut_pool(
     sc = set_cover(cov, w, solver="exact")
     assert sc.objective == bf_set_cover(cov, w, w.sum(), np.ones(N_CAND), np.zeros(N_DEM, bool))
     assert mips and set(mips) == {_highs.CUT_POOL_SOFT_LIMIT}
+    mips.clear()
+    cap = np.full(N_CAND, 0.3 * w.sum())
+    cp = capacitated_coverage(cov, w, cap, 2, solver="exact")
+    assert cp.status == "optimal" and mips and set(mips) == {_highs.CUT_POOL_SOFT_LIMIT}
     kw = {"time_limit_s": 1.0, "mip_gap": 0.0, "lp_solver": "ipm", "mip_settings": "highs",
           "heuristic_effort": None}
 

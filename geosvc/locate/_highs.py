@@ -40,8 +40,7 @@ BoolArray = npt.NDArray[np.bool_]
 MAXIMIZE = -1
 MINIMIZE = 1
 
-#: HiGHS's ``mip_pool_soft_limit`` for the max-coverage, set-cover and p-median MIPs (HiGHS's
-#: default is 10,000).  Most of HiGHS's time on them goes into re-solving LPs that carry the
+#: HiGHS's ``mip_pool_soft_limit`` for every siting MIP (HiGHS's default is 10,000).  Most of HiGHS's time on them goes into re-solving LPs that carry the
 #: cut pool (over 8,000 cuts in a 500 x 5,000 max coverage's root); with a soft limit of 1 the
 #: pool's cuts age out at once, the LPs stay small and more nodes are solved per second.
 #: Measured on random instances (``benchmarks.cases.planar_instance``), same objectives:
@@ -54,10 +53,11 @@ MINIMIZE = 1
 #:   31.0 s); seed 10 proven at 48 in 45.9 s instead of 49 with a 4.3% gap at 150 s; of the
 #:   4 stopped by the limit, 1 with a better bound (6.4% -> 4.2%), 3 equal;
 #: - p-median 200 x 2,000 exact, level generation (seeds 1-9): 155.3 s -> 97.6 s in all,
-#:   8 faster, 1 slower (0.29 s -> 0.33 s).
+#:   8 faster, 1 slower (0.29 s -> 0.33 s);
+#: - capacitated coverage 200 x 2,000, k = 20 (seeds 1, 2, 3, 7): 33.5 s -> 30.6 s in all,
+#:   the two slow ones faster, the two fast ones equal.
 #:
-#: Soft limits of 20 and 200 gained little on max coverage.  The capacitated MIP keeps
-#: HiGHS's default (not measured).
+#: Soft limits of 20 and 200 gained little on max coverage.
 CUT_POOL_SOFT_LIMIT = 1
 
 
