@@ -703,23 +703,24 @@ def test_every_siting_mip_runs_with_the_small_cut_pool(
 
     monkeypatch.setattr(_highs, "solve", spy)
     cov, w = coverage_instance(0, 0.3)
-    plan = max_coverage(cov, w, 2, solver="exact")
-    assert plan.objective == pytest.approx(bf_max_coverage(cov, w, 2, np.zeros(N_DEM, bool)))
-    assert len(mips) >= 2 and set(mips) == {_highs.CUT_POOL_SOFT_LIMIT}
-    mips.clear()
     c, wp = pmedian_instance(0)
-    pm = p_median(c, wp, 2, solver="exact")
-    assert pm.objective == pytest.approx(bf_p_median(c, wp, 2))
-    assert mips and set(mips) == {_highs.CUT_POOL_SOFT_LIMIT}
-    mips.clear()
-    cov[:, ~cov.any(axis=0)] = True
-    sc = set_cover(cov, w, solver="exact")
-    assert sc.objective == bf_set_cover(cov, w, w.sum(), np.ones(N_CAND), np.zeros(N_DEM, bool))
-    assert mips and set(mips) == {_highs.CUT_POOL_SOFT_LIMIT}
-    mips.clear()
-    cap = np.full(N_CAND, 0.3 * w.sum())
-    cp = capacitated_coverage(cov, w, cap, 2, solver="exact")
-    assert cp.status == "optimal" and mips and set(mips) == {_highs.CUT_POOL_SOFT_LIMIT}
+    full = cov.copy()
+    full[:, ~full.any(axis=0)] = True
+    none = np.zeros(N_DEM, dtype=bool)
+    cases = [  # each solved exactly, checked against brute force
+        (lambda: max_coverage(cov, w, 2, solver="exact"), bf_max_coverage(cov, w, 2, none)),
+        (lambda: p_median(c, wp, 2, solver="exact"), bf_p_median(c, wp, 2)),
+        (lambda: set_cover(full, w, solver="exact"),
+         bf_set_cover(full, w, w.sum(), np.ones(N_CAND), none)),
+        (lambda: capacitated_coverage(cov, w, np.full(N_CAND, 0.3 * w.sum()), 2,
+                                      solver="exact"), None),
+    ]
+    for solve, optimum in cases:
+        mips.clear()
+        plan = solve()
+        assert plan.status == "optimal"
+        assert optimum is None or plan.objective == pytest.approx(optimum)
+        assert mips and set(mips) == {_highs.CUT_POOL_SOFT_LIMIT}
     kw = {"time_limit_s": 1.0, "mip_gap": 0.0, "lp_solver": "ipm", "mip_settings": "highs",
           "heuristic_effort": None}
 

@@ -40,9 +40,10 @@ BoolArray = npt.NDArray[np.bool_]
 MAXIMIZE = -1
 MINIMIZE = 1
 
-#: HiGHS's ``mip_pool_soft_limit`` for every siting MIP (HiGHS's default is 10,000).  Most of HiGHS's time on them goes into re-solving LPs that carry the
-#: cut pool (over 8,000 cuts in a 500 x 5,000 max coverage's root); with a soft limit of 1 the
-#: pool's cuts age out at once, the LPs stay small and more nodes are solved per second.
+#: HiGHS's ``mip_pool_soft_limit`` for every siting MIP (HiGHS's default is 10,000).  Most of
+#: HiGHS's time on them goes into re-solving LPs that carry the cut pool (over 8,000 cuts in a
+#: 500 x 5,000 max coverage's root); with a soft limit of 1 the pool's cuts age out at once,
+#: the LPs stay small and more nodes are solved per second.
 #: Measured on random instances (``benchmarks.cases.planar_instance``), same objectives:
 #:
 #: - max coverage 500 x 5,000 (seeds 1-26 but 6): 15 of 25 needed HiGHS, all 15 were faster,
