@@ -29,9 +29,9 @@ class LagrangianBound:
     """Best Lagrangian bound found, the multipliers that gave it and the sites it tried.
 
     ``rho`` holds the sites' reduced costs at ``lam`` (what :func:`lagrangian_fixing`
-    needs).  ``open_sets`` holds the distinct site sets the relaxed problem chose (boolean masks over
-    the candidates, in the order met), when asked for: they are the raw material of the
-    Lagrangian heuristic (Beasley 1993).
+    needs).  ``open_sets`` holds the distinct site sets the relaxed problem chose (boolean
+    masks over the candidates, in the order met), when asked for: they are the raw material
+    of the Lagrangian heuristic (Beasley 1993).
     """
 
     bound: float
@@ -231,9 +231,10 @@ def lagrangian_fixing(
 ) -> tuple[BoolArray, BoolArray, float]:
     """Sites that every solution cheaper than ``threshold`` keeps closed, or keeps open.
 
-    With the multipliers ``lag.lam`` (and the reduced costs ``lag.rho`` they give), opening a site outside the Lagrangian solution costs at least
-    ``L - rho_(last chosen) + rho_j``; closing a chosen one at least
-    ``L - rho_j + rho_(first not chosen)``.  Sites whose bound exceeds ``threshold`` are fixed.
+    With the multipliers ``lag.lam`` (and the reduced costs ``lag.rho`` they give), opening a
+    site outside the Lagrangian solution costs at least ``L - rho_(last chosen) + rho_j``;
+    closing a chosen one at least ``L - rho_j + rho_(first not chosen)``.  Sites whose bound
+    exceeds ``threshold`` are fixed.
 
     Returns
     -------

@@ -149,7 +149,7 @@ def _exact_plan(run: _Run, greedy: _Greedy, cov_g: sp.csr_array, w_g: FloatArray
     np.add.at(start, pb.n_cand + np.searchsorted(
         keys, greedy.flow_site * w_g.size + group[greedy.flow_demand]), greedy.flow_amount)
     res = solve_mip(model, time_limit_s=run.time_limit_s, mip_gap=mip_gap, start=start,
-                    info=info, cut_pool_soft_limit=_highs.CUT_POOL_SOFT_LIMIT)
+                    info=info)
     info.update(mip_info(res))
     chosen = greedy.mask if res.x is None else res.x[:pb.n_cand] > 0.5
     # HiGHS's dual bound can be loose when it stops early; the capacity bound always holds

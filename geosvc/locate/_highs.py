@@ -124,7 +124,6 @@ def solve(
     heuristic_effort: float | None = None,
     lp_solver: str = "ipm",
     mip_settings: str = "highs",
-    cut_pool_soft_limit: int | None = None,
 ) -> MipResult:
     """Solve ``model`` with HiGHS (quietly, one thread, fixed seed).
 
@@ -155,9 +154,6 @@ def solve(
         the set cover's reduced model (:func:`geosvc.locate._reduce.reduce_cover_all`) is
         already smaller than presolve makes it: 500 x 5,000 proven at 49 sites after 650
         nodes in about 30 s, against 1,160 nodes and 40 s with ``"ipm_no_presolve"``.
-    cut_pool_soft_limit
-        HiGHS's ``mip_pool_soft_limit`` (default: HiGHS's own, 10,000): the cut-pool size above
-        which cuts age out faster (see :data:`CUT_POOL_SOFT_LIMIT`).
 
     Returns
     -------
@@ -169,7 +165,7 @@ def solve(
     t0 = time.perf_counter()
     h = _configured(relax=relax, time_limit_s=time_limit_s, mip_gap=mip_gap,
                     lp_solver=lp_solver, mip_settings=mip_settings,
-                    heuristic_effort=heuristic_effort, cut_pool_soft_limit=cut_pool_soft_limit)
+                    heuristic_effort=heuristic_effort)
     _pass_model(h, model, relax)
     if start is not None and not relax:
         sol = highspy.HighsSolution()
@@ -193,9 +189,9 @@ def solve_lp_with_duals(model: MipModel, *, time_limit_s: float) -> tuple[MipRes
 
 
 def _configured(*, relax: bool, time_limit_s: float, mip_gap: float, lp_solver: str,
-                mip_settings: str, heuristic_effort: float | None,
-                cut_pool_soft_limit: int | None = None) -> highspy.Highs:
-    """A quiet, single-threaded, seeded HiGHS with the solve's options set."""
+                mip_settings: str, heuristic_effort: float | None) -> highspy.Highs:
+    """A quiet, single-threaded, seeded HiGHS with the solve's options set (a MIP's cut pool
+    at :data:`CUT_POOL_SOFT_LIMIT`)."""
     h = new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
@@ -210,8 +206,8 @@ def _configured(*, relax: bool, time_limit_s: float, mip_gap: float, lp_solver: 
             h.setOptionValue("mip_lp_solver", "ipm")
     elif mip_settings != "highs":
         raise ValueError(f"unknown mip_settings {mip_settings!r}")
-    if cut_pool_soft_limit is not None and not relax:
-        h.setOptionValue("mip_pool_soft_limit", int(cut_pool_soft_limit))
+    if not relax:
+        h.setOptionValue("mip_pool_soft_limit", CUT_POOL_SOFT_LIMIT)
     if heuristic_effort is not None:
         h.setOptionValue("mip_heuristic_effort", float(heuristic_effort))
         if heuristic_effort == 0.0:

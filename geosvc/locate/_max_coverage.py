@@ -230,7 +230,7 @@ def _exact(run: _Run, cov_m: sp.csr_array, w_g: FloatArray, group: IntArray, ord
     start[order] = 1.0
     start[pb.n_cand:] = _covered_groups(pb.cov, order, group, w_g.size)
     res = solve_mip(model, time_limit_s=time_limit_s, mip_gap=mip_gap, start=start, info=info,
-                    mip_settings="ipm_no_presolve", cut_pool_soft_limit=_highs.CUT_POOL_SOFT_LIMIT)
+                    mip_settings="ipm_no_presolve")
     info.update(mip_info(res))
     if res.x is not None:
         order, gains = run.better(order, gains, res.x[:pb.n_cand] > 0.5, ties=True)

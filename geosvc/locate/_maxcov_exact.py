@@ -113,8 +113,7 @@ def solve_restricted(
     covered[cov_r[start].indices] = 1.0
     x0[n_cand:] = covered
     res = solve_mip(model, time_limit_s=time_limit_s, mip_gap=mip_gap, start=x0, info=info,
-                    mip_settings="ipm_no_presolve", heuristic_effort=heuristic_effort,
-                    cut_pool_soft_limit=_highs.CUT_POOL_SOFT_LIMIT)
+                    mip_settings="ipm_no_presolve", heuristic_effort=heuristic_effort)
     sizes = {"candidates": int(np.count_nonzero(np.diff(cov_r.indptr))),
              "demand_groups": int(w_r.size), "nonzeros": int(model.matrix.nnz)}
     return res, sizes

@@ -33,7 +33,6 @@ def solve_mip(
     info: dict[str, Any],
     heuristic_effort: float | None = None,
     mip_settings: str = "highs",
-    cut_pool_soft_limit: int | None = None,
 ) -> _highs.MipResult:
     """Solve a MIP and check what HiGHS returns before anything of it is used.
 
@@ -53,7 +52,6 @@ def solve_mip(
         start=start,
         heuristic_effort=heuristic_effort,
         mip_settings=mip_settings,
-        cut_pool_soft_limit=cut_pool_soft_limit,
     )
     problem = _audit.mip_problem(model, res)
     if problem and start is not None:
@@ -61,7 +59,7 @@ def solve_mip(
         info["warm_start"] = f"dropped ({problem})"
         left = max(time_limit_s - (time.perf_counter() - t0), 1.0)
         res = _highs.solve(model, relax=False, time_limit_s=left, mip_gap=mip_gap,
-                           mip_settings=mip_settings, cut_pool_soft_limit=cut_pool_soft_limit)
+                           mip_settings=mip_settings)
         problem = _audit.mip_problem(model, res)
     elif start is not None:
         info["warm_start"] = "used"

@@ -432,7 +432,6 @@ def _solve_round(run: _Run, red: _Reduction, cut: FloatArray | None, best_mask: 
         info=run.info,
         heuristic_effort=PMEDIAN_HEURISTIC_EFFORT if start is not None else None,
         mip_settings="ipm_no_presolve",
-        cut_pool_soft_limit=_highs.CUT_POOL_SOFT_LIMIT,
     )
     return res, model
 

@@ -224,7 +224,7 @@ def _exact(run: _Run, model: _highs.MipModel, greedy: BoolArray, search: _Search
     # again; the local-search plan stays the fallback below instead.
     pb, cost = run.pb, run.cost
     res = solve_mip(model, time_limit_s=time_limit_s, mip_gap=mip_gap, start=None, info=run.info,
-                    mip_settings="no_presolve", cut_pool_soft_limit=_highs.CUT_POOL_SOFT_LIMIT)
+                    mip_settings="no_presolve")
     run.info.update(mip_info(res))
     if res.status == "infeasible":  # pragma: no cover - the goal is reachable by construction
         raise InfeasibleError("set cover model is infeasible (internal error)")
